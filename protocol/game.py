@@ -186,7 +186,7 @@ def challenger_move(dep: Deployment, game_id: int, ch: Challenger, reveal_tx: st
     if st.m == 0:
         revealed, child = [st.node], 0
     else:
-        revealed = last_reveal(dep, reveal_tx)
+        revealed = last_reveal(dep, reveal_tx or latest_reveal_tx(dep, game_id))
         child = ch.choose(st, revealed)
     value = revealed[child]
     sib = _siblings(revealed, child, st.m)
@@ -215,6 +215,14 @@ def challenger_move(dep: Deployment, game_id: int, ch: Challenger, reveal_tx: st
     tx = dep.chain.send(pp.step(game_id, child, value, sib, elem, desc, dproof, roots, tproofs,
                                 [o.as_tuple() for o in openings]), sender=ch.address)
     return Move("challenger", f"one-step: {op.kind.name} op {j} element {e}", tx.gas, tx.hash)
+
+
+def latest_reveal_tx(dep: Deployment, game_id: int) -> str:
+    """Hash of the solver's latest reveal in ``game_id`` (from the Revealed events). Raises LookupError."""
+    logs = dep.pinpoint.events.Revealed().get_logs(from_block=0, argument_filters={"gameId": game_id})
+    if not logs:
+        raise LookupError(f"game {game_id} has no reveal yet")
+    return logs[-1]["transactionHash"]
 
 
 def revealed_nodes(dep: Deployment, game_id: int, phase: int) -> dict[tuple[int, int], bytes]:
