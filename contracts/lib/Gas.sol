@@ -10,10 +10,10 @@ library Gas {
     /// @notice k-ary search: each move expands 2**K_LOG children (k = 16).
     uint256 internal constant K_LOG = 4;
 
-    uint256 internal constant CHALLENGE = 120_000; // challenge(): game creation
-    uint256 internal constant REVEAL = 60_000; // reveal(): 16 children checked against their parent
-    uint256 internal constant PICK = 50_000; // pick(): one child with K_LOG siblings
-    uint256 internal constant SELECT = 80_000; // selectOperator(): the phase-1 leaf and the operator descriptor
+    uint256 internal constant CHALLENGE = 140_000; // challenge(): game creation
+    uint256 internal constant REVEAL = 70_000; // reveal(): 16 children checked against their parent
+    uint256 internal constant PICK = 60_000; // pick(): one child with K_LOG siblings
+    uint256 internal constant SELECT = 90_000; // selectOperator(): the phase-1 leaf and the operator descriptor
     uint256 internal constant STEP = 900_000; // step(): the one-step of the most expensive operator
     uint256 internal constant RESOLVE = 80_000; // timeout() / withdraw() after the game
 

@@ -1,0 +1,54 @@
+"""Top-1 agreement with onnxruntime's int8 kernels and top-1 accuracy on the data bundle's 100 ImageNet photos.
+
+    .venv/bin/python benchmarks/accuracy.py [--dir ../shared/data/images/imagenet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from offchain.kernels import evaluate, load_input  # noqa: E402
+from offchain.model import load  # noqa: E402
+
+MODEL = ROOT / "offchain/assets/mobilenetv2-12-int8.onnx"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", type=Path, default=ROOT.parent / "shared/data/images/imagenet")
+    args = ap.parse_args()
+    import onnxruntime as ort
+
+    wnids = [ln.split(" ", 1)[0] for ln in (ROOT / "offchain/assets/synset.txt").read_text().splitlines()]
+    graph = load(MODEL)
+    sess = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
+    photos = sorted(args.dir.glob("*.JPEG"))
+    agree = ours_ok = ort_ok = 0
+    same_logits = 0
+    for p in photos:
+        x = load_input(p, graph)
+        ev = evaluate(graph, x)
+        o = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        truth = wnids.index(p.name.split("_")[0])
+        a, b = ev.top1()[0], int(np.argmax(o[0]))
+        agree += a == b
+        ours_ok += a == truth
+        ort_ok += b == truth
+        same_logits += bool(np.array_equal(ev.output, o))
+    n = len(photos)
+    print(f"{n} ImageNet photos ({args.dir})")
+    print(f"{'top-1 agreement with onnxruntime int8':<44}{agree}/{n}")
+    print(f"{'top-1 accuracy, pinpoint canonical':<44}{ours_ok}/{n}")
+    print(f"{'top-1 accuracy, onnxruntime int8':<44}{ort_ok}/{n}")
+    print(f"{'logits bit-identical to onnxruntime':<44}{same_logits}/{n}")
+
+
+if __name__ == "__main__":
+    main()
