@@ -14,7 +14,8 @@ struct Opening {
 /// @notice Recomputes ONE element of an operator's output from Merkle-proven inputs, weights and parameters,
 ///         exactly as `offchain/kernels.py` (DEFINITIONS) computes the whole tensor. The semantics are stated in
 ///         `offchain/model.py`; kinds: 1 QUANTIZE, 2 CONV, 3 ADD, 4 GAP, 5 MATMUL, 6 DEQUANTIZE.
-///         Requantization: y = sat(zp + floor((acc * M0 + 2^(s-1)) / 2^s)).
+///         Requantization: CONV and MATMUL y = sat(zp + rne(fl32(fl32(acc) * S))) (IEEE-754 binary32, emulated
+///         with integers); ADD and GAP y = sat(zp + floor((acc * M0 + 2^(s-1)) / 2^s)).
 /// @dev Stateless and pure; `Pinpoint` calls it for the final move of a game, tests call it directly.
 contract OneStep {
     /// @notice An opening does not verify against its tensor root. `which` = position in the openings array.
@@ -172,20 +173,57 @@ contract OneStep {
         if (o.length != n) revert BadOpeningCount(n, o.length);
     }
 
-    /// @dev Table word of an output channel: bias int32 | M0 uint32 | s uint8 | w_zp int8.
+    /// @dev Table word of an output channel: bias int32 | S float32 bits | 0 | w_zp int8.
     function _table(Desc memory d, uint256 nChannels, uint256 ch, Opening calldata op, uint256 which)
         private
         pure
-        returns (int256 bias, int256 m0, uint256 s, int256 wzp)
+        returns (int256 bias, uint256 sbits, int256 wzp)
     {
         Gather memory g = _gather(1);
         _range(g, ch * 32, 32);
         _verify(g, d.tableRoot, nChannels * 32, op, which);
         uint256 w = uint256(op.leaves[0]);
         bias = int256(int32(uint32(w >> 224)));
-        m0 = int256(uint256(uint32(w >> 192)));
-        s = uint8(w >> 184);
+        sbits = uint32(w >> 192);
         wzp = int256(int8(uint8(w >> 176)));
+    }
+
+    /// @dev Round x * 2^e to 24 significant bits, to nearest, ties to even (IEEE binary32 rounding of a value
+    ///      in the normal range). Returns (m, e') with m < 2^24 and x * 2^e ~ m * 2^e'.
+    function _round24(uint256 x, int256 e) private pure returns (uint256, int256) {
+        uint256 len = 0;
+        for (uint256 t = x >> 24; t > 0; t >>= 1) ++len;
+        if (len == 0) return (x, e);
+        uint256 m = x >> len;
+        uint256 rem = x & ((1 << len) - 1);
+        uint256 half = 1 << (len - 1);
+        if (rem > half || (rem == half && (m & 1) == 1)) m += 1;
+        if (m == 1 << 24) return (m >> 1, e + int256(len) + 1);
+        return (m, e + int256(len));
+    }
+
+    /// @dev RQF(acc, S) = rne(fl32(fl32(acc) * S)) for |acc| < 2^31 and S a normal float32 below 2^64 (the
+    ///      loader checks both): the IEEE-754 binary32 requantization of ONNX Runtime's CPU kernels.
+    function _rqF32(int256 acc, uint256 sbits) private pure returns (int256) {
+        if (acc == 0) return 0;
+        uint256 a = uint256(acc < 0 ? -acc : acc);
+        (uint256 ma, int256 ea) = _round24(a, 0); // fl32(acc)
+        uint256 ms = (sbits & 0x7fffff) | 0x800000;
+        int256 es = int256((sbits >> 23) & 0xff) - 150;
+        (uint256 mp, int256 ep) = _round24(ma * ms, ea + es); // fl32(fl32(acc) * S)
+        uint256 r;
+        if (ep >= 0) {
+            r = mp << uint256(ep);
+        } else if (ep < -25) {
+            r = 0; // below 2^-1: rounds to 0
+        } else {
+            uint256 sh = uint256(-ep);
+            r = mp >> sh;
+            uint256 rem = mp & ((1 << sh) - 1);
+            uint256 half = 1 << (sh - 1);
+            if (rem > half || (rem == half && (r & 1) == 1)) r += 1;
+        }
+        return acc < 0 ? -int256(r) : int256(r);
     }
 
     // ---------------------------------------------------------------------------------------------- operators
@@ -315,16 +353,15 @@ contract OneStep {
         }
         int256 acc;
         {
-            int256 m0;
-            uint256 s;
+            uint256 sbits;
             int256 wzp;
-            (acc, m0, s, wzp) = _table(d, c.Co, co, o[2], 2);
+            (acc, sbits, wzp) = _table(d, c.Co, co, o[2], 2);
             uint256 xb = gx.n == 0 ? 0 : _verify(gx, roots[0], c.N * c.H * c.W * c.Ci, o[0], 0);
             Gather memory gw = _gather(K / 32 + 2);
             _range(gw, co * K, K);
             uint256 wb = _verify(gw, d.weightRoot, c.Co * K, o[1], 1) + ((co * K) & 31);
             acc += _convAcc(d.p, toff, tpos, xb, wb, cig, wzp);
-            acc = _rq(acc, m0, s);
+            acc = _rqF32(acc, sbits);
         }
         return _sat(d.p[17] + acc, d.p[20] != 0);
     }
@@ -415,7 +452,7 @@ contract OneStep {
         (uint256 M, uint256 K, uint256 N) = (_u(p[0]), _u(p[1]), _u(p[2]));
         uint256 col = e % N;
         uint256 row = e / N;
-        (int256 acc, int256 m0, uint256 s, int256 bzp) = _table(d, N, col, o[2], 2);
+        (int256 acc, uint256 sbits, int256 bzp) = _table(d, N, col, o[2], 2);
         Gather memory ga = _gather(K / 32 + 2);
         _range(ga, row * K, K);
         uint256 ab = _verify(ga, roots[0], M * K, o[0], 0) + ((row * K) & 31);
@@ -432,7 +469,7 @@ contract OneStep {
                 }
             }
         }
-        return _sat(p[4] + _rq(acc, m0, s), p[7] != 0);
+        return _sat(p[4] + _rqF32(acc, sbits), p[7] != 0);
     }
 
     /// @dev DEQUANTIZE. params numel,zp,scale_bits,x_signed. y = fl32((q - zp) * scale), IEEE-754 RNE.

@@ -7,10 +7,11 @@ the two against each other element by element.
 
 `FAST` is the evaluator users run. It computes the same integers through float64 BLAS (convolutions as im2col GEMM,
 depthwise convolutions tap by tap): every product of two 8-bit deviations is below 2^16 and every accumulator is
-proven below 2^29 by the model loader, so every partial sum is an integer below 2^53 and float64 addition of
+proven below 2^31 by the model loader, so every partial sum is an integer below 2^53 and float64 addition of
 such integers is exact in any order, with any number of threads, with or without FMA, on any IEEE-754 CPU. The
 requantization ``floor(acc * (M0 * 2^-s) + 0.5)`` is exact in float64 for the same reason (see
-`offchain.model`). `tests/test_kernels.py` holds FAST against DEFINITIONS byte for byte.
+`offchain.model`); CONV/MATMUL requantize with single IEEE binary32 operations (see `_rq_f32`).
+`tests/test_kernels.py` holds FAST against DEFINITIONS byte for byte.
 
 XCE (cross-evaluator consistency) therefore rests on exact arithmetic, not on a fixed summation order.
 """
@@ -45,6 +46,17 @@ def _rq_int(acc: np.ndarray, m0, s) -> np.ndarray:
     m0 = np.asarray(m0, dtype=np.int64)
     s = np.asarray(s, dtype=np.int64)
     return (acc * m0 + (np.int64(1) << (s - 1))) >> s
+
+
+def _rq_f32(acc: np.ndarray, sbits) -> np.ndarray:
+    """RQF: rne(fl32(fl32(acc) * S)) as float64 integers; ``acc`` holds exact integers below 2^31 (int64 or
+    float64), ``sbits`` the float32 bits of S (broadcast over the last axis). int -> float64 is exact, float64 ->
+    float32 rounds once to nearest even, the float32 product rounds once, np.rint rounds half to even."""
+    S = np.asarray(sbits, dtype=np.int64).astype(np.uint32).view(np.float32)
+    y = np.asarray(acc, dtype=np.float64).astype(np.float32)
+    np.multiply(y, S, out=y)
+    np.rint(y, out=y)
+    return y.astype(np.float64)
 
 
 def _f32(bits: int) -> np.float32:
@@ -90,7 +102,7 @@ def conv_def(op: Op, x: np.ndarray) -> np.ndarray:
             tg = tap.reshape(N, OH, OW, G, Cig)
             wg = wd[:, kh, kw, :].reshape(G, Cog, Cig)
             acc += np.einsum("nhwgc,goc->nhwgo", tg, wg).reshape(N, OH, OW, Co)
-    y = op.p("y_zp") + _rq_int(acc, t["m0"], t["s"])
+    y = op.p("y_zp") + _rq_f32(acc, t["sbits"]).astype(np.int64)
     return _sat(y, op.p("y_signed"))
 
 
@@ -115,7 +127,7 @@ def matmul_def(op: Op, a: np.ndarray) -> np.ndarray:
     ad = a.astype(np.int64).reshape(op.p("M"), op.p("K")) - op.p("a_zp")
     bd = op.weight.astype(np.int64) - t["wzp"][:, None]
     acc = ad @ bd.T
-    return _sat(op.p("y_zp") + _rq_int(acc, t["m0"], t["s"]), op.p("y_signed"))
+    return _sat(op.p("y_zp") + _rq_f32(acc, t["sbits"]).astype(np.int64), op.p("y_signed"))
 
 
 def dequantize_def(op: Op, q: np.ndarray) -> np.ndarray:
@@ -145,10 +157,6 @@ def _sat_f(y: np.ndarray, zp: int, signed: int) -> np.ndarray:
     return y.astype(np.int8 if signed else np.uint8)
 
 
-def _mult(t) -> np.ndarray:
-    return np.ldexp(t["m0"].astype(np.float64), -t["s"].astype(np.int32))
-
-
 def conv_fast(op: Op, x: np.ndarray) -> np.ndarray:
     P = op.params
     N, H, W, Ci, Co, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW, G = P[:16]
@@ -158,8 +166,7 @@ def conv_fast(op: Op, x: np.ndarray) -> np.ndarray:
     if "w" not in cache:
         wd = op.weight.astype(np.float64) - t["wzp"][:, None, None, None]
         cache["w"] = wd
-        cache["mult"] = _mult(t)
-    wd, mult = cache["w"], cache["mult"]
+    wd = cache["w"]
     xzp = op.p("x_zp")
     PB = max(0, (OH - 1) * SH + DH * (KH - 1) + 1 - H - PT)
     PR = max(0, (OW - 1) * SW + DW * (KW - 1) + 1 - W - PL)
@@ -196,7 +203,7 @@ def conv_fast(op: Op, x: np.ndarray) -> np.ndarray:
         wg = wd.reshape(G, Cog, KH * KW, Cig)
         acc = np.einsum("ptgc,gotc->pgo", cols, wg, optimize=True).reshape(-1, Co)
     acc += t["bias"].astype(np.float64)
-    y = _rq_f64(acc, mult)
+    y = _rq_f32(acc, t["sbits"])
     return _sat_f(y, op.p("y_zp"), op.p("y_signed")).reshape(N, OH, OW, Co)
 
 
@@ -205,9 +212,8 @@ def matmul_fast(op: Op, a: np.ndarray) -> np.ndarray:
     cache = op.__dict__.setdefault("_fast", {})
     if "w" not in cache:
         cache["w"] = (op.weight.astype(np.float64) - t["wzp"][:, None]).T.copy()
-        cache["mult"] = _mult(t)
     ad = a.astype(np.float64).reshape(op.p("M"), op.p("K")) - op.p("a_zp")
-    y = _rq_f64(ad @ cache["w"], cache["mult"])
+    y = _rq_f32(ad @ cache["w"], t["sbits"])
     return _sat_f(y, op.p("y_zp"), op.p("y_signed"))
 
 

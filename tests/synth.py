@@ -12,11 +12,12 @@ def _c(name, arr):
 
 
 def make_model(seed: int, *, H=7, W=6, Ci=4, G=2, cig_out=3, K=3, stride=2, pad=(1, 0, 2, 1), dil=1,
-               n_out=10, x_scale=None, sat_scale=False, signed_out=False) -> onnx.ModelProto:
+               n_out=10, x_scale=None, sat_scale=False, signed_out=False, extreme=False) -> onnx.ModelProto:
     """QuantizeLinear -> grouped QLinearConv -> depthwise QLinearConv -> QLinearAdd -> QLinearGlobalAveragePool
     -> Reshape -> QLinearMatMul -> QLinearAdd (constant) -> DequantizeLinear, all parameters random from ``seed``.
     ``sat_scale`` picks small output scales so many outputs saturate; ``x_scale`` fixes the input scale (a power
-    of two gives exact rounding ties in QuantizeLinear)."""
+    of two gives exact rounding ties in QuantizeLinear); ``extreme`` uses full-scale weights of one sign per
+    output channel so that (with a large positive input) accumulators exceed 2^24 and fl32(acc) must round."""
     rng = np.random.default_rng(seed)
     f32 = lambda v: np.float32(v)
     Co = G * cig_out
@@ -37,7 +38,11 @@ def make_model(seed: int, *, H=7, W=6, Ci=4, G=2, cig_out=3, K=3, stride=2, pad=
     nodes.append(helper.make_node("QuantizeLinear", ["input", "xs", "xz"], ["q0"], name="quant"))
     # grouped conv
     w1 = rng.integers(-128, 128, size=(Co, Ci // G, K, K)).astype(np.int8)
-    inits += [_c("w1", w1), _c("w1s", rng.uniform(0.001, 0.02, Co).astype(np.float32)),
+    if extreme:
+        w1 = np.where((np.arange(Co) % 2 == 0)[:, None, None, None], 127, -128) * np.ones_like(w1)
+        w1 = w1.astype(np.int8)
+        w1[:, :3] = rng.integers(-128, 128, size=w1[:, :3].shape)
+    inits += [_c("w1", w1), _c("w1s", rng.uniform(0.001, 0.02, Co).astype(np.float32) / (1000 if extreme else 1)),
               _c("w1z", np.zeros(Co, np.int8)), _c("b1", rng.integers(-5000, 5000, Co).astype(np.int32))]
     scale("y1s", *((0.005, 0.01) if sat_scale else (0.02, 0.1)))
     zp("y1z", 0, 255)

@@ -107,6 +107,8 @@ def test_golden_input_top1_matches_onnxruntime(mobilenet):
     ort_out = np.load(golden / "output_0.npy")
     ev = evaluate(mobilenet, x)
     assert ev.top1() == [int(np.argmax(ort_out[0]))]
+    # the canonical requantization reproduces onnxruntime's (AVX-512 VNNI) logits bit for bit on this input
+    assert ev.output.tobytes() == ort_out.astype(np.float32).tobytes()
 
 
 _XCE_SCRIPT = """

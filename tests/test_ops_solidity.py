@@ -20,6 +20,7 @@ CONFIGS = [
     dict(seed=4, H=9, W=8, Ci=6, G=3, cig_out=2, K=2, stride=3, pad=(0, 2, 1, 0), dil=2),
     dict(seed=5, signed_out=True, sat_scale=True, Ci=8, G=4, cig_out=1),
     dict(seed=6, H=5, W=5, Ci=40, G=1, cig_out=36, K=1, stride=1, pad=(0, 0, 0, 0), n_out=7),
+    dict(seed=7, H=3, W=3, Ci=2400, G=1, cig_out=6, K=1, stride=1, pad=(0, 0, 0, 0), extreme=True),
 ]
 
 
@@ -55,6 +56,8 @@ def test_python_and_solidity_agree(onestep, cfg):
     assert [op.kind for op in graph.ops] == [Kind.QUANTIZE, Kind.CONV, Kind.CONV, Kind.ADD, Kind.GAP, Kind.MATMUL,
                                              Kind.ADD, Kind.DEQUANTIZE]
     x = make_input(cfg["seed"], graph.input.shape, cfg.get("x_scale"))
+    if cfg.get("extreme"):
+        x = np.abs(x) * 100 + 10  # saturates high: |x - x_zp| large on every channel
     ref = evaluate(graph, x, DEFINITIONS)
     fast = evaluate(graph, x, FAST)
     for a, b in zip(ref.tensors, fast.tensors):
@@ -76,6 +79,14 @@ def test_python_and_solidity_agree(onestep, cfg):
         assert chain.call(c.functions.element(desc, [trace.trees[r].root for r in op.inputs], op.out.numel, [])) == 0
     if cfg.get("sat_scale"):
         assert saturated > 0
+    if cfg.get("extreme"):  # the case where fl32(acc) itself rounds
+        import offchain.kernels as K
+
+        t = graph.ops[1].table
+        xd = ref.tensors[1].astype(np.int64) - graph.ops[1].p("x_zp")
+        acc = xd.reshape(-1, xd.shape[-1]) @ (graph.ops[1].weight.reshape(graph.ops[1].weight.shape[0], -1).T
+                                              .astype(np.int64))
+        assert np.abs(acc).max() >= 2 ** 24
 
 
 def test_quantize_ties_round_half_to_even():
