@@ -25,9 +25,9 @@ SETTINGS = {
     "optimizer": {"enabled": True, "runs": 200},
     "evmVersion": "cancun",
     "viaIR": True,
-    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
+    "outputSelection": {"*": {"*": ["abi", "metadata", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
 }
-DEPLOYABLE = ("OneStep", "Pinpoint")
+DEPLOYABLE = ("OneStep", "Pinpoint", "Campaign")
 
 
 class CompilerError(RuntimeError):
@@ -42,11 +42,13 @@ def sources() -> dict[str, str]:
     return out
 
 
-def source_hash(srcs: dict[str, str] | None = None) -> str:
-    """sha256 over the sorted sources and the compiler settings: what an artifact was built from."""
+def source_hash(metadata: str) -> str:
+    """sha256 over the keccak256 of every source a contract was built from (as solc's metadata lists them) and
+    the compiler settings: what an artifact was built from, independent of unrelated sources."""
+    srcs = json.loads(metadata)["sources"]
     h = hashlib.sha256()
-    for name, text in sorted((srcs or sources()).items()):
-        h.update(name.encode() + b"\0" + text.encode() + b"\0")
+    for name in sorted(srcs):
+        h.update(name.encode() + b"\0" + srcs[name]["keccak256"].encode() + b"\0")
     h.update(json.dumps([SOLC_VERSION, SETTINGS], sort_keys=True).encode())
     return h.hexdigest()
 
@@ -101,7 +103,6 @@ def compile_all() -> dict[str, dict]:
     errors = [e for e in out.get("errors", []) if e.get("severity") == "error"]
     if errors:
         raise CompilerError("\n".join(e.get("formattedMessage", e.get("message", "")) for e in errors))
-    digest = source_hash(srcs)
     arts = {}
     for path, contracts in out["contracts"].items():
         for name, c in contracts.items():
@@ -112,7 +113,7 @@ def compile_all() -> dict[str, dict]:
                 "sourcePath": f"contracts/{path}",
                 "compiler": f"solc {SOLC_VERSION}",
                 "settings": SETTINGS,
-                "sourceHash": digest,
+                "sourceHash": source_hash(c["metadata"]),
                 "abi": c["abi"],
                 "bytecode": "0x" + c["evm"]["bytecode"]["object"],
                 "deployedBytecode": "0x" + c["evm"]["deployedBytecode"]["object"],

@@ -41,7 +41,7 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
         spent[who] += _gas_cost(ch, tx)
         moves.append({"who": who, "what": what, "gas": tx.gas})
         if log:
-            log(f"  [bold]{who:>10}[/] {what:<62} [dim]{tx.gas:>9,} gas[/]")
+            log(f"  [bold]{who:>10}[/]  {what:<66} {tx.gas:>9,} gas")
 
     if log:
         log(f"\n[bold underline]{name}[/]")
@@ -57,7 +57,7 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
         spent[mv.who] += int(r["gasUsed"]) * int(r.get("effectiveGasPrice", 0) or 0)
         moves.append({"who": mv.who, "what": mv.what, "gas": mv.gas})
         if log:
-            log(f"  [bold]{mv.who:>10}[/] {mv.what:<62} [dim]{mv.gas:>9,} gas[/]")
+            log(f"  [bold]{mv.who:>10}[/]  {mv.what:<66} {mv.gas:>9,} gas")
     w = winner(dep, game_id)
     pp = dep.pinpoint.functions
     if w == "solver":
@@ -87,13 +87,22 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
         "game_id": game_id,
     }
     if log:
-        log(f"  winner: [bold]{w}[/]   rounds: {rec['rounds']}   gas (all transactions): {rec['gas_total']:,}")
-        t = "  balances (wei)     " + "".join(f"{k:>28}" for k in parties)
+        log(f"  winner: [bold]{w}[/]   rounds: {rec['rounds']}   gas, all transactions: {rec['gas_total']:,}   "
+            f"gas, the dispute (challenge to one-step): {rec['gas_game']:,}")
+        from rich.table import Table
+
+        t = Table(title="balances (ETH)", title_justify="left", show_edge=False)
+        t.add_column("")
+        for k in parties:
+            t.add_column(k, justify="right")
+        eth = lambda v: f"{v / 1e18:,.9f}"
+        t.add_row("before", *(eth(before[k]) for k in parties))
+        t.add_row("after", *(eth(after[k]) for k in parties))
+        t.add_row("change", *(eth(after[k] - before[k]) for k in parties))
+        t.add_row("paid by contract", *(eth(credits[k]) for k in parties))
+        t.add_row("gas paid", *(eth(spent[k]) for k in parties))
         log(t)
-        log("  before             " + "".join(f"{before[k]:>28,}" for k in parties))
-        log("  after              " + "".join(f"{after[k]:>28,}" for k in parties))
-        log("  paid by contract   " + "".join(f"{credits[k]:>28,}" for k in parties))
-        log(f"  every wei accounted for: {accounted}")
+        log(f"  every wei accounted for (change = paid by contract - value sent - gas paid): {accounted}")
     return rec
 
 

@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {BN254} from "./BN254.sol";
+import {Rewards} from "./Rewards.sol";
+
+/// @title Campaign: one Argus anti-piracy incentive campaign (one contract instance per campaign)
+/// @notice The owner escrows the reward budget and publishes an oblivious-transfer key A = a*G. A licensee joins
+///         with its deposit D_L (> R) and its OT choice points B_i = sigma_i*A + b_i*G, one per segment; the owner
+///         then commits to the keccak hashes of that licensee's 2*S watermark codes (two variants per segment) and
+///         delivers both variants of every segment by OT, so the licensee holds exactly one variant per segment,
+///         which the owner cannot predict.
+///         Informers report a leaked copy by commit-and-reveal: commit c = H(informer, H(codes, salt)); after
+///         `minAge` seconds reveal the codes, which must hash to committed values of the named licensee (proof of
+///         possession), fixing the licensee and its variant bits. The first reveal accuses the licensee and opens
+///         the collection window; only commitments at least `minAge` old at that first reveal count. Each of the
+///         n valid reports earns f(n) = R*rho^(n-1) (`Rewards`), final when the collection window closes.
+///         Then the appeal window: the licensee may open (sigma_j, b_j) of a segment j whose reported bit differs
+///         from its choice (checked with the alt_bn128 precompiles) and is cleared: the copy came from the owner,
+///         who alone knows every variant, so the owner's escrow pays the informers and compensates the framed
+///         licensee with D_L. Otherwise anyone may `setGuilty` after the appeal window: the deposit is slashed,
+///         pays the informers' rewards (reimbursing the escrow) and the remainder goes to the owner.
+///         Construction of the protocol: see /work/shared/notes/argus.md and `offchain/ot.py`.
+/// @dev Hash formats (all keccak256, abi.encodePacked):
+///      codeHash = H(code: bytes8); codeRoot = H(codeHash[0][0], codeHash[0][1], ..., codeHash[S-1][1]);
+///      choiceHash = H(B_0.x, B_0.y, ..., B_{S-1}.x, B_{S-1}.y); commitment = H(informer, H(codes: bytes(8*S), salt)).
+///      Payments are pulled (`claimReward`, `withdraw`, `withdrawEscrow`).
+///      INVARIANT: address(this).balance == escrow + sum(credit) + D_L per Joined/Licensed licensee
+///      + (R + 2*D_L) per Accused licensee + the unclaimed rewards of resolved (Cleared/Guilty) licensees.
+contract Campaign {
+    // ---------------------------------------------------------------------------------------------- errors
+    error BadRho(uint256 num, uint256 den);
+    error DepositTooSmall(uint256 deposit, uint256 reward);
+    error BadSegments(uint256 segments);
+    error BadPoint();
+    error EscrowTooSmall(uint256 required, uint256 given);
+    error ValueMismatch(uint256 expected, uint256 given);
+    error NotOwner();
+    error NotLicensee(address expected);
+    error UnknownLicensee(uint256 id);
+    error WrongStatus(uint256 id, Status status);
+    error BadLength(uint256 expected, uint256 given);
+    error BadBits(uint64 bits);
+    error CampaignEnded(uint256 endedAt);
+    error CampaignNotEnded(uint256 endsAt);
+    error CommitmentExists(bytes32 commitment);
+    error UnknownCommitment(bytes32 commitment);
+    error CommitmentTooYoung(uint256 revealableAt);
+    error CommitmentTooLate(uint256 committedAt, uint256 firstRevealAt);
+    error CodeMismatch(uint256 id);
+    error WatermarkMismatch(uint64 accusedBits, uint64 bits);
+    error AlreadyReported(uint256 id, address informer);
+    error CollectionClosed(uint256 closedAt);
+    error EscrowExhausted(uint256 required, uint256 available);
+    error RewardNotFinal(uint256 finalAt);
+    error NoReward(uint256 id, address informer);
+    error AlreadyClaimed(uint256 id, address informer);
+    error AppealWindowNotOpen(uint256 opensAt);
+    error AppealWindowClosed(uint256 closedAt);
+    error AppealWindowOpen(uint256 closesAt);
+    error BadSegment(uint256 segment);
+    error BadChoice();
+    error BadOpening(uint256 segment);
+    error NothingToWithdraw();
+    error TransferFailed();
+
+    // ---------------------------------------------------------------------------------------------- types
+    enum Status {
+        None,
+        Joined, // deposit paid, OT choices published, waiting for the owner's code commitment
+        Licensed, // code hashes committed, copy delivered by OT
+        Accused, // a leaked copy was revealed: collection, then appeal window
+        Cleared, // appeal won: framed by the owner
+        Guilty, // appeal window passed: deposit slashed
+        Refunded // left (never licensed, or not accused by the campaign's end): deposit returned
+    }
+
+    /// @notice Campaign parameters (constructor argument).
+    struct Params {
+        uint128 reward; // R, wei: reward of a single report; escrowed per accused licensee
+        uint64 rhoNum; // decay rho = rhoNum / rhoDen < 1/2
+        uint64 rhoDen;
+        uint128 deposit; // D_L, wei, > R
+        uint32 segments; // S, 1..64: segments of the work, two variants each
+        uint32 minAge; // seconds a commitment must age before its reveal
+        uint32 collectionWindow; // seconds after the first reveal of a copy during which reports count
+        uint32 appealWindow; // seconds after the collection window during which the licensee may appeal
+        uint64 duration; // seconds from creation during which licensees may be accused
+        uint256 otKeyX; // A = a*G, the owner's oblivious-transfer key (alt_bn128, affine)
+        uint256 otKeyY;
+        bytes32 watermarkKey; // the public key of the watermark detector
+    }
+
+    /// @dev Slot 0: licensee, status, accusedAt, reports; slot 1: bits; slots 2-3: hashes.
+    struct License {
+        address licensee;
+        Status status;
+        uint40 accusedAt; // seconds: time of the first reveal
+        uint32 reports; // n: valid reports of the leaked copy
+        uint64 bits; // the reported variant of segment j is bit j
+        bytes32 choiceHash;
+        bytes32 codeRoot;
+    }
+
+    // ---------------------------------------------------------------------------------------------- state
+    address public immutable owner;
+    uint256 public immutable reward;
+    uint256 public immutable rhoNum;
+    uint256 public immutable rhoDen;
+    uint256 public immutable deposit;
+    uint256 public immutable segments;
+    uint256 public immutable minAge;
+    uint256 public immutable collectionWindow;
+    uint256 public immutable appealWindow;
+    uint256 public immutable endsAt;
+    uint256 public immutable otKeyX;
+    uint256 public immutable otKeyY;
+    bytes32 public immutable watermarkKey;
+
+    /// @notice Owner's escrow not reserved for an accused licensee (wei).
+    uint256 public escrow;
+    License[] internal _licenses;
+    /// @notice Informer -> commitment -> block time it was made (seconds); 0 if none or revealed. Keyed by the
+    ///         sender too, so copying someone's commitment neither blocks nor helps anyone.
+    mapping(address => mapping(bytes32 => uint256)) public committedAt;
+    /// @notice Licensee id -> informer -> 0 none, 1 reported, 2 reward claimed.
+    mapping(uint256 => mapping(address => uint8)) public reportOf;
+    /// @notice Wei each address may withdraw.
+    mapping(address => uint256) public credit;
+
+    // ---------------------------------------------------------------------------------------------- events
+    event CampaignCreated(address indexed owner, uint256 escrow, Params params);
+    event Funded(uint256 amount);
+    event Joined(uint256 indexed id, address indexed licensee, uint256[] choice);
+    event Licensed(uint256 indexed id, bytes32[] codeHashes, bytes32 deliveryHash);
+    event Committed(bytes32 indexed commitment, address indexed informer);
+    event Reported(uint256 indexed id, address indexed informer, uint64 bits, uint256 n);
+    event Accused(uint256 indexed id, uint64 bits, uint256 collectionEnd, uint256 appealEnd);
+    event Cleared(uint256 indexed id, uint256 segment, uint256 compensation);
+    event SetGuilty(uint256 indexed id, uint256 slashed, uint256 toOwner);
+    event RewardClaimed(uint256 indexed id, address indexed informer, uint256 amount);
+    event DepositRefunded(uint256 indexed id);
+    event Withdrawn(address indexed to, uint256 amount);
+
+    /// @notice Create a campaign; msg.value (wei) is the owner's escrow, at least R + D_L (one accusation).
+    /// @custom:reverts BadRho unless 0 < rhoDen and 2*rhoNum < rhoDen
+    /// @custom:reverts DepositTooSmall unless D_L > R
+    /// @custom:reverts BadSegments unless 1 <= segments <= 64
+    /// @custom:reverts BadPoint if the OT key is not a point of alt_bn128
+    /// @custom:reverts EscrowTooSmall if msg.value < R + D_L
+    constructor(Params memory p) payable {
+        if (p.rhoDen == 0 || 2 * uint256(p.rhoNum) >= p.rhoDen) revert BadRho(p.rhoNum, p.rhoDen);
+        if (p.deposit <= p.reward) revert DepositTooSmall(p.deposit, p.reward);
+        if (p.segments == 0 || p.segments > 64) revert BadSegments(p.segments);
+        if (!BN254.onCurve(p.otKeyX, p.otKeyY)) revert BadPoint();
+        uint256 need = uint256(p.reward) + p.deposit;
+        if (msg.value < need) revert EscrowTooSmall(need, msg.value);
+        owner = msg.sender;
+        reward = p.reward;
+        rhoNum = p.rhoNum;
+        rhoDen = p.rhoDen;
+        deposit = p.deposit;
+        segments = p.segments;
+        minAge = p.minAge;
+        collectionWindow = p.collectionWindow;
+        appealWindow = p.appealWindow;
+        endsAt = block.timestamp + p.duration;
+        otKeyX = p.otKeyX;
+        otKeyY = p.otKeyY;
+        watermarkKey = p.watermarkKey;
+        escrow = msg.value;
+        emit CampaignCreated(msg.sender, msg.value, p);
+    }
+
+    // ---------------------------------------------------------------------------------------------- views
+    /// @notice f(n) in wei: what each of n valid reports of one leaked copy earns.
+    function rewardFor(uint256 n) public view returns (uint256) {
+        return Rewards.perReport(reward, rhoNum, rhoDen, n);
+    }
+
+    function licenseOf(uint256 id) external view returns (License memory) {
+        return _license(id);
+    }
+
+    function licenseeCount() external view returns (uint256) {
+        return _licenses.length;
+    }
+
+    /// @notice End of the collection window of licensee `id` (seconds; 0 if not accused).
+    function collectionEnd(uint256 id) public view returns (uint256) {
+        uint256 t = _license(id).accusedAt;
+        return t == 0 ? 0 : t + collectionWindow;
+    }
+
+    function _license(uint256 id) internal view returns (License storage) {
+        if (id >= _licenses.length) revert UnknownLicensee(id);
+        return _licenses[id];
+    }
+
+    // ---------------------------------------------------------------------------------------------- owner
+    /// @notice Add msg.value (wei) to the escrow.
+    /// @custom:reverts NotOwner
+    function fund() external payable {
+        if (msg.sender != owner) revert NotOwner();
+        escrow += msg.value;
+        emit Funded(msg.value);
+    }
+
+    /// @notice Commit to the hashes of licensee `id`'s codes (after delivering nothing yet: deliver by OT once
+    ///         this is mined). `codeHashes[2*j + v]` = keccak256(code of variant v of segment j) (bytes8 code).
+    /// @param deliveryHash keccak256 of the OT ciphertexts the owner will deliver (`offchain/ot.py`), so that a
+    ///        licensee can prove a cheating delivery off chain.
+    /// @custom:reverts NotOwner, UnknownLicensee, WrongStatus unless Joined, BadLength unless 2*segments hashes
+    function license(uint256 id, bytes32[] calldata codeHashes, bytes32 deliveryHash) external {
+        if (msg.sender != owner) revert NotOwner();
+        License storage l = _license(id);
+        if (l.status != Status.Joined) revert WrongStatus(id, l.status);
+        if (codeHashes.length != 2 * segments) revert BadLength(2 * segments, codeHashes.length);
+        l.codeRoot = keccak256(abi.encodePacked(codeHashes));
+        l.status = Status.Licensed;
+        emit Licensed(id, codeHashes, deliveryHash);
+    }
+
+    /// @notice Pay the owner its unreserved escrow (wei) once the campaign has ended.
+    /// @custom:reverts NotOwner, CampaignNotEnded, NothingToWithdraw
+    function withdrawEscrow() external {
+        if (msg.sender != owner) revert NotOwner();
+        if (block.timestamp < endsAt) revert CampaignNotEnded(endsAt);
+        uint256 amount = escrow;
+        if (amount == 0) revert NothingToWithdraw();
+        escrow = 0;
+        _pay(msg.sender, amount);
+    }
+
+    // ---------------------------------------------------------------------------------------------- licensee
+    /// @notice Join as a licensee: msg.value must be the deposit D_L (wei); `choice` = (B_0.x, B_0.y, ...,
+    ///         B_{S-1}.x, B_{S-1}.y), the OT choice points B_j = sigma_j*A + b_j*G.
+    /// @return id the licensee id
+    /// @custom:reverts ValueMismatch, BadLength unless 2*segments words, CampaignEnded
+    function join(uint256[] calldata choice) external payable returns (uint256 id) {
+        if (msg.value != deposit) revert ValueMismatch(deposit, msg.value);
+        if (choice.length != 2 * segments) revert BadLength(2 * segments, choice.length);
+        if (block.timestamp >= endsAt) revert CampaignEnded(endsAt);
+        id = _licenses.length;
+        _licenses.push(
+            License({
+                licensee: msg.sender,
+                status: Status.Joined,
+                accusedAt: 0,
+                reports: 0,
+                bits: 0,
+                choiceHash: keccak256(abi.encodePacked(choice)),
+                codeRoot: bytes32(0)
+            })
+        );
+        emit Joined(id, msg.sender, choice);
+    }
+
+    /// @notice Return the deposit (credited, see `withdraw`) of a licensee never licensed (any time) or licensed
+    ///         and not accused by the campaign's end. Anyone may call; the licensee is credited.
+    /// @custom:reverts UnknownLicensee, WrongStatus, CampaignNotEnded
+    function refundDeposit(uint256 id) external {
+        License storage l = _license(id);
+        if (l.status == Status.Licensed) {
+            if (block.timestamp < endsAt) revert CampaignNotEnded(endsAt);
+        } else if (l.status != Status.Joined) {
+            revert WrongStatus(id, l.status);
+        }
+        l.status = Status.Refunded;
+        credit[l.licensee] += deposit;
+        emit DepositRefunded(id);
+    }
+
+    /// @notice Appeal an accusation: open the OT choice (sigma, b) of segment `segment`, where sigma is the
+    ///         variant NOT reported (so the reported copy is not the one the licensee received):
+    ///         B_segment == sigma*A + b*G, checked with ecMul/ecAdd. On success the licensee is Cleared and
+    ///         credited 2*D_L (its deposit and D_L of compensation from the owner's reserve); the owner's escrow
+    ///         gets back R - n*f(n); the informers' rewards stay payable.
+    /// @param choice all the choice points as in `join` (checked against the stored hash)
+    /// @param b the licensee's scalar b_segment
+    /// @custom:reverts UnknownLicensee, NotLicensee, WrongStatus unless Accused, AppealWindowNotOpen before the
+    ///         collection window closes, AppealWindowClosed after collectionEnd + appealWindow, BadChoice,
+    ///         BadSegment, BadOpening
+    function appeal(uint256 id, uint256[] calldata choice, uint256 segment, uint256 b) external {
+        License storage l = _license(id);
+        if (msg.sender != l.licensee) revert NotLicensee(l.licensee);
+        if (l.status != Status.Accused) revert WrongStatus(id, l.status);
+        uint256 opens = uint256(l.accusedAt) + collectionWindow;
+        if (block.timestamp < opens) revert AppealWindowNotOpen(opens);
+        if (block.timestamp >= opens + appealWindow) revert AppealWindowClosed(opens + appealWindow);
+        if (keccak256(abi.encodePacked(choice)) != l.choiceHash) revert BadChoice();
+        if (segment >= segments) revert BadSegment(segment);
+        uint256 sigma = 1 - ((l.bits >> segment) & 1);
+        (uint256 x, uint256 y) = BN254.mul(BN254.GX, BN254.GY, b);
+        if (sigma == 1) (x, y) = BN254.add(x, y, otKeyX, otKeyY);
+        if (x != choice[2 * segment] || y != choice[2 * segment + 1]) revert BadOpening(segment);
+        l.status = Status.Cleared;
+        // INVARIANT: the Accused hold R + 2*D_L becomes 2*D_L to the licensee, R - n*f(n) back to the escrow and
+        // n*f(n) of unclaimed rewards.
+        uint256 n = l.reports;
+        credit[l.licensee] += 2 * deposit;
+        escrow += reward - n * rewardFor(n);
+        emit Cleared(id, segment, deposit);
+    }
+
+    // ---------------------------------------------------------------------------------------------- informers
+    /// @notice Commit to a report: `commitment` = keccak256(abi.encodePacked(msg.sender,
+    ///         keccak256(abi.encodePacked(codes, salt)))), codes the 8*S bytes of the watermark in segment order.
+    /// @custom:reverts CampaignEnded, CommitmentExists
+    function commit(bytes32 commitment) external {
+        if (block.timestamp >= endsAt) revert CampaignEnded(endsAt);
+        if (committedAt[msg.sender][commitment] != 0) revert CommitmentExists(commitment);
+        committedAt[msg.sender][commitment] = block.timestamp;
+        emit Committed(commitment, msg.sender);
+    }
+
+    /// @notice Reveal a committed report of the leaked copy of licensee `id`.
+    /// @param codes the watermark: 8 bytes per segment, segment order (8*S bytes)
+    /// @param bits bit j = the variant of segment j the codes belong to
+    /// @param otherHashes keccak256 of the other variant's code, per segment (S hashes)
+    /// @param salt the commitment's salt
+    /// @custom:reverts UnknownCommitment (none by this sender with these codes and salt, or already revealed),
+    ///         CommitmentTooYoung before committedAt + minAge, UnknownLicensee, BadLength, BadBits,
+    ///         WrongStatus unless Licensed or Accused, CodeMismatch unless the codes hash to the licensee's
+    ///         committed codes, CampaignEnded (first reveal after the end), EscrowExhausted (first reveal, escrow
+    ///         < R + D_L), WatermarkMismatch (bits differ from the first reveal's), CollectionClosed,
+    ///         CommitmentTooLate (commitment not minAge old at the first reveal), AlreadyReported
+    function reveal(uint256 id, bytes calldata codes, uint64 bits, bytes32[] calldata otherHashes, bytes32 salt)
+        external
+    {
+        bytes32 c = keccak256(abi.encodePacked(msg.sender, keccak256(abi.encodePacked(codes, salt))));
+        uint256 t = committedAt[msg.sender][c];
+        if (t == 0) revert UnknownCommitment(c);
+        if (block.timestamp < t + minAge) revert CommitmentTooYoung(t + minAge);
+        License storage l = _license(id);
+        uint256 s = segments;
+        if (codes.length != 8 * s) revert BadLength(8 * s, codes.length);
+        if (otherHashes.length != s) revert BadLength(s, otherHashes.length);
+        if (s < 64 && bits >> s != 0) revert BadBits(bits);
+        Status st = l.status;
+        if (st != Status.Licensed && st != Status.Accused) revert WrongStatus(id, st);
+        // proof of possession: the codes are the licensee's committed codes of the variants `bits`
+        bytes32[] memory hs = new bytes32[](2 * s);
+        for (uint256 j = 0; j < s; ++j) {
+            bytes32 h = keccak256(codes[8 * j:8 * j + 8]);
+            uint256 v = (bits >> j) & 1;
+            hs[2 * j + v] = h;
+            hs[2 * j + 1 - v] = otherHashes[j];
+        }
+        if (keccak256(abi.encodePacked(hs)) != l.codeRoot) revert CodeMismatch(id);
+        if (st == Status.Licensed) {
+            if (block.timestamp >= endsAt) revert CampaignEnded(endsAt);
+            uint256 hold = reward + deposit;
+            if (escrow < hold) revert EscrowExhausted(hold, escrow);
+            // INVARIANT: an accused licensee holds R + D_L of escrow besides its own deposit.
+            escrow -= hold;
+            l.status = Status.Accused;
+            l.accusedAt = uint40(block.timestamp);
+            l.bits = bits;
+            emit Accused(id, bits, block.timestamp + collectionWindow,
+                block.timestamp + collectionWindow + appealWindow);
+        } else {
+            if (bits != l.bits) revert WatermarkMismatch(l.bits, bits);
+            uint256 first = l.accusedAt;
+            if (block.timestamp >= first + collectionWindow) revert CollectionClosed(first + collectionWindow);
+            // INVARIANT: only commitments made minAge before the watermark's first reveal count.
+            if (t + minAge > first) revert CommitmentTooLate(t, first);
+        }
+        if (reportOf[id][msg.sender] != 0) revert AlreadyReported(id, msg.sender);
+        reportOf[id][msg.sender] = 1;
+        delete committedAt[msg.sender][c];
+        uint32 n = l.reports + 1;
+        l.reports = n;
+        emit Reported(id, msg.sender, bits, n);
+    }
+
+    /// @notice Claim the reward f(n) (wei, paid to msg.sender) of a report of licensee `id`'s leaked copy, once
+    ///         the collection window has closed (whatever the outcome of the accusation).
+    /// @custom:reverts UnknownLicensee, RewardNotFinal, NoReward, AlreadyClaimed, TransferFailed
+    function claimReward(uint256 id) external {
+        License storage l = _license(id);
+        uint256 t = l.accusedAt;
+        if (t == 0) revert NoReward(id, msg.sender);
+        if (block.timestamp < t + collectionWindow) revert RewardNotFinal(t + collectionWindow);
+        uint8 r = reportOf[id][msg.sender];
+        if (r == 0) revert NoReward(id, msg.sender);
+        if (r == 2) revert AlreadyClaimed(id, msg.sender);
+        reportOf[id][msg.sender] = 2;
+        uint256 amount = rewardFor(l.reports);
+        emit RewardClaimed(id, msg.sender, amount);
+        _pay(msg.sender, amount);
+    }
+
+    // ---------------------------------------------------------------------------------------------- anyone
+    /// @notice Declare an accused licensee guilty once its appeal window has closed. Its deposit D_L is
+    ///         slashed: n*f(n) of it pays the informers (the R + D_L reserve goes back to the escrow) and the
+    ///         remainder D_L - n*f(n) is credited to the owner.
+    /// @custom:reverts UnknownLicensee, WrongStatus unless Accused, AppealWindowOpen
+    function setGuilty(uint256 id) external {
+        License storage l = _license(id);
+        if (l.status != Status.Accused) revert WrongStatus(id, l.status);
+        uint256 closes = uint256(l.accusedAt) + collectionWindow + appealWindow;
+        if (block.timestamp < closes) revert AppealWindowOpen(closes);
+        l.status = Status.Guilty;
+        uint256 paid = uint256(l.reports) * rewardFor(l.reports);
+        // INVARIANT: R + 2*D_L held = (R + D_L) to the escrow + (D_L - n*f(n)) to the owner + n*f(n) rewards.
+        escrow += reward + deposit;
+        credit[owner] += deposit - paid;
+        emit SetGuilty(id, deposit, deposit - paid);
+    }
+
+    /// @notice Pay msg.sender its credit (wei).
+    /// @custom:reverts NothingToWithdraw, TransferFailed
+    function withdraw() external {
+        uint256 amount = credit[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        credit[msg.sender] = 0;
+        _pay(msg.sender, amount);
+    }
+
+    function _pay(address to, uint256 amount) internal {
+        emit Withdrawn(to, amount);
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert TransferFailed();
+    }
+}

@@ -1,0 +1,128 @@
+"""The Argus CLI flow end to end against a real node (anvil from node_modules, started here; skipped if
+missing), through click's CliRunner: owner, licensee and informer commands in separate invocations."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
+
+
+@pytest.fixture(scope="module")
+def anvil():
+    if not ANVIL.exists():
+        pytest.skip("anvil missing (npm ci)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(ANVIL), "--port", str(port), "--silent"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _run(args, expect=0):
+    from protocol.cli import main
+
+    r = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert r.exit_code == expect, r.output
+    return r.output
+
+
+def test_cli_flow(anvil, tmp_path, monkeypatch):
+    from offchain.attacks import jpeg, resize
+    from protocol.chain import Chain
+
+    monkeypatch.setenv("PINPOINT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PINPOINT_RPC_URL", anvil)
+    work = tmp_path / "work"
+    work.mkdir()
+    for n in ("kitten.png", "fish.png"):
+        shutil.copy(ROOT / "offchain" / "assets" / n, work / n)
+    out = json.loads(_run(["campaign", "create", "--work", str(work), "--min-age", "5", "--collection-window",
+                           "100", "--appeal-window", "100", "--json"]))
+    camp = out["campaign"]
+    owner_file = tmp_path / "home" / "argus" / f"owner-{camp.lower()}.json"
+    assert stat.S_IMODE(owner_file.stat().st_mode) == 0o600
+    lid = json.loads(_run(["license", "join", "--campaign", camp, "--sender", "1", "--json"]))["licensee"]
+    delivery = tmp_path / "delivery.json"
+    _run(["campaign", "license", "--campaign", camp, "--licensee", str(lid), "--work", str(work), "--out",
+          str(delivery)])
+    copy = tmp_path / "copy"
+    _run(["license", "accept", str(delivery), "--out", str(copy)])
+    # the licensee leaks; the pirate re-encodes and resizes
+    pirated = tmp_path / "pirated"
+    pirated.mkdir()
+    for f in sorted(copy.iterdir()):
+        img = np.asarray(Image.open(f).convert("RGB"))
+        Image.fromarray(jpeg(resize(img, 0.7), 70)).save(pirated / (f.stem + ".jpg"))
+    rec = json.loads(_run(["report", "commit", str(pirated), "--campaign", camp, "--sender", "4", "--json"]))
+    assert rec["licensee"] == lid
+    assert stat.S_IMODE(Path(rec["state"]).stat().st_mode) == 0o600
+    err = _run(["report", "reveal", "--campaign", camp, "--sender", "4"], expect=2)
+    assert "CommitmentTooYoung" in err
+    ch = Chain(anvil)
+    ch.advance(6)
+    _run(["report", "reveal", "--campaign", camp, "--sender", "4"])
+    st = json.loads(_run(["report", "status", "--campaign", camp, "--json"]))["reports"]
+    assert st[0]["state"] == "revealed" and st[0]["licensee_status"] == "Accused" and st[0]["reports"] == 1
+    assert "RewardNotFinal" in _run(["reward", "claim", "--campaign", camp, "--sender", "4"], expect=2)
+    ch.advance(101)
+    before = ch.balance(ch.accounts[4])
+    claimed = json.loads(_run(["reward", "claim", "--campaign", camp, "--sender", "4", "--json"]))["claimed"]
+    assert claimed[0]["reward_wei"] == 10**17 and ch.balance(ch.accounts[4]) > before
+    # the real leaker has no segment to appeal on
+    assert "no appeal is possible" in _run(["appeal", "--campaign", camp, "--licensee", str(lid), "--sender", "1"],
+                                           expect=2)
+    assert "AppealWindowOpen" in _run(["campaign", "set-guilty", "--campaign", camp, "--licensee", str(lid)],
+                                      expect=2)
+    ch.advance(101)
+    _run(["campaign", "set-guilty", "--campaign", camp, "--licensee", str(lid), "--sender", "7"])
+    status = json.loads(_run(["campaign", "status", "--campaign", camp, "--json"]))
+    assert status["licensees"][0]["status"] == "Guilty"
+    _run(["campaign", "withdraw", "--campaign", camp])  # the owner's share of the slashed deposit
+
+
+def test_cli_needs_a_node(tmp_path, monkeypatch):
+    monkeypatch.setenv("PINPOINT_HOME", str(tmp_path))
+    monkeypatch.delenv("PINPOINT_RPC_URL", raising=False)
+    assert "needs --rpc-url" in _run(["campaign", "status", "--campaign", "0x" + "00" * 20], expect=2)
+
+
+def test_demo_argus_json(tmp_path, monkeypatch):
+    """The embedded demo on the in-process chain: the story's outcomes and every wei accounted for."""
+    monkeypatch.setenv("PINPOINT_HOME", str(tmp_path))
+    rec = json.loads(_run(["demo", "argus", "--json"]))
+    assert rec["every_wei_accounted"] is True
+    reverted = {(s["who"], s.get("reverted")) for s in rec["steps"] if s.get("reverted")}
+    assert reverted == {("mallory", "UnknownCommitment"), ("carol", "CommitmentTooLate"),
+                        ("alice", "AlreadyClaimed"), ("licensee0", "BadOpening")}
+    n = rec["reports_of_leak"]
+    assert n == 4 and rec["reward_per_report_wei"] == 10**17 // 27
+    # the Sybil pair (two identities) earned less than one identity would have among n - 1 reports
+    assert 2 * rec["reward_per_report_wei"] < 10**17 // 9
+    paid = {k: int(v) for k, v in rec["paid_by_campaign"].items()}
+    assert paid["licensee2"] == 2 * 3 * 10**17 and paid["licensee0"] == 0 and paid["licensee1"] == 3 * 10**17
+    assert all(s["gas"] > 0 for s in rec["steps"] if not s.get("reverted") and "accept" not in s["what"])
+    assert rec["report_gas"] <= 147_000

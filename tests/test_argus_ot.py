@@ -1,0 +1,97 @@
+"""Oblivious transfer (offchain/ot.py) and the code index (offchain/argus_codes.py)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from offchain import ot
+from offchain.argus_codes import CodeError, code_hashes, locate, new_codes
+
+CTX = b"\xaa" * 20 + b"\0\0\0\1"
+
+
+def _variants(codes):
+    return [(c0 + b"content-0-%d" % j, c1 + b"content-1-%d" % j) for j, (c0, c1) in enumerate(codes)]
+
+
+def test_receiver_gets_exactly_its_variants():
+    key = ot.OwnerKey.generate()
+    codes = new_codes(6, random.Random(1))
+    sigma = [0, 1, 1, 0, 1, 0]
+    choice = ot.choose(key.A, sigma)
+    delivery = ot.deliver(key, choice.B, _variants(codes), CTX)
+    got = ot.receive(choice, key.A, delivery, code_hashes(codes), CTX)
+    assert [p[:8] for p in got] == [codes[j][s] for j, s in enumerate(sigma)]
+    assert all(ot.open_matches(key.A, B, s, b) for B, s, b in zip(choice.B, sigma, choice.b))
+    # the other opening of the same point does not hold (the appeal relies on it)
+    assert not any(ot.open_matches(key.A, B, 1 - s, b) for B, s, b in zip(choice.B, sigma, choice.b))
+
+
+def test_receiver_cannot_decrypt_the_other_variant():
+    key = ot.OwnerKey.generate()
+    codes = new_codes(3, random.Random(2))
+    choice = ot.choose(key.A, [0, 0, 1])
+    delivery = ot.deliver(key, choice.B, _variants(codes), CTX)
+    flipped = ot.Choice([1, 1, 0], choice.b, choice.B)  # the licensee's key on the other ciphertext
+    with pytest.raises(ot.DeliveryError) as e:
+        ot.receive(flipped, key.A, delivery, code_hashes(codes), CTX)
+    assert e.value.segment == 0
+    # a different context (another licensee's transfer) does not decrypt either
+    with pytest.raises(ot.DeliveryError):
+        ot.receive(choice, key.A, delivery, code_hashes(codes), b"other")
+
+
+def test_choice_points_do_not_reveal_the_choice():
+    """B = sigma*A + b*G: for any B the owner sees, both sigma are possible (b' = b + a*(sigma - sigma'))."""
+    key = ot.OwnerKey.generate()
+    c = ot.choose(key.A, [1])
+    b_alt = (c.b[0] + key.a) % ot.N  # the opening as sigma = 0, which only the owner (knowing a) can compute
+    assert ot.open_matches(key.A, c.B[0], 0, b_alt) and ot.open_matches(key.A, c.B[0], 1, c.b[0])
+
+
+def test_cheating_delivery_is_detected_and_provable():
+    key = ot.OwnerKey.generate()
+    codes = new_codes(4, random.Random(3))
+    sigma = [1, 0, 1, 1]
+    choice = ot.choose(key.A, sigma)
+    hashes = code_hashes(codes)
+    # the owner delivers in segment 2 a code it did not commit
+    forged = [list(v) for v in _variants(codes)]
+    forged[2][1] = b"\x00" * 8 + b"garbage"
+    delivery = ot.deliver(key, choice.B, [tuple(v) for v in forged], CTX)
+    with pytest.raises(ot.DeliveryError) as e:
+        ot.receive(choice, key.A, delivery, hashes, CTX)
+    assert e.value.segment == 2
+    proof = ot.prove_cheating(choice, delivery, 2)
+    dh = ot.delivery_hash(delivery)
+    assert ot.check_cheating_proof(proof, key.A, choice.B, dh, hashes, CTX)
+    # an honest segment does not make a proof, nor does a proof against another delivery hash
+    assert not ot.check_cheating_proof(ot.prove_cheating(choice, delivery, 1), key.A, choice.B, dh, hashes, CTX)
+    assert not ot.check_cheating_proof(proof, key.A, choice.B, b"\0" * 32, hashes, CTX)
+    # a wrong opening is not a proof
+    bad = ot.CheatingProof(2, 0, proof.b, proof.ciphertext_hashes, proof.ciphertext)
+    assert not ot.check_cheating_proof(bad, key.A, choice.B, dh, hashes, CTX)
+
+
+def test_bad_points_rejected():
+    key = ot.OwnerKey.generate()
+    with pytest.raises(ot.OTError):
+        ot.deliver(key, [(1, 3)], [(b"\0" * 8, b"\1" * 8)])
+    with pytest.raises(ot.OTError):
+        ot.choose(key.A, [2])
+
+
+def test_locate_finds_licensee_bits_and_other_hashes():
+    rng = random.Random(4)
+    idx = {i: code_hashes(new_codes(4, rng)) for i in range(3)}
+    codes1 = new_codes(4, rng)
+    idx[7] = code_hashes(codes1)
+    bits = [1, 0, 0, 1]
+    extracted = [codes1[j][b] for j, b in enumerate(bits)]
+    loc = locate(list(reversed(extracted)), idx)  # any order
+    assert loc.id == 7 and loc.bits == 0b1001 and loc.codes == b"".join(extracted)
+    assert loc.other_hashes == [idx[7][2 * j + 1 - b] for j, b in enumerate(bits)]
+    with pytest.raises(CodeError):
+        locate(extracted[:3], idx)
