@@ -308,7 +308,8 @@ contract OneStep {
         if (c.G == 0 || c.Ci % c.G != 0 || c.Co % c.G != 0) revert BadParams(CONV);
     }
 
-    /// @dev CONV. params N,H,W,Ci,Co,OH,OW,KH,KW,SH,SW,PT,PL,DH,DW,G,x_zp,y_zp,x_signed,w_signed,y_signed.
+    /// @dev CONV. params N,H,W,Ci,Co,OH,OW,KH,KW,SH,SW,PT,PL,DH,DW,G,x_zp,y_zp,x_signed,w_signed,y_signed,
+    ///      out_nchw (the output's committed layout: 0 NHWC, 1 NCHW).
     function _conv(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
         private
         pure
@@ -316,11 +317,20 @@ contract OneStep {
     {
         _checkCount(o, 3);
         ConvP memory c = _convP(d.p);
-        uint256 co = e % c.Co;
+        uint256 co;
         uint256 ow;
         uint256 oh;
         uint256 n;
-        {
+        if (d.p[21] != 0) {
+            // output committed NCHW
+            ow = e % c.OW;
+            uint256 t = e / c.OW;
+            oh = t % c.OH;
+            t /= c.OH;
+            co = t % c.Co;
+            n = t / c.Co;
+        } else {
+            co = e % c.Co;
             uint256 t = e / c.Co;
             ow = t % c.OW;
             t /= c.OW;
@@ -381,12 +391,24 @@ contract OneStep {
         for (uint256 t = 0; t < toff.length; ++t) {
             uint256 off = toff[t];
             if (off == type(uint256).max) continue;
-            uint256 xp = _at(xb, tpos[t], off);
-            uint256 wp = wb + t * cig;
-            unchecked {
-                for (uint256 i = 0; i < cig; ++i) {
-                    acc += (_ld(xp + i, xs) - xzp) * (_ld(wp + i, ws) - wzp);
-                }
+            acc += _dot(_at(xb, tpos[t], off), wb + t * cig, cig, xzp, wzp, xs, ws);
+        }
+    }
+
+    /// @dev sum_{i < n} (x[i] - xzp) * (w[i] - wzp) over bytes at calldata addresses xp and wp (int8 when the
+    ///      flag is set, else uint8). |result| < 2^31 for loader-checked models; two's complement throughout.
+    function _dot(uint256 xp, uint256 wp, uint256 n, int256 xzp, int256 wzp, bool xs, bool ws)
+        private
+        pure
+        returns (int256 acc)
+    {
+        assembly {
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let xv := byte(0, calldataload(add(xp, i)))
+                if xs { xv := signextend(0, xv) }
+                let wv := byte(0, calldataload(add(wp, i)))
+                if ws { wv := signextend(0, wv) }
+                acc := add(acc, mul(sub(xv, xzp), sub(wv, wzp)))
             }
         }
     }
@@ -415,7 +437,8 @@ contract OneStep {
         return _sat(p[4] + y, p[10] != 0);
     }
 
-    /// @dev GAP. params N,H,W,C,x_zp,y_zp,M0,s,x_signed,y_signed. Input NHWC, output [N, C].
+    /// @dev GAP. params N,H,W,C,x_zp,y_zp,M0,s,x_signed,y_signed,x_nchw. Input NHWC (NCHW if x_nchw),
+    ///      output [N, C].
     function _gap(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
         private
         pure
@@ -427,16 +450,27 @@ contract OneStep {
         uint256 c = e % C;
         uint256 n = e / C;
         uint256 hw = H * W;
-        uint256[] memory pos = new uint256[](hw);
-        Gather memory g = _gather(hw);
-        for (uint256 i = 0; i < hw; ++i) {
-            pos[i] = _range(g, (n * hw + i) * C + c, 1);
-        }
-        uint256 base = _verify(g, roots[0], _u(p[0]) * hw * C, o[0], 0);
         int256 acc;
         bool xs = p[8] != 0;
-        for (uint256 i = 0; i < hw; ++i) {
-            acc += _ld(_at(base, pos[i], (n * hw + i) * C + c), xs) - p[4];
+        if (p[10] != 0) {
+            // input committed NCHW: the channel is hw contiguous bytes
+            Gather memory g = _gather(hw / 32 + 2);
+            uint256 off = (n * C + c) * hw;
+            _range(g, off, hw);
+            uint256 base = _verify(g, roots[0], _u(p[0]) * hw * C, o[0], 0) + (off & 31);
+            for (uint256 i = 0; i < hw; ++i) {
+                acc += _ld(base + i, xs) - p[4];
+            }
+        } else {
+            uint256[] memory pos = new uint256[](hw);
+            Gather memory g = _gather(hw);
+            for (uint256 i = 0; i < hw; ++i) {
+                pos[i] = _range(g, (n * hw + i) * C + c, 1);
+            }
+            uint256 base = _verify(g, roots[0], _u(p[0]) * hw * C, o[0], 0);
+            for (uint256 i = 0; i < hw; ++i) {
+                acc += _ld(_at(base, pos[i], (n * hw + i) * C + c), xs) - p[4];
+            }
         }
         return _sat(p[5] + _rq(acc, p[6], _u(p[7])), p[9] != 0);
     }
@@ -459,16 +493,7 @@ contract OneStep {
         Gather memory gw = _gather(K / 32 + 2);
         _range(gw, col * K, K);
         uint256 wb = _verify(gw, d.weightRoot, N * K, o[1], 1) + ((col * K) & 31);
-        {
-            int256 azp = p[3];
-            bool as_ = p[5] != 0;
-            bool bs = p[6] != 0;
-            unchecked {
-                for (uint256 k = 0; k < K; ++k) {
-                    acc += (_ld(ab + k, as_) - azp) * (_ld(wb + k, bs) - bzp);
-                }
-            }
-        }
+        acc += _dot(ab, wb, K, p[3], bzp, p[5] != 0, p[6] != 0);
         return _sat(p[4] + _rqF32(acc, sbits), p[7] != 0);
     }
 

@@ -103,7 +103,17 @@ def conv_def(op: Op, x: np.ndarray) -> np.ndarray:
             wg = wd[:, kh, kw, :].reshape(G, Cog, Cig)
             acc += np.einsum("nhwgc,goc->nhwgo", tg, wg).reshape(N, OH, OW, Co)
     y = op.p("y_zp") + _rq_f32(acc, t["sbits"]).astype(np.int64)
-    return _sat(y, op.p("y_signed"))
+    return _layout(op, _sat(y, op.p("y_signed")))
+
+
+def _layout(op: Op, y: np.ndarray) -> np.ndarray:
+    """A CONV output [N,OH,OW,Co] in its committed layout (NCHW when ``out_nchw``)."""
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2)) if op.p("out_nchw") else y
+
+
+def _nhwc(op: Op, x: np.ndarray) -> np.ndarray:
+    """A GAP input as NHWC whatever its committed layout."""
+    return x.transpose(0, 2, 3, 1) if op.p("x_nchw") else x
 
 
 def add_def(op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -116,8 +126,8 @@ def add_def(op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def gap_def(op: Op, x: np.ndarray) -> np.ndarray:
-    """GAP. x [N,H,W,C] -> [N,1,1,C] = sat(y_zp + RQ(sum_{h,w}(x - x_zp)))."""
-    acc = (x.astype(np.int64) - op.p("x_zp")).sum(axis=(1, 2), keepdims=True)
+    """GAP. x [N,H,W,C] (or [N,C,H,W] when ``x_nchw``) -> [N,1,1,C] = sat(y_zp + RQ(sum_{h,w}(x - x_zp)))."""
+    acc = (_nhwc(op, x).astype(np.int64) - op.p("x_zp")).sum(axis=(1, 2), keepdims=True)
     return _sat(op.p("y_zp") + _rq_int(acc, op.p("M0"), op.p("s")), op.p("y_signed"))
 
 
@@ -204,7 +214,7 @@ def conv_fast(op: Op, x: np.ndarray) -> np.ndarray:
         acc = np.einsum("ptgc,gotc->pgo", cols, wg, optimize=True).reshape(-1, Co)
     acc += t["bias"].astype(np.float64)
     y = _rq_f32(acc, t["sbits"])
-    return _sat_f(y, op.p("y_zp"), op.p("y_signed")).reshape(N, OH, OW, Co)
+    return _layout(op, _sat_f(y, op.p("y_zp"), op.p("y_signed")).reshape(N, OH, OW, Co))
 
 
 def matmul_fast(op: Op, a: np.ndarray) -> np.ndarray:
@@ -229,7 +239,7 @@ def add_fast(op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def gap_fast(op: Op, x: np.ndarray) -> np.ndarray:
-    acc = x.astype(np.float64).sum(axis=(1, 2), keepdims=True) - op.p("x_zp") * op.p("H") * op.p("W")
+    acc = _nhwc(op, x).astype(np.float64).sum(axis=(1, 2), keepdims=True) - op.p("x_zp") * op.p("H") * op.p("W")
     y = _rq_f64(acc, np.ldexp(float(op.p("M0")), -op.p("s")))
     return _sat_f(y, op.p("y_zp"), op.p("y_signed"))
 
@@ -275,8 +285,23 @@ def check_input(graph: Graph, x: np.ndarray) -> np.ndarray:
 
 
 def evaluate(graph: Graph, x: np.ndarray, kernels: dict | None = None) -> Evaluation:
-    """Evaluate ``graph`` on ``x`` (float32, the model's input shape) with ``kernels`` (default FAST; pass
-    DEFINITIONS for the reference). Returns every intermediate tensor. Raises InputError."""
+    """Evaluate ``graph`` on ``x`` (float32, the model's input shape). Returns every intermediate tensor.
+
+    ``kernels=None`` uses the fastest evaluator: the graph compiled to onnxruntime integer/IEEE operators
+    (`offchain.ortpath`), or FAST if the graph is not compilable; pass FAST or DEFINITIONS to choose.
+    All give the same bytes. Raises InputError."""
+    if kernels is None:
+        from .ortpath import NotCompilable, OrtEvaluator
+
+        ort_eval = graph.__dict__.get("_ort")
+        if ort_eval is None:
+            try:
+                ort_eval = OrtEvaluator(graph)
+            except NotCompilable:
+                ort_eval = False
+            graph.__dict__["_ort"] = ort_eval
+        if ort_eval:
+            return ort_eval(x)
     x = check_input(graph, x)
     kern = FAST if kernels is None else kernels
     t0 = time.perf_counter()

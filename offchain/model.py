@@ -11,7 +11,8 @@ QUANTIZE       ``q = sat(zp + rne(x / scale))``: x float32 (NCHW, as given), the
                reals, rounded half to even (ONNX QuantizeLinear). Output NHWC.
 CONV           ``acc = bias[co] + sum (x - x_zp) * (w - w_zp[co])`` over the in-bounds taps of group g (an
                out-of-bounds tap is the padding value x_zp, i.e. contributes 0), ``y = sat(y_zp + RQF(acc, S[co]))``.
-               Input and output NHWC; weights OHWI (output channel, kernel row, kernel column, input channel).
+               Input and output NHWC (output NCHW when only GAPs read it); weights OHWI (output channel, kernel
+               row, kernel column, input channel).
 ADD            ``y = sat(c_zp + floor(((a - a_zp) * Ma + (b - b_zp) * Mb + 2^(s-1)) / 2^s))`` (com.microsoft
                QLinearAdd), ``b`` broadcast over leading dimensions.
 GAP            ``y = sat(y_zp + RQ(sum_{h,w} (x - x_zp)))`` with the multiplier x_scale / (y_scale * H * W)
@@ -185,9 +186,9 @@ class Op:
 PARAM_NAMES: dict[Kind, tuple[str, ...]] = {
     Kind.QUANTIZE: ("N", "C", "H", "W", "scale_bits", "zp", "y_signed"),
     Kind.CONV: ("N", "H", "W", "Ci", "Co", "OH", "OW", "KH", "KW", "SH", "SW", "PT", "PL", "DH", "DW", "G",
-                "x_zp", "y_zp", "x_signed", "w_signed", "y_signed"),
+                "x_zp", "y_zp", "x_signed", "w_signed", "y_signed", "out_nchw"),
     Kind.ADD: ("numel_a", "numel_b", "a_zp", "b_zp", "c_zp", "Ma", "Mb", "s", "a_signed", "b_signed", "c_signed"),
-    Kind.GAP: ("N", "H", "W", "C", "x_zp", "y_zp", "M0", "s", "x_signed", "y_signed"),
+    Kind.GAP: ("N", "H", "W", "C", "x_zp", "y_zp", "M0", "s", "x_signed", "y_signed", "x_nchw"),
     Kind.MATMUL: ("M", "K", "N", "a_zp", "y_zp", "a_signed", "b_signed", "y_signed"),
     Kind.DEQUANTIZE: ("numel", "zp", "scale_bits", "x_signed"),
 }
@@ -351,8 +352,35 @@ def lower(model: onnx.ModelProto, batch: int = 1, source: str = "") -> Graph:
         op.inputs = tuple(remap[i] for i in op.inputs)
         kept.append(op)
         remap[r] = len(kept)
+    _choose_layouts(kept)
     graph = Graph(kept, TensorInfo(tuple(in_shape), np.dtype(np.float32)), gi.name, g.output[0].name, source)
     return graph
+
+
+def _with(op: Op, **changes) -> None:
+    names = PARAM_NAMES[op.kind]
+    p = list(op.params)
+    for k, v in changes.items():
+        p[names.index(k)] = v
+    op.params = tuple(p)
+
+
+def _choose_layouts(ops: list[Op]) -> None:
+    """Activations are committed NHWC, except the output of a CONV read only by GAPs, committed NCHW so that the
+    one-step of a GAP opens one contiguous channel instead of H*W scattered bytes (a layout flag in both
+    descriptors: CONV ``out_nchw``, GAP ``x_nchw``)."""
+    consumers: dict[int, list[Op]] = {}
+    for op in ops:
+        for r in op.inputs:
+            consumers.setdefault(r, []).append(op)
+    for i, op in enumerate(ops, start=1):
+        users = consumers.get(i, [])
+        if op.kind == Kind.CONV and users and all(u.kind == Kind.GAP for u in users):
+            _with(op, out_nchw=1)
+            N, OH, OW, Co = op.out.shape
+            op.out = TensorInfo((N, Co, OH, OW), op.out.dtype)
+            for u in users:
+                _with(u, x_nchw=1)
 
 
 def _fold(node, name, ins) -> _Val:
@@ -524,7 +552,7 @@ def _b_conv(node, name, ins):
         _check_int32(name, Cig * KH * KW * 255 * int(wdev[co]) + abs(int(bias[co])))
         table[co] = (int(bias[co]), f32_multiplier(xs, ws[co], ys, name), int(wzp_c[co]))
     params = (N, H, W, Ci, Co, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW, G, int(xzp.reshape(())),
-              int(yzp.reshape(())), _signed(x.dtype), _signed(w.dtype), _signed(yzp.dtype))
+              int(yzp.reshape(())), _signed(x.dtype), _signed(w.dtype), _signed(yzp.dtype), 0)
     if xzp.size != 1 or yzp.size != 1:
         raise UnsupportedOperator("QLinearConv", name, "per-axis activation quantization")
     w_ohwi = np.ascontiguousarray(w.transpose(0, 2, 3, 1))
@@ -578,7 +606,7 @@ def _b_gap(node, name, ins):
     N, C, H, W = x.onnx_shape
     m0, s = fixed_point(_frac(xs) / (_frac(ys) * H * W))
     _check_bound(name, 255 * H * W, m0, s)
-    params = (N, H, W, C, int(xzp.reshape(())), int(yzp.reshape(())), m0, s, _signed(x.dtype), _signed(yzp.dtype))
+    params = (N, H, W, C, int(xzp.reshape(())), int(yzp.reshape(())), m0, s, _signed(x.dtype), _signed(yzp.dtype), 0)
     op = Op(Kind.GAP, name, (x.ref,), params, TensorInfo((N, 1, 1, C), yzp.dtype))
     return op, _Val((N, C, 1, 1), yzp.dtype, scale=np.float32(ys), zp=yzp.reshape(()))
 

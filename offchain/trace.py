@@ -129,9 +129,14 @@ class Trace:
             return roots, tproofs, [_open(xs[0], [((((n * C + c) * H + h) * W + w) * 4, 4)])]
         if k == Kind.CONV:
             Co, OW, OH = P["Co"], P["OW"], P["OH"]
-            co, t = e % Co, e // Co
-            ow, t = t % OW, t // OW
-            oh, n = t % OH, t // OH
+            if P["out_nchw"]:
+                ow, t = e % OW, e // OW
+                oh, t = t % OH, t // OH
+                co, n = t % Co, t // Co
+            else:
+                co, t = e % Co, e // Co
+                ow, t = t % OW, t // OW
+                oh, n = t % OH, t // OH
             cig = P["Ci"] // P["G"]
             g0 = (co // (Co // P["G"])) * cig
             ranges = []
@@ -150,6 +155,8 @@ class Trace:
         if k == Kind.GAP:
             hw, C = P["H"] * P["W"], P["C"]
             c, n = e % C, e // C
+            if P["x_nchw"]:
+                return roots, tproofs, [_open(xs[0], [((n * C + c) * hw, hw)])]
             return roots, tproofs, [_open(xs[0], [((n * hw + i) * C + c, 1) for i in range(hw)])]
         if k == Kind.MATMUL:
             K, Nn = P["K"], P["N"]

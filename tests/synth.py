@@ -12,12 +12,14 @@ def _c(name, arr):
 
 
 def make_model(seed: int, *, H=7, W=6, Ci=4, G=2, cig_out=3, K=3, stride=2, pad=(1, 0, 2, 1), dil=1,
-               n_out=10, x_scale=None, sat_scale=False, signed_out=False, extreme=False) -> onnx.ModelProto:
+               n_out=10, x_scale=None, sat_scale=False, signed_out=False, extreme=False, gap_reads_conv=False) -> onnx.ModelProto:
     """QuantizeLinear -> grouped QLinearConv -> depthwise QLinearConv -> QLinearAdd -> QLinearGlobalAveragePool
     -> Reshape -> QLinearMatMul -> QLinearAdd (constant) -> DequantizeLinear, all parameters random from ``seed``.
     ``sat_scale`` picks small output scales so many outputs saturate; ``x_scale`` fixes the input scale (a power
     of two gives exact rounding ties in QuantizeLinear); ``extreme`` uses full-scale weights of one sign per
-    output channel so that (with a large positive input) accumulators exceed 2^24 and fl32(acc) must round."""
+    output channel so that (with a large positive input) accumulators exceed 2^24 and fl32(acc) must round;
+    ``gap_reads_conv`` feeds the depthwise convolution straight into the GAP (the ADD is then dead code), so that
+    the convolution's output is committed NCHW."""
     rng = np.random.default_rng(seed)
     f32 = lambda v: np.float32(v)
     Co = G * cig_out
@@ -64,7 +66,8 @@ def make_model(seed: int, *, H=7, W=6, Ci=4, G=2, cig_out=3, K=3, stride=2, pad=
                                   name="add", domain="com.microsoft"))
     scale("y4s", 0.005, 0.05)
     zp("y4z")
-    nodes.append(helper.make_node("QLinearGlobalAveragePool", ["q3", "y3s", "y3z", "y4s", "y4z"], ["q4"],
+    gap_in = ["q2", "y2s", "y2z"] if gap_reads_conv else ["q3", "y3s", "y3z"]
+    nodes.append(helper.make_node("QLinearGlobalAveragePool", gap_in + ["y4s", "y4z"], ["q4"],
                                   name="gap", domain="com.microsoft", channels_last=0))
     inits.append(_c("shape", np.array([1, -1], np.int64)))
     nodes.append(helper.make_node("Reshape", ["q4", "shape"], ["q5"], name="flatten"))

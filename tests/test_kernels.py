@@ -92,11 +92,17 @@ def _digests(ev) -> list[str]:
     return [hashlib.sha256(t.tobytes()).hexdigest() for t in ev.tensors]
 
 
-def test_fast_path_equals_definitions_on_real_photos(mobilenet):
-    photos = [PHOTO] + (sorted(IMAGENET.glob("*.JPEG"))[:2] if IMAGENET.exists() else [])
+def test_fast_paths_equal_definitions_on_real_photos(mobilenet):
+    """numpy FAST, the onnxruntime-compiled path (the default) and the definitions give the same bytes."""
+    from offchain.ortpath import OrtEvaluator
+
+    ort_eval = OrtEvaluator(mobilenet)
+    photos = [PHOTO] + (sorted(IMAGENET.glob("*.JPEG"))[:3] if IMAGENET.exists() else [])
     for p in photos:
         x = load_input(p, mobilenet)
-        assert _digests(evaluate(mobilenet, x, FAST)) == _digests(evaluate(mobilenet, x, DEFINITIONS)), p
+        ref = _digests(evaluate(mobilenet, x, DEFINITIONS))
+        assert _digests(evaluate(mobilenet, x, FAST)) == ref, p
+        assert _digests(ort_eval(x)) == ref, p
 
 
 def test_golden_input_top1_matches_onnxruntime(mobilenet):
@@ -114,14 +120,17 @@ def test_golden_input_top1_matches_onnxruntime(mobilenet):
 _XCE_SCRIPT = """
 import hashlib, json, sys
 from offchain.model import load
-from offchain.kernels import evaluate, load_input
+from offchain.kernels import FAST, evaluate, load_input
 g = load(sys.argv[1]); x = load_input(sys.argv[2], g)
-ev = evaluate(g, x)
-print(json.dumps([hashlib.sha256(t.tobytes()).hexdigest() for t in ev.tensors]))
+out = []
+for kern in (None, FAST):  # the onnxruntime-compiled default and the numpy fast path
+    ev = evaluate(g, x, kern)
+    out.append([hashlib.sha256(t.tobytes()).hexdigest() for t in ev.tensors])
+print(json.dumps(out))
 """
 
 
-def _run_eval(prefix: list[str], threads: int) -> list[str]:
+def _run_eval(prefix: list[str], threads: int) -> list[list[str]]:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT))
     r = subprocess.run(prefix + [sys.executable, "-c", _XCE_SCRIPT, str(MODEL), str(PHOTO)], env=env,
@@ -133,9 +142,9 @@ def _run_eval(prefix: list[str], threads: int) -> list[str]:
 @pytest.mark.slow
 def test_xce_same_bytes_with_1_and_2_threads(mobilenet):
     x = load_input(PHOTO, mobilenet)
-    here = _digests(evaluate(mobilenet, x))
-    assert _run_eval([], 1) == here
-    assert _run_eval([], 2) == here
+    here = _digests(evaluate(mobilenet, x, DEFINITIONS))
+    assert _run_eval([], 1) == [here, here]
+    assert _run_eval([], 2) == [here, here]
 
 
 @pytest.mark.slow
@@ -146,8 +155,8 @@ def test_xce_same_bytes_on_emulated_haswell(mobilenet):
     if qemu is None:
         pytest.skip("qemu-user not installed (Debian package qemu-user; .ci/run installs it)")
     x = load_input(PHOTO, mobilenet)
-    here = _digests(evaluate(mobilenet, x))
-    assert _run_eval([qemu, "-cpu", "Haswell-v4"], 1) == here
+    here = _digests(evaluate(mobilenet, x, DEFINITIONS))
+    assert _run_eval([qemu, "-cpu", "Haswell-v4"], 2) == [here, here]
 
 
 # -------------------------------------------------------------------------------------------- commitments
