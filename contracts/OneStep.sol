@@ -121,8 +121,11 @@ contract OneStep {
         } else {
             pos = n;
         }
-        for (uint256 w = first; w <= last; ++w) {
-            g.idx[n++] = w;
+        uint256[] memory idx = g.idx;
+        unchecked {
+            for (uint256 w = first; w <= last; ++w) {
+                idx[n++] = w;
+            }
         }
         g.n = n;
     }
@@ -396,19 +399,60 @@ contract OneStep {
     }
 
     /// @dev sum_{i < n} (x[i] - xzp) * (w[i] - wzp) over bytes at calldata addresses xp and wp (int8 when the
-    ///      flag is set, else uint8). |result| < 2^31 for loader-checked models; two's complement throughout.
+    ///      flag is set, else uint8). Branch-free: a byte b read as int8 is (b xor 0x80) - 0x80, as uint8
+    ///      (b xor 0) - 0, so x - xzp = (b xor xf) - xa with xa = xzp + (signed ? 0x80 : 0). One calldataload per
+    ///      32 bytes (calldata reads need no alignment), 32 products unrolled. Two's complement throughout;
+    ///      |result| < 2^31 for loader-checked models.
     function _dot(uint256 xp, uint256 wp, uint256 n, int256 xzp, int256 wzp, bool xs, bool ws)
         private
         pure
         returns (int256 acc)
     {
         assembly {
-            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
-                let xv := byte(0, calldataload(add(xp, i)))
-                if xs { xv := signextend(0, xv) }
-                let wv := byte(0, calldataload(add(wp, i)))
-                if ws { wv := signextend(0, wv) }
-                acc := add(acc, mul(sub(xv, xzp), sub(wv, wzp)))
+            let xf := mul(xs, 0x80)
+            let wf := mul(ws, 0x80)
+            let xa := add(xzp, xf)
+            let wa := add(wzp, wf)
+            let i := 0
+            for {} iszero(gt(add(i, 32), n)) { i := add(i, 32) } {
+                let xw := calldataload(add(xp, i))
+                let ww := calldataload(add(wp, i))
+                    acc := add(acc, mul(sub(xor(byte(0, xw), xf), xa), sub(xor(byte(0, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(1, xw), xf), xa), sub(xor(byte(1, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(2, xw), xf), xa), sub(xor(byte(2, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(3, xw), xf), xa), sub(xor(byte(3, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(4, xw), xf), xa), sub(xor(byte(4, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(5, xw), xf), xa), sub(xor(byte(5, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(6, xw), xf), xa), sub(xor(byte(6, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(7, xw), xf), xa), sub(xor(byte(7, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(8, xw), xf), xa), sub(xor(byte(8, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(9, xw), xf), xa), sub(xor(byte(9, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(10, xw), xf), xa), sub(xor(byte(10, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(11, xw), xf), xa), sub(xor(byte(11, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(12, xw), xf), xa), sub(xor(byte(12, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(13, xw), xf), xa), sub(xor(byte(13, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(14, xw), xf), xa), sub(xor(byte(14, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(15, xw), xf), xa), sub(xor(byte(15, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(16, xw), xf), xa), sub(xor(byte(16, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(17, xw), xf), xa), sub(xor(byte(17, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(18, xw), xf), xa), sub(xor(byte(18, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(19, xw), xf), xa), sub(xor(byte(19, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(20, xw), xf), xa), sub(xor(byte(20, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(21, xw), xf), xa), sub(xor(byte(21, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(22, xw), xf), xa), sub(xor(byte(22, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(23, xw), xf), xa), sub(xor(byte(23, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(24, xw), xf), xa), sub(xor(byte(24, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(25, xw), xf), xa), sub(xor(byte(25, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(26, xw), xf), xa), sub(xor(byte(26, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(27, xw), xf), xa), sub(xor(byte(27, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(28, xw), xf), xa), sub(xor(byte(28, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(29, xw), xf), xa), sub(xor(byte(29, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(30, xw), xf), xa), sub(xor(byte(30, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(31, xw), xf), xa), sub(xor(byte(31, ww), wf), wa)))
+            }
+            for {} lt(i, n) { i := add(i, 1) } {
+                acc := add(acc, mul(sub(xor(byte(0, calldataload(add(xp, i))), xf), xa),
+                    sub(xor(byte(0, calldataload(add(wp, i))), wf), wa)))
             }
         }
     }

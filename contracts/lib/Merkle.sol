@@ -64,31 +64,35 @@ library Merkle {
     ) internal pure returns (bool) {
         if (n == 0 || leaves.length != n) return false;
         bytes32[] memory val = new bytes32[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            val[i] = leaves[i];
-        }
-        uint256 p = 0;
-        for (uint256 level = 0; level < depth; ++level) {
-            uint256 w = 0;
-            uint256 i = 0;
-            while (i < n) {
-                uint256 j = idx[i];
-                bytes32 h;
-                if ((j & 1) == 0 && i + 1 < n && idx[i + 1] == j + 1) {
-                    h = _hash(val[i], val[i + 1]);
-                    i += 2;
-                } else {
-                    if (p >= proof.length) return false;
-                    h = (j & 1) == 0 ? _hash(val[i], proof[p]) : _hash(proof[p], val[i]);
-                    ++p;
-                    ++i;
-                }
-                idx[w] = j >> 1;
-                val[w] = h;
-                ++w;
+        // INVARIANT: indices only shrink and every counter is bounded by n or proof.length: no overflow
+        unchecked {
+            for (uint256 i = 0; i < n; ++i) {
+                val[i] = leaves[i];
             }
-            n = w;
+            uint256 p = 0;
+            for (uint256 level = 0; level < depth; ++level) {
+                uint256 w = 0;
+                uint256 i = 0;
+                while (i < n) {
+                    uint256 j = idx[i];
+                    bytes32 h;
+                    if ((j & 1) == 0 && i + 1 < n && idx[i + 1] == j + 1) {
+                        h = _hash(val[i], val[i + 1]);
+                        i += 2;
+                    } else {
+                        if (p >= proof.length) return false;
+                        h = (j & 1) == 0 ? _hash(val[i], proof[p]) : _hash(proof[p], val[i]);
+                        ++p;
+                        ++i;
+                    }
+                    idx[w] = j >> 1;
+                    val[w] = h;
+                    ++w;
+                }
+                n = w;
+            }
+            if (p != proof.length) return false;
         }
-        return p == proof.length && n == 1 && idx[0] == 0 && val[0] == root;
+        return n == 1 && idx[0] == 0 && val[0] == root;
     }
 }
