@@ -98,21 +98,18 @@ def f32_bits(x) -> int:
     return int(np.array(x, dtype=np.float32).reshape(()).view(np.uint32))
 
 
-def fixed_point(real: Fraction, shift: int | None = None) -> tuple[int, int]:
-    """Exact fixed-point form of a positive rational multiplier: ``(M0, s)`` with ``M0 = rne(real * 2^s)``.
-
-    Without ``shift``, s is chosen so that M0 lies in [2^23, 2^24). Raises ModelError if the multiplier is not
-    positive or needs a shift outside [1, 62].
-    """
+def fixed_point(real: Fraction) -> tuple[int, int]:
+    """Exact fixed-point form of a positive rational multiplier: ``(M0, s)`` with ``M0 = rne(real * 2^s)`` in
+    [2^23, 2^24] (2^24 only when rounding carries; then s is lowered so M0 = 2^23). Raises ModelError if the
+    multiplier is not positive or needs a shift outside [1, 62]."""
     if real <= 0:
         raise ModelError(f"requantization multiplier must be positive, got {float(real)}")
-    if shift is None:
-        e = real.numerator.bit_length() - real.denominator.bit_length()
-        if Fraction(2) ** e > real:
-            e -= 1
-        elif Fraction(2) ** (e + 1) <= real:
-            e += 1
-        shift = (MULT_BITS - 1) - e
+    e = real.numerator.bit_length() - real.denominator.bit_length()
+    if Fraction(2) ** e > real:
+        e -= 1
+    elif Fraction(2) ** (e + 1) <= real:
+        e += 1
+    shift = (MULT_BITS - 1) - e
     m0 = round(real * (Fraction(2) ** shift))  # Fraction.__round__ rounds half to even
     if m0 >= 1 << MULT_BITS:
         m0, shift = round(real * (Fraction(2) ** (shift - 1))), shift - 1

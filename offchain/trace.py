@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .commit import Tree, build_tree, keccak, tensor_tree, words_of
+from .commit import Tree, build_tree, tensor_tree, words_of
 from .kernels import FAST, Evaluation
-from .model import Graph, Kind, Op, table_bytes
+from .model import PARAM_NAMES, Graph, Kind, Op, table_bytes
 
 
 def _weight_trees(op: Op) -> dict[str, Tree]:
@@ -119,7 +119,7 @@ class Trace:
             return roots, tproofs, []
         xs = [self.trees[r] for r in op.inputs]
         wt = _weight_trees(op)
-        P = dict(zip(_names(op), op.params))
+        P = dict(zip(PARAM_NAMES[op.kind], op.params))
         k = op.kind
         if k == Kind.QUANTIZE:
             N, C, H, W = P["N"], P["C"], P["H"], P["W"]
@@ -186,18 +186,6 @@ class Trace:
         return Trace(self.graph, tensors)
 
 
-def _names(op: Op):
-    from .model import PARAM_NAMES
-
-    return PARAM_NAMES[op.kind]
-
-
-def element_index(trace: Trace, op_index: int, word: int, offset: int) -> int:
-    """Flat element index of element ``offset`` of leaf word ``word`` of operator ``op_index``'s output."""
-    per = 32 // trace.graph.ops[op_index].out.dtype.itemsize
-    return word * per + offset
-
-
 def commitments(trace: Trace) -> dict:
     """The four roots and the top-1 class, as `pinpoint eval --json` prints them (hex strings)."""
     out = trace.tensors[-1]
@@ -210,4 +198,4 @@ def commitments(trace: Trace) -> dict:
     }
 
 
-__all__ = ["Trace", "Opening", "commitments", "element_index", "keccak"]
+__all__ = ["Trace", "Opening", "commitments"]

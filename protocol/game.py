@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from offchain.model import Kind
 from offchain.trace import Trace
 
 from .chain import Chain, Tx
@@ -303,7 +302,3 @@ def winner(dep: Deployment, game_id: int) -> str:
     if st.phase != 3:
         return "undecided"
     return "challenger" if st.challenger_won else "solver"
-
-
-def kind_name(k: int) -> str:
-    return Kind(k).name

@@ -18,14 +18,15 @@ from offchain.model import load
 from offchain.trace import Trace
 
 from .chain import Chain
-from .game import Deployment, LyingChallenger, Challenger, Solver, challenge, play, post_task, submit, winner
+from .game import (Challenger, Deployment, LyingChallenger, Solver, challenge, play, post_task, submit, task_bond,
+                   winner)
 
 FEE = 10**16  # wei
 
 
-def _gas_cost(chain: Chain, tx) -> int:
-    r = tx.receipt
-    return int(r["gasUsed"]) * int(r.get("effectiveGasPrice", 0) or 0)
+def _gas_cost(receipt) -> int:
+    """Wei paid for gas by a mined transaction."""
+    return int(receipt["gasUsed"]) * int(receipt.get("effectiveGasPrice", 0) or 0)
 
 
 def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace, challenger: Challenger,
@@ -38,7 +39,7 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
     moves = []
 
     def record(who, what, tx):
-        spent[who] += _gas_cost(ch, tx)
+        spent[who] += _gas_cost(tx.receipt)
         moves.append({"who": who, "what": what, "gas": tx.gas})
         if log:
             log(f"  [bold]{who:>10}[/]  {what:<66} {tx.gas:>9,} gas")
@@ -47,14 +48,13 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
         log(f"\n[bold underline]{name}[/]")
     task_id, tx = post_task(dep, honest, FEE, requester)
     record("requester", f"post task {task_id} (fee {FEE} wei)", tx)
+    bond = task_bond(dep, task_id)
     tx = submit(dep, task_id, solver_trace, solver_addr)
-    bond = int(tx.receipt and dep.chain.call(dep.pinpoint.functions.task(task_id))[9])
     record("solver", f"submit result (bond {bond} wei)", tx)
     game_id, tx = challenge(dep, task_id, challenger.address)
     record("challenger", f"challenge -> game {game_id}", tx)
     for mv in play(dep, game_id, Solver(solver_trace, solver_addr), challenger):
-        r = ch.w3.eth.get_transaction_receipt(mv.tx)
-        spent[mv.who] += int(r["gasUsed"]) * int(r.get("effectiveGasPrice", 0) or 0)
+        spent[mv.who] += _gas_cost(ch.w3.eth.get_transaction_receipt(mv.tx))
         moves.append({"who": mv.who, "what": mv.what, "gas": mv.gas})
         if log:
             log(f"  [bold]{mv.who:>10}[/]  {mv.what:<66} {mv.gas:>9,} gas")
