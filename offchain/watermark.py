@@ -1,36 +1,46 @@
 """Blind, robust image watermark carrying a 64-bit code per image ("segment").
 
-Design (see also the module README in the final report)
-------------------------------------------------------
+Public API: ``embed``, ``extract``, ``psnr``, ``CODE_BYTES``, ``WatermarkError``,
+``WatermarkNotFound`` (plus ``encode_payload`` / ``decode_payload`` / ``BCH`` / ``crc16`` for the
+channel code, and the attack helpers ``jpeg``, ``resize``, ``crop`` re-exported from
+``offchain.attacks``).
+
+Design
+------
 * Everything happens on the luminance ``Y = 0.299 R + 0.587 G + 0.114 B`` of the image resampled
-  (anisotropically) to a *canonical* ``256 x 256`` frame, which undoes any rescaling of the image.
-  The watermark is computed in that frame, up-sampled (bicubic) to the image size and added
-  equally to R, G and B (so it only changes luminance).
-* **Sync template**: a key-derived pseudo-random band-pass tile of ``64 x 64`` canonical pixels
-  (spatial wavelengths 8..16 px) repeated 4 x 4 times over the frame (additive spread spectrum).
-  At extraction the whitened suspect is *folded* modulo the tile period for a grid of horizontal
-  and vertical extents ``e in [0.89, 1.005]`` (a crop of up to 5 % per border shrinks the visible
-  part of the frame to ``1 - left - right >= 0.9``); a phase-only FFT correlation with the tile gives
-  the offsets.  The best peaks are refined (finer extents, sub-pixel offsets).
-* **Payload**: spread-transform dither modulation (STDM, a form of quantization index modulation)
-  in the orthonormal 2-D DCT of the central ``224 x 224`` region of the canonical frame (a 16 px
-  margin that a 5 % crop never removes). Coefficients with radial index in ``[4, 26]``
-  (wavelengths ~17..112 canonical px; they survive JPEG q50 and 50 % down-scaling) are shuffled
-  with a key; each coded bit owns a group of 2 coefficients, projected on a key-derived +-1 vector;
-  the projection is quantized on one of two interleaved lattices of step ``delta`` (key dither).
-  Embedding is iterated on the actually rendered uint8 image (clipping, resampling).
-* **Error correction**: payload = 64-bit code + CRC-16/CCITT (80 bits), encoded by a shortened
-  binary BCH code over GF(2^8) (n = 240, k = 80, t = 20: corrects any 20 bit errors), scrambled by
-  a key-derived bit mask.  Decoding uses Chase-II soft decoding (flipping the least reliable
-  bits) and accepts a candidate only if BCH decoding succeeds *and* the CRC matches; the chance
-  that random data passes both is ~2^-80 per attempt.
+  (anisotropically, Pillow bilinear with antialiasing) to a *canonical* ``256 x 256`` frame, which
+  undoes any rescaling.  The watermark is computed in that frame, up-sampled (bicubic) to the image
+  size and added equally to R, G and B (so only luminance changes).
+* **Sync template** (geometry after cropping): a key-derived pseudo-random band-pass tile of
+  ``128 x 128`` canonical px (spatial wavelengths ~5.3..21 px), repeated 2 x 2 times over the frame
+  (additive, RMS 2.1 grey levels).  At extraction the whitened suspect is *folded* modulo the tile
+  period for a grid of horizontal/vertical extents ``e in [0.89, 1.005]`` (a crop of <= 5 % per
+  border leaves ``1 - left - right >= 0.9`` of the frame visible); a phase-only FFT correlation
+  with the tile gives the offsets (restricted to the admissible range).  The best distinct peaks
+  are refined on a finer extent grid.
+* **Payload**: spread-transform dither modulation (STDM, a quantization-index modulation) of
+  orthonormal 2-D DCT coefficients of the central ``224 x 224`` region of the canonical frame (a
+  16 px margin that a 5 % crop never removes).  The 220 coefficients used are key-selected among
+  those with radial index in ``[3, 18]`` (wavelengths ~25..150 canonical px, which survive JPEG
+  q50 and 50 % down-scaling); each coded bit owns one coefficient with a key sign and dither, and
+  is quantized on one of two interleaved lattices of step ``delta = 120``.  Embedding is iterated
+  on the actually rendered uint8 image (clipping, resampling, rounding).
+* **Fine registration**: around each sync hypothesis a joint grid of (extent, centre) per axis
+  maximizes the lattice fit ``Q = mean cos(4 pi (p - dither) / delta)`` (~1 when aligned, ~0
+  otherwise), computed cheaply through the separability of resampling and DCT.
+* **Error correction**: payload = 64-bit code + CRC-16/CCITT-FALSE (80 bits), encoded by a
+  shortened binary BCH code over GF(2^8) (n = 220, k = 80, t = 20: corrects any 20 bit errors),
+  scrambled by a key-derived mask.  Decoding uses Chase-II soft decoding (flips of the 4 least
+  reliable bits); a candidate is accepted only if BCH decoding succeeds *and* the CRC matches.
+  A random word passes both with probability ~2^-63, so even over the few hundred decoding
+  attempts of one extraction a wrong code is essentially never returned: ``extract`` either
+  returns the exact code or raises ``WatermarkNotFound``.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import itertools
 import math
 
@@ -48,6 +58,8 @@ __all__ = [
     "psnr",
     "BCH",
     "crc16",
+    "encode_payload",
+    "decode_payload",
     "jpeg",
     "resize",
     "crop",
@@ -61,13 +73,13 @@ CODE_BYTES = 8
 # Parameters (all in canonical-frame pixels)
 # ---------------------------------------------------------------------------------------------
 _N = 256  # canonical frame size
-_TILE = 64  # sync tile period
-_SYNC_BAND = (4.0, 8.0)  # cycles per tile (wavelength 16..8 px)
-_SYNC_AMP = 1.6  # RMS of the sync template (grey levels)
+_TILE = 128  # sync tile period
+_SYNC_BAND = (6.0, 24.0)  # cycles per tile (wavelength ~21..5.3 px)
+_SYNC_AMP = 2.1  # RMS of the sync template (grey levels)
 _MARGIN = 16  # payload region = [_MARGIN, _N - _MARGIN)
 _REGION = _N - 2 * _MARGIN
-_PAY_BAND = (4.0, 26.0)  # radial DCT index band of payload coefficients
-_DELTA = 110.0  # STDM quantization step (orthonormal DCT units)
+_PAY_BAND = (3.0, 18.0)  # radial DCT index band of payload coefficients
+_DELTA = 120.0  # STDM quantization step (orthonormal DCT units)
 _EMBED_ITERS = 5
 _EXTENT_RANGE = (0.89, 1.005)  # searched visible fraction of the canonical frame per axis
 _MIN_SIDE = 32  # smallest accepted image side
@@ -266,6 +278,31 @@ def _payload_bits(code: bytes) -> np.ndarray:
     return _bytes_to_bits(code + crc.to_bytes(2, "little"))
 
 
+def encode_payload(code: bytes) -> np.ndarray:
+    """Channel-encode an 8-byte code: CRC-16 appended, then BCH(220, 80, t=20).
+
+    Returns the codeword as a uint8 0/1 array of shape (220,) (before key scrambling).
+    Raises ``WatermarkError`` if ``code`` is not 8 bytes.
+    """
+    if not isinstance(code, (bytes, bytearray)) or len(code) != CODE_BYTES:
+        raise WatermarkError(f"code must be {CODE_BYTES} bytes")
+    return _bch().encode(_payload_bits(bytes(code)))
+
+
+def decode_payload(bits: np.ndarray) -> bytes:
+    """Inverse of :func:`encode_payload`: correct up to 20 bit errors, check the CRC.
+
+    ``bits``: uint8 0/1 array of shape (220,).  Returns the 8-byte code; raises
+    ``WatermarkNotFound`` if the BCH decoder fails or the CRC does not match.
+    """
+    data, _ = _bch().decode(np.asarray(bits, dtype=np.uint8))
+    raw = _bits_to_bytes(data)
+    code, crc = raw[:CODE_BYTES], int.from_bytes(raw[CODE_BYTES:], "little")
+    if crc16(code) != crc:
+        raise WatermarkNotFound("CRC mismatch")
+    return code
+
+
 # ---------------------------------------------------------------------------------------------
 # Key-derived patterns (version-stable: derived from SHAKE-256, not numpy's RNG)
 # ---------------------------------------------------------------------------------------------
@@ -396,7 +433,7 @@ def embed(image: np.ndarray, code: bytes, key: bytes, strength: float | None = N
     code : bytes of length ``CODE_BYTES`` (8).
     key : non-empty bytes, the (public) watermark key/seed; extraction needs the same key.
     strength : optional float > 0 scaling both the sync amplitude and the quantization step
-        (default 1.0, about 40 dB PSNR on typical photos; larger is more robust and more visible).
+        (default 1.0, about 38.6 dB PSNR on typical photos; larger is more robust and more visible).
 
     Returns
     -------
@@ -458,8 +495,9 @@ def _region_window() -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Extraction
 # ---------------------------------------------------------------------------------------------
-def _fold_matrix(extent: float, n_in: int = _N, period: int = _TILE) -> np.ndarray:
+def _fold_matrix(extent: float, n_in: int = _N, period: int | None = None) -> np.ndarray:
     """(period, n_in) matrix splatting suspect samples at canonical positions onto the tile."""
+    period = _TILE if period is None else period
     X = extent * (np.arange(n_in) + 0.5) * (_N / n_in) - 0.5
     j0 = np.floor(X)
     fr = X - j0
@@ -495,66 +533,73 @@ def _whiten(S: np.ndarray) -> np.ndarray:
     return hp / env
 
 
+def _sync_scores(kd: _Keyed, Wp: np.ndarray, exts_x, exts_y):
+    """Fold the whitened suspect for every (ey, ex) pair and phase-correlate with the tile.
+
+    Returns a list of (score, ex, ox, ey, oy): the best admissible peak for each pair.
+    """
+    P = _TILE
+    Mx = np.concatenate([_fold_matrix(ex) for ex in exts_x])  # (nx*P, N)
+    A = Wp @ Mx.T  # (N, nx*P)
+    nx, ny = len(exts_x), len(exts_y)
+    My = np.stack([_fold_matrix(ey) for ey in exts_y])  # (ny, P, N)
+    F = (My.reshape(ny * P, _N) @ A).reshape(ny, P, nx, P).transpose(0, 2, 1, 3)  # (ny,nx,P,P)
+    Ff = np.fft.fft2(F)
+    cross = np.conj(Ff) * kd.tile_fft  # peak at the canonical offset
+    mag = np.abs(Ff)
+    cross /= mag + 1e-3 * mag.mean() + 1e-12
+    corr = np.real(np.fft.ifft2(cross))  # (ny, nx, P, P)
+    sd = corr.std(axis=(2, 3)) + 1e-12
+    sh = np.arange(P)
+    shs = np.where(sh > P / 2, sh - P, sh)
+    out = []
+    for iy, ey in enumerate(exts_y):
+        oky = (shs >= -2.5) & (shs <= (1 - ey) * _N + 2.5)
+        for ix, ex in enumerate(exts_x):
+            okx = (shs >= -2.5) & (shs <= (1 - ex) * _N + 2.5)
+            c = corr[iy, ix]
+            sub = c[np.ix_(oky, okx)]
+            a, b = np.unravel_index(np.argmax(sub), sub.shape)
+            py, px = np.nonzero(oky)[0][a], np.nonzero(okx)[0][b]
+            v0 = c[py, px]
+
+            def interp(vm, vp):
+                den = vm - 2 * v0 + vp
+                return 0.0 if den >= 0 else float(np.clip(0.5 * (vm - vp) / den, -0.5, 0.5))
+
+            dy = interp(c[(py - 1) % P, px], c[(py + 1) % P, px])
+            dx = interp(c[py, (px - 1) % P], c[py, (px + 1) % P])
+            out.append((float(v0 / sd[iy, ix]), float(ex), float(shs[px] + dx), float(ey), float(shs[py] + dy)))
+    out.sort(key=lambda r: -r[0])
+    return out
+
+
 def _sync_candidates(kd: _Keyed, S: np.ndarray, n_best: int = 3) -> list[tuple[float, float, float, float, float]]:
-    """Return up to ``n_best`` (score, ex, ox, ey, oy) geometry hypotheses, best first."""
+    """Return up to ``n_best`` (score, ex, ox, ey, oy) geometry hypotheses, best first.
+
+    ``ex``/``ey``: visible fraction of the canonical frame per axis; ``ox``/``oy``: canonical
+    position (px) of the suspect's left/top edge.  Coarse grid of extents (step 0.008), then a
+    finer grid (step 0.002) around the best distinct coarse peaks.
+    """
     Wp = _whiten(S)
     lo, hi = _EXTENT_RANGE
-    # allowed offsets: 0 <= o <= (1 - e) * N (plus tolerance), i.e. small positive shifts
-    def search(exts_x, exts_y):
-        Mx = {ex: _fold_matrix(ex) for ex in exts_x}
-        My = {ey: _fold_matrix(ey) for ey in exts_y}
-        A = {ex: Wp @ Mx[ex].T for ex in exts_x}  # (N, P)
-        res = []
-        for ex in exts_x:
-            for ey in exts_y:
-                F = My[ey] @ A[ex]  # (P, P)
-                Ff = np.fft.fft2(F)
-                cross = np.conj(Ff) * kd.tile_fft  # peak at the canonical offset
-                mag = np.abs(Ff)
-                cross /= mag + 1e-9 * mag.max() + 1e-12
-                corr = np.real(np.fft.ifft2(cross))
-                sd = corr.std() + 1e-12
-                res.append((corr, sd, ex, ey))
-        return res
-
-    def peaks(res, k):
-        out = []
-        for corr, sd, ex, ey in res:
-            P = _TILE
-            # allowed shifts (cyclic): o in [-2, (1-e)*N + 2]
-            oxmax, oymax = (1 - ex) * _N + 2.5, (1 - ey) * _N + 2.5
-            sh = np.arange(P)
-            shs = np.where(sh > P / 2, sh - P, sh)
-            okx = (shs >= -2.5) & (shs <= oxmax)
-            oky = (shs >= -2.5) & (shs <= oymax)
-            c = np.where(oky[:, None] & okx[None, :], corr, -np.inf)
-            iy, ix = np.unravel_index(np.argmax(c), c.shape)
-            score = corr[iy, ix] / sd
-
-            def sub(v_m, v_0, v_p):
-                den = v_m - 2 * v_0 + v_p
-                return 0.0 if den >= 0 else float(np.clip(0.5 * (v_m - v_p) / den, -0.5, 0.5))
-
-            dy = sub(corr[(iy - 1) % P, ix], corr[iy, ix], corr[(iy + 1) % P, ix])
-            dx = sub(corr[iy, (ix - 1) % P], corr[iy, ix], corr[iy, (ix + 1) % P])
-            out.append((float(score), ex, float(shs[ix] + dx), ey, float(shs[iy] + dy)))
-        out.sort(key=lambda r: -r[0])
-        return out[:k]
-
-    coarse_x = np.arange(lo, hi + 1e-9, 0.008)
-    coarse = peaks(search(coarse_x, coarse_x), n_best * 2)
-    refined = []
-    seen = set()
-    for sc, ex, ox, ey, oy in coarse:
-        kx = (round(ex, 3), round(ey, 3))
-        if kx in seen:
+    grid = np.arange(lo, hi + 1e-9, 0.008)
+    coarse = _sync_scores(kd, Wp, grid, grid)
+    picked: list = []
+    for cand in coarse:
+        _, ex, ox, ey, oy = cand
+        cx, cy = ox + ex * _N / 2, oy + ey * _N / 2
+        if any(abs(cx - (p[2] + p[1] * _N / 2)) < 4 and abs(cy - (p[4] + p[3] * _N / 2)) < 4
+               and abs(ex - p[1]) < 0.02 and abs(ey - p[3]) < 0.02 for p in picked):
             continue
-        seen.add(kx)
+        picked.append(cand)
+        if len(picked) >= n_best:
+            break
+    refined = []
+    for _, ex, ox, ey, oy in picked:
         fx = np.arange(ex - 0.006, ex + 0.0061, 0.002)
         fy = np.arange(ey - 0.006, ey + 0.0061, 0.002)
-        refined.extend(peaks(search(fx, fy), 1))
-        if len(refined) >= n_best:
-            break
+        refined.append(_sync_scores(kd, Wp, fx, fy)[0])
     refined.sort(key=lambda r: -r[0])
     return refined
 
@@ -616,29 +661,44 @@ def _axis_grid(e0: float, o0: float, de: float, ne: int, dc: float, nc: int) -> 
     return out
 
 
-def _refine(kd: _Keyed, S: np.ndarray, ex, ox, ey, oy):
-    """Local search maximizing the lattice fit Q = mean cos(4 pi (p - d) / delta).
+def _lattice_fit(kd: _Keyed, proj: np.ndarray) -> np.ndarray:
+    """Q = mean over bits of cos(4 pi (p - d) / delta): ~1 when aligned, ~0 (+-0.05) otherwise."""
+    return np.cos(4 * np.pi * (proj - kd.dither) / _DELTA).mean(axis=-1)
 
-    Returns list of (Q, ex, ox, ey, oy), best first (a few of the best fine-grid points).
+
+def _refine(kd: _Keyed, S: np.ndarray, ex, ox, ey, oy, n_seeds: int = 3, n_out: int = 2):
+    """Local search maximizing the lattice fit ``Q`` around one sync hypothesis.
+
+    A coarse joint grid (extent step 0.003, centre step 0.5 px, per axis) is searched; the
+    ``n_seeds`` best coarse points are refined on a fine grid (0.001, 0.17 px).  Returns a list of
+    (Q, ex, ox, ey, oy, projections) with the ``n_out`` best fine points per seed, best first.
     """
-    for de, ne, dc, nc in ((0.003, 3, 0.5, 4), (0.001, 2, 0.17, 2)):
-        gy = _axis_grid(ey, oy, de, ne, dc, nc)
-        gx = _axis_grid(ex, ox, de, ne, dc, nc)
-        proj = _projections(kd, S, gy, gx)
-        q = np.cos(4 * np.pi * (proj - kd.dither) / _DELTA).mean(axis=2)
-        order = np.argsort(q, axis=None)[::-1]
-        iy, ix = np.unravel_index(order[0], q.shape)
-        ey, oy = gy[iy]
-        ex, ox = gx[ix]
-    out = []
-    for flat in order[:3]:
+    gy = _axis_grid(ey, oy, 0.003, 3, 0.5, 4)
+    gx = _axis_grid(ex, ox, 0.003, 3, 0.5, 4)
+    q = _lattice_fit(kd, _projections(kd, S, gy, gx))
+    seeds = []
+    for flat in np.argsort(q, axis=None)[::-1]:
         iy, ix = np.unravel_index(flat, q.shape)
-        out.append((float(q[iy, ix]), gx[ix][0], gx[ix][1], gy[iy][0], gy[iy][1], proj[iy, ix]))
+        if any(abs(iy - a) + abs(ix - b) <= 1 for a, b in seeds):
+            continue
+        seeds.append((iy, ix))
+        if len(seeds) >= n_seeds:
+            break
+    out = []
+    for iy, ix in seeds:
+        fy = _axis_grid(*gy[iy], 0.001, 2, 0.17, 2)
+        fx = _axis_grid(*gx[ix], 0.001, 2, 0.17, 2)
+        proj = _projections(kd, S, fy, fx)
+        qf = _lattice_fit(kd, proj)
+        for flat in np.argsort(qf, axis=None)[::-1][:n_out]:
+            a, b = np.unravel_index(flat, qf.shape)
+            out.append((float(qf[a, b]), fx[b][0], fx[b][1], fy[a][0], fy[a][1], proj[a, b]))
+    out.sort(key=lambda r: -r[0])
     return out
 
 
-def _decode_soft(kd: _Keyed, soft: np.ndarray, chase_bits: int = 5) -> bytes | None:
-    bch = _bch()
+def _decode_soft(kd: _Keyed, soft: np.ndarray, chase_bits: int = 4) -> bytes | None:
+    """Chase-II decoding: try the hard decision and all flips of the least reliable bits."""
     hard = (soft < 0).astype(np.uint8) ^ kd.mask
     weakest = np.argsort(np.abs(soft))[:chase_bits]
     for r in range(chase_bits + 1):
@@ -647,13 +707,9 @@ def _decode_soft(kd: _Keyed, soft: np.ndarray, chase_bits: int = 5) -> bytes | N
             if flips:
                 w[list(flips)] ^= 1
             try:
-                data, _ = bch.decode(w)
+                return decode_payload(w)
             except WatermarkNotFound:
                 continue
-            raw = _bits_to_bytes(data)
-            code, crc = raw[:CODE_BYTES], int.from_bytes(raw[CODE_BYTES:], "little")
-            if crc16(code) == crc:
-                return code
     return None
 
 

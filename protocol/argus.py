@@ -482,11 +482,26 @@ __all__ = ["ArgusError", "Campaign", "Params", "Owner", "Licensee", "InformerRep
 DEMO_WORK = ("kitten.png", "fish.png", "pelican.jpeg", "bald_eagle.jpeg")
 
 
+DEMO_SHORT_SIDE = 448
+
+
 def demo_work() -> list[np.ndarray]:
-    """The embedded demo work: four MIT / Apache-2.0 photos (offchain/assets, see ATTRIBUTION.md)."""
+    """The embedded demo work: four MIT / Apache-2.0 photos (offchain/assets, see ATTRIBUTION.md), each rendered
+    with its shorter side at DEMO_SHORT_SIDE pixels (bicubic), as a distributor delivers segments of one size.
+    (Two of the photos are 224 x 224: after the pirate's crop and 0.6x resize they would end near 130 px, below
+    the ~170 px where the watermark's recovery is no longer reliable; see offchain/watermark.py.)"""
     from importlib import resources
 
-    return [load_image(Path(str(resources.files("offchain.assets").joinpath(n)))) for n in DEMO_WORK]
+    from PIL import Image
+
+    out = []
+    for n in DEMO_WORK:
+        img = load_image(Path(str(resources.files("offchain.assets").joinpath(n))))
+        h, w = img.shape[:2]
+        r = DEMO_SHORT_SIDE / min(h, w)
+        pil = Image.fromarray(img).resize((round(w * r), round(h * r)), Image.BICUBIC)
+        out.append(np.asarray(pil, dtype=np.uint8))
+    return out
 
 
 def run_demo(rpc_url: str | None = None, log=None) -> dict:

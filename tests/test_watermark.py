@@ -1,0 +1,228 @@
+"""Tests of offchain.watermark (robust blind 64-bit image watermark).
+
+Photo-based tests use 10 ImageNet photos from ../shared/data/images/imagenet (relative to the
+repository root), resized so the shorter side is 256 px like the benchmark's default protocol,
+and are skipped if the directory is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from offchain import watermark as wm
+from offchain.attacks import chain, crop, jpeg, resize
+
+IMAGE_DIR = Path(__file__).resolve().parents[2] / "shared/data/images/imagenet"
+KEY = b"test-public-key"
+N_PHOTOS = 10
+
+
+def _synthetic(h: int = 300, w: int = 400, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = 110 + 60 * np.sin(x / 37.0) * np.cos(y / 23.0) + 30 * (x / w)
+    tex = rng.normal(0, 12, (h, w))
+    img = np.stack([base + tex, base * 0.8 + tex, base * 0.6 + 40 + tex], axis=-1)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=1)
+def _photos() -> tuple[np.ndarray, ...]:
+    files = sorted(IMAGE_DIR.glob("*.JPEG"))
+    # a spread-out deterministic selection of 10 photos
+    step = max(1, len(files) // N_PHOTOS)
+    out = []
+    for f in files[::step][:N_PHOTOS]:
+        with Image.open(f) as im:
+            im = im.convert("RGB")
+            w, h = im.size
+            s = 256 / min(w, h)
+            im = im.resize((round(w * s), round(h * s)), Image.LANCZOS)
+            out.append(np.asarray(im, dtype=np.uint8))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=1)
+def _marked_photos() -> tuple[tuple[np.ndarray, bytes, np.ndarray], ...]:
+    """(original, code, marked) for each photo, with random codes from a fixed seed."""
+    rng = np.random.default_rng(1234)
+    out = []
+    for img in _photos():
+        code = rng.bytes(8)
+        out.append((img, code, wm.embed(img, code, KEY)))
+    return tuple(out)
+
+
+needs_photos = pytest.mark.skipif(
+    not IMAGE_DIR.is_dir() or not any(IMAGE_DIR.glob("*.JPEG")),
+    reason=f"photo directory {IMAGE_DIR} missing",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Round trip and API contract
+# ---------------------------------------------------------------------------------------------
+def test_roundtrip_synthetic():
+    img = _synthetic()
+    code = bytes(range(8))
+    marked = wm.embed(img, code, KEY)
+    assert marked.shape == img.shape and marked.dtype == np.uint8
+    assert wm.psnr(img, marked) > 36.0
+    assert wm.extract(marked, KEY) == code
+
+
+def test_input_validation():
+    img = _synthetic(64, 64)
+    with pytest.raises(wm.WatermarkError):
+        wm.embed(img, b"short", KEY)
+    with pytest.raises(wm.WatermarkError):
+        wm.embed(img.astype(np.float32), bytes(8), KEY)
+    with pytest.raises(wm.WatermarkError):
+        wm.embed(img[..., 0], bytes(8), KEY)
+    with pytest.raises(wm.WatermarkError):
+        wm.embed(img, bytes(8), b"")
+    with pytest.raises(wm.WatermarkError):
+        wm.extract(img[:10, :10], KEY)
+    assert issubclass(wm.WatermarkNotFound, wm.WatermarkError)
+    assert issubclass(wm.WatermarkError, ValueError)
+    assert wm.CODE_BYTES == 8
+
+
+def test_psnr():
+    a = np.zeros((4, 4, 3), np.uint8)
+    assert wm.psnr(a, a) == float("inf")
+    b = a.copy()
+    b[0, 0, 0] = 255
+    assert abs(wm.psnr(a, b) - 10 * np.log10(48)) < 1e-9
+
+
+def test_attack_helpers_shapes():
+    img = _synthetic(200, 300)
+    assert jpeg(img, 50).shape == img.shape
+    assert resize(img, 0.5).shape == (100, 150, 3)
+    assert crop(img, (0.05, 0.0, 0.05, 0.1)).shape == (180, 270, 3)
+    assert chain(img).dtype == np.uint8
+
+
+# ---------------------------------------------------------------------------------------------
+# Robustness on real photos
+# ---------------------------------------------------------------------------------------------
+def _crop_fractions(i: int) -> tuple[float, float, float, float]:
+    return tuple(float(v) for v in np.random.default_rng(100 + i).uniform(0, 0.05, 4))
+
+
+ATTACKS = {
+    "none": lambda im, i: im,
+    "jpeg50": lambda im, i: jpeg(im, 50),
+    "resize50_bilinear": lambda im, i: resize(im, 0.5, "bilinear"),
+    "resize50_lanczos": lambda im, i: resize(im, 0.5, "lanczos"),
+    "crop5": lambda im, i: crop(im, _crop_fractions(i)),
+    "crop5_max": lambda im, i: crop(im, (0.05, 0.05, 0.05, 0.05)),
+    "jpeg50_resize50": lambda im, i: jpeg(resize(im, 0.5), 50),
+    "crop_resize_jpeg": lambda im, i: jpeg(resize(crop(im, _crop_fractions(i)), 0.5), 50),
+}
+
+
+# Minimum exact recoveries out of the 10 photos.  At 256 px short side the combined attacks leave
+# only ~128 px, where the measured 100-photo rates are 99 % (jpeg+resize) and ~94 % (chain);
+# the thresholds pin the current deterministic behaviour (9/10 and 8/10 here) against regressions.
+MIN_OK = {"jpeg50_resize50": 9, "crop_resize_jpeg": 8}
+
+
+@needs_photos
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_attack_on_photos(attack):
+    marked = _marked_photos()
+    assert len(marked) >= N_PHOTOS
+    ok = 0
+    for i, (img, code, m) in enumerate(marked):
+        assert wm.psnr(img, m) > 36.0
+        try:
+            got = wm.extract(ATTACKS[attack](m, i), KEY)
+        except wm.WatermarkNotFound:
+            continue
+        assert got == code, "a wrong code was returned"
+        ok += 1
+    need = MIN_OK.get(attack, len(marked))
+    assert ok >= need, f"{attack}: recovered {ok}/{len(marked)} (need {need})"
+
+
+@needs_photos
+def test_different_codes_give_different_results():
+    img = _photos()[0]
+    c1, c2 = b"\x00" * 8, b"\xff" * 7 + b"\xfe"
+    m1, m2 = wm.embed(img, c1, KEY), wm.embed(img, c2, KEY)
+    assert not np.array_equal(m1, m2)
+    assert wm.extract(m1, KEY) == c1
+    assert wm.extract(jpeg(m2, 50), KEY) == c2
+
+
+@needs_photos
+def test_unmarked_and_wrong_key_raise():
+    for img in _photos()[:5]:
+        with pytest.raises(wm.WatermarkNotFound):
+            wm.extract(img, KEY)
+    for img, code, m in _marked_photos()[:5]:
+        with pytest.raises(wm.WatermarkNotFound):
+            wm.extract(m, b"another-key")
+
+
+def test_unmarked_synthetic_raises():
+    with pytest.raises(wm.WatermarkNotFound):
+        wm.extract(_synthetic(seed=5), KEY)
+
+
+# ---------------------------------------------------------------------------------------------
+# Error-correcting code
+# ---------------------------------------------------------------------------------------------
+BCH = wm._bch()
+
+
+def test_bch_parameters():
+    assert (BCH.n, BCH.k, BCH.t) == (220, 80, 20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(code=st.binary(min_size=8, max_size=8), data=st.data())
+def test_ecc_corrects_up_to_t_errors(code, data):
+    cw = wm.encode_payload(code)
+    n_err = data.draw(st.integers(0, BCH.t))
+    pos = data.draw(st.lists(st.integers(0, BCH.n - 1), min_size=n_err, max_size=n_err, unique=True))
+    word = cw.copy()
+    word[pos] ^= 1
+    assert wm.decode_payload(word) == code
+    bits, corrected = BCH.decode(word)
+    assert corrected == n_err
+
+
+@settings(max_examples=60, deadline=None)
+@given(code=st.binary(min_size=8, max_size=8), data=st.data())
+def test_ecc_detects_more_errors(code, data):
+    cw = wm.encode_payload(code)
+    n_err = data.draw(st.integers(BCH.t + 1, BCH.n // 2))
+    pos = data.draw(st.lists(st.integers(0, BCH.n - 1), min_size=n_err, max_size=n_err, unique=True))
+    word = cw.copy()
+    word[pos] ^= 1
+    # beyond t errors the decoder can never return the original; BCH + CRC detect the failure
+    with pytest.raises(wm.WatermarkNotFound):
+        wm.decode_payload(word)
+
+
+@settings(max_examples=40, deadline=None)
+@given(word=st.lists(st.integers(0, 1), min_size=220, max_size=220))
+def test_random_words_rejected(word):
+    with pytest.raises(wm.WatermarkNotFound):
+        wm.decode_payload(np.array(word, dtype=np.uint8))
+
+
+def test_crc_detects_corruption():
+    code = b"12345678"
+    assert wm.crc16(code) != wm.crc16(b"12345679")
+    assert wm.crc16(b"123456789") == 0x29B1  # CRC-16/CCITT-FALSE check value
