@@ -3,16 +3,20 @@
 This is the fastest evaluator: the same bytes as `offchain.kernels.DEFINITIONS`, because every operation it asks
 onnxruntime for is exact or a single correctly rounded IEEE operation:
 
-* CONV / MATMUL: ConvInteger / MatMulInteger (uint8/int8 -> int32: integer sums, exact in any order; onnxruntime's
-  integer kernels were measured bit-identical to an exact reference natively and under an emulated AVX2 CPU, see
-  notes/xce.md), + bias (int32), Cast to float32 (one RNE rounding = fl32(acc)), Mul by S (one IEEE product),
-  Round (half to even), + zero point, Clip, Cast.
+* CONV / MATMUL: the accumulator, then + bias (int32), Cast to float32 (one RNE rounding = fl32(acc)), Mul by S
+  (one IEEE product), Round (half to even), + zero point, Clip, Cast. The accumulator of a CONV whose every partial
+  sum is provably an integer below 2^24 (taps * 255 * max|w| < 2^24: every depthwise and most pointwise layers)
+  comes from a float32 Conv on (x - x_zp): integers below 2^24 are exact in float32, so every sum and every fused
+  multiply-add is exact, in any order, on any CPU. Otherwise, and for MATMUL, from ConvInteger / MatMulInteger
+  (uint8/int8 -> int32 integer sums, measured bit-identical to an exact reference natively and under an emulated
+  AVX2 CPU, notes/xce.md).
 * ADD / GAP: float64 on integers whose every intermediate is below 2^53 (exact), Floor.
 * QUANTIZE stays in numpy (`kernels.quantize_def`): onnxruntime's QuantizeLinear is not specified to round the
   exact quotient; DEQUANTIZE is one float32 Sub of small integers and one float32 Mul.
 
-No FMA can arise: no Mul is followed by an Add of a non-exact value (the additions after a product are of exact
-integers on exact integers). `tests/test_kernels.py` holds it against DEFINITIONS byte for byte, with 1 and 2
+No FMA can change a result: the additions after a product are of exact integers on exact integers. onnxruntime's
+graph optimizations are disabled: its ConvMulFusion / ConvAddFusion would fold the multiplier S into float weights
+and round differently (measured: wrong bytes from the tenth operator on). `tests/test_kernels.py` holds it against DEFINITIONS byte for byte, with 1 and 2
 threads and on an emulated Haswell CPU. Models outside its scope (non-zero weight zero points) raise
 `NotCompilable` and the caller falls back to `kernels.FAST`.
 """
@@ -27,6 +31,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .kernels import Evaluation, _f32, check_input, quantize_def
 from .model import Graph, Kind
+
+
+F32_EXACT = 1 << 24
 
 
 class NotCompilable(ValueError):
@@ -60,9 +67,12 @@ def compile_graph(graph: Graph) -> onnx.ModelProto:
         ft = y_dtype[y]
         y = add("Add", [y, const(f"zp{j}", np.array(zp, ft))], f"z{j}")
         y = add("Clip", [y, const(f"lo{j}", np.array(lo, ft)), const(f"hi{j}", np.array(hi, ft))], f"c{j}")
+        if ft == np.float32:
+            floats[j + 1] = y  # the same values as float32, for a consumer that computes in float32
         return add("Cast", [y], f"t{j + 1}", to=dt)
 
     y_dtype: dict[str, type] = {}
+    floats: dict[int, str] = {}
     for j, op in enumerate(graph.ops[1:], start=1):
         ins = [names[r] for r in op.inputs]
         k = op.kind
@@ -76,11 +86,31 @@ def compile_graph(graph: Graph) -> onnx.ModelProto:
                               "G"), op.params[:16]))
                 PB = max(0, (P["OH"] - 1) * P["SH"] + P["DH"] * (P["KH"] - 1) + 1 - P["H"] - P["PT"])
                 PR = max(0, (P["OW"] - 1) * P["SW"] + P["DW"] * (P["KW"] - 1) + 1 - P["W"] - P["PL"])
-                w = const(f"w{j}", op.weight.transpose(0, 3, 1, 2))
-                acc = add("ConvInteger", [ins[0], w, const(f"xz{j}", np.array(op.p("x_zp"), _dt(op.p("x_signed")))),
-                                          const(f"wz{j}", np.array(0, _dt(op.p("w_signed"))))], f"a{j}",
-                          group=P["G"], kernel_shape=[P["KH"], P["KW"]], strides=[P["SH"], P["SW"]],
-                          pads=[P["PT"], P["PL"], PB, PR], dilations=[P["DH"], P["DW"]])
+                attrs = dict(group=P["G"], kernel_shape=[P["KH"], P["KW"]], strides=[P["SH"], P["SW"]],
+                             pads=[P["PT"], P["PL"], PB, PR], dilations=[P["DH"], P["DW"]])
+                w_oihw = op.weight.transpose(0, 3, 1, 2)
+                taps = P["KH"] * P["KW"] * (P["Ci"] // P["G"])
+                bound = taps * 255 * int(np.abs(op.weight.astype(np.int64)).max())
+                if bound < F32_EXACT:
+                    # every partial sum is an integer below 2^24: float32 convolution is exact in any order
+                    r = op.inputs[0]
+                    xf = floats.get(r) or add("Cast", [ins[0]], f"xf{j}", to=TensorProto.FLOAT)
+                    xf = add("Sub", [xf, const(f"xz{j}", np.array(op.p("x_zp"), np.float32))], f"xd{j}")
+                    w32 = const(f"w{j}", w_oihw.astype(np.float32))
+                    if bound + int(np.abs(t["bias"]).max()) < F32_EXACT:  # the bias too: acc is exact in float32
+                        f = add("Conv", [xf, w32, const(f"b{j}", t["bias"].astype(np.float32))], f"f{j}", **attrs)
+                        f = add("Mul", [f, const(f"S{j}", S.reshape(1, P["Co"], 1, 1))], f"m{j}")
+                        f = add("Round", [f], f"rd{j}")
+                        y_dtype[f] = np.float32
+                        names[j + 1] = finish(j, f, op.p("y_zp"), op.p("y_signed"))
+                        outputs.append(names[j + 1])
+                        continue
+                    af = add("Conv", [xf, w32], f"af{j}", **attrs)
+                    acc = add("Cast", [af], f"a{j}", to=TensorProto.INT32)
+                else:
+                    acc = add("ConvInteger", [ins[0], const(f"w{j}", w_oihw),
+                                              const(f"xz{j}", np.array(op.p("x_zp"), _dt(op.p("x_signed")))),
+                                              const(f"wz{j}", np.array(0, _dt(op.p("w_signed"))))], f"a{j}", **attrs)
                 bshape, Sshape = (1, P["Co"], 1, 1), (1, P["Co"], 1, 1)
             else:
                 a = add("Reshape", [ins[0], const(f"sh{j}", np.array([op.p("M"), op.p("K")], np.int64))], f"r{j}")
@@ -156,7 +186,8 @@ class OrtEvaluator:
 
         self.graph = graph
         so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        # no graph optimizations: fusions such as ConvMulFusion fold S into float weights and break exactness
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         so.intra_op_num_threads = threads
         self.session = ort.InferenceSession(compile_graph(graph).SerializeToString(), so,
                                             providers=["CPUExecutionProvider"])
