@@ -14,7 +14,7 @@ library Gas {
     uint256 internal constant REVEAL = 70_000; // reveal(): 16 children checked against their parent
     uint256 internal constant PICK = 60_000; // pick(): one child with K_LOG siblings
     uint256 internal constant SELECT = 90_000; // selectOperator(): the phase-1 leaf and the operator descriptor
-    uint256 internal constant STEP = 900_000; // step(): the one-step of the most expensive operator
+    uint256 internal constant STEP = 450_000; // step(): the one-step of the most expensive operator (measured 361k)
     uint256 internal constant RESOLVE = 80_000; // timeout() / withdraw() after the game
 
     /// @notice Number of solver reveals (= challenger picks) of a full game.
