@@ -10,9 +10,7 @@ Without --rpc-url it starts the project's anvil (node_modules/.bin/anvil) on a f
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,27 +23,12 @@ sys.path.insert(0, str(ROOT))
 from offchain.kernels import evaluate, load_input  # noqa: E402
 from offchain.model import Kind, load  # noqa: E402
 from offchain.trace import Trace  # noqa: E402
-from protocol.chain import Chain  # noqa: E402
+from protocol.chain import Chain, start_anvil  # noqa: E402
 from protocol.game import Challenger, Deployment, Solver, challenge, play, post_task, submit  # noqa: E402
 from protocol.scenarios import FEE  # noqa: E402
 
 MODEL = ROOT / "offchain/assets/mobilenetv2-12-int8.onnx"
 PHOTO = ROOT / "offchain/assets/bald_eagle.jpeg"
-
-
-def start_anvil() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([str(ROOT / "node_modules/.bin/anvil"), "--port", str(port), "--silent",
-                             "--gas-limit", "100000000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("anvil did not start")
 
 
 def gas_table() -> dict[str, int]:
@@ -109,7 +92,7 @@ def main() -> None:
     proc = None
     url = args.rpc_url
     if url is None:
-        proc, url = start_anvil()
+        proc, url = start_anvil(None, "--gas-limit", "100000000")
     try:
         dep = Deployment.deploy(Chain(url))
         costs = one_step_costs(dep, honest)

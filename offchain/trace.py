@@ -52,11 +52,14 @@ class Trace:
     root of operator i's output. Build with `Trace.of(evaluation)`.
     """
 
-    def __init__(self, graph: Graph, tensors: list[np.ndarray], seconds_eval: float = 0.0):
+    def __init__(self, graph: Graph, tensors: list[np.ndarray], seconds_eval: float = 0.0,
+                 trees: list[Tree] | None = None):
+        """``trees``: already built trees of the first len(trees) tensors (reused, not rehashed)."""
         t0 = time.perf_counter()
         self.graph = graph
         self.tensors = tensors
-        self.trees = [tensor_tree(t) for t in tensors]
+        known = trees or []
+        self.trees = known + [tensor_tree(t) for t in tensors[len(known):]]
         self.trace_tree = build_tree([t.root for t in self.trees[1:]])
         self.ops_tree = graph.ops_tree()
         self.seconds_eval = seconds_eval
@@ -97,12 +100,6 @@ class Trace:
     def children(self, phase: int, op_index: int, height: int, index: int, m: int) -> list[bytes]:
         """The 2**m descendants of node (height, index), m levels down: the solver's reveal."""
         return self.tree_for(phase, op_index).children(height, index, m)
-
-    def siblings(self, phase: int, op_index: int, height: int, index: int, m: int, child: int) -> list[bytes]:
-        """Proof of child ``child`` (< 2**m) of node (height, index) within that node's subtree, bottom-up."""
-        tree = self.tree_for(phase, op_index)
-        j = (index << m) | child
-        return [tree.node(height - m + k, (j >> k) ^ 1) for k in range(m)]
 
     # ------------------------------------------------------------------------------------------------ one-step
     def descriptor_proof(self, j: int) -> tuple[bytes, list[bytes]]:
@@ -171,7 +168,7 @@ class Trace:
     def altered(self, op_index: int, element: int, propagate: bool = True) -> "Trace":
         """A copy in which one element of operator ``op_index``'s output is changed (what a cheating solver
         commits); with ``propagate`` the later operators are recomputed from the altered tensor."""
-        tensors = [t.copy() for t in self.tensors]
+        tensors = self.tensors[:op_index + 1] + [t.copy() for t in self.tensors[op_index + 1:]]
         out = tensors[op_index + 1].reshape(-1)
         if out.dtype == np.float32:
             out[element] = out[element] + np.float32(1.0)
@@ -183,7 +180,7 @@ class Trace:
                 op = self.graph.ops[i]
                 args = [tensors[r] for r in op.inputs] + ([op.const] if op.const is not None else [])
                 tensors[i + 1] = FAST[op.kind](op, *args)
-        return Trace(self.graph, tensors)
+        return Trace(self.graph, tensors, trees=self.trees[:op_index + 1])
 
 
 def commitments(trace: Trace) -> dict:

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import shutil
+import socket
+import subprocess
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -18,6 +23,7 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+PROJECT = Path(__file__).resolve().parent.parent
 
 try:  # the in-process chain raises its own exception type for reverts during estimation
     from eth_tester.exceptions import TransactionFailed as _TesterFailed
@@ -191,3 +197,42 @@ class Chain:
 
     def balance(self, address: str) -> int:
         return int(self.w3.eth.get_balance(address))
+
+
+# ---------------------------------------------------------------------------------------------------- local node
+
+def anvil_binary() -> Path | None:
+    """The project's anvil (node_modules/.bin/anvil, or $PINPOINT_ANVIL), or one on PATH; None if absent."""
+    for p in (os.environ.get("PINPOINT_ANVIL"), PROJECT / "node_modules" / ".bin" / "anvil", shutil.which("anvil")):
+        if p and Path(p).exists():
+            return Path(p)
+    return None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_anvil(port: int | None = None, *extra: str, timeout: float = 30) -> tuple[subprocess.Popen, str]:
+    """Start the project's anvil on 127.0.0.1 (``port`` or a free one, ``extra`` anvil arguments) and wait until it
+    accepts connections; returns (process, rpc url). Raises ChainError if anvil is missing or does not start."""
+    anvil = anvil_binary()
+    if anvil is None:
+        raise ChainError("anvil not installed: run `npm install` in the project (node_modules/.bin/anvil)")
+    port = port or free_port()
+    proc = subprocess.Popen([str(anvil), "--port", str(port), "--silent", *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    proc.kill()
+    raise ChainError(f"anvil did not start on port {port}")

@@ -18,13 +18,13 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import click
 
 from . import accounts as acc
+from .chain import anvil_binary
 from .networks import NetworkError, Network, connect, deploy_all, load_record, pinpoint_address, resolve
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -302,14 +302,6 @@ def _daemon_group(main, role: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-
-def anvil_binary() -> Path | None:
-    """The project's anvil (node_modules/.bin/anvil, or $PINPOINT_ANVIL), or one on PATH; None if absent."""
-    for p in (os.environ.get("PINPOINT_ANVIL"), PROJECT / "node_modules" / ".bin" / "anvil", shutil.which("anvil")):
-        if p and Path(p).exists():
-            return Path(p)
-    return None
-
 
 STATUS = ["none", "open", "submitted", "finalized", "rejected", "cancelled"]
 

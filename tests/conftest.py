@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -16,33 +12,15 @@ DATA = ROOT.parent / "shared" / "data"
 MODEL = ROOT / "offchain" / "assets" / "mobilenetv2-12-int8.onnx"
 PHOTO = ROOT / "offchain" / "assets" / "bald_eagle.jpeg"
 IMAGENET = DATA / "images" / "imagenet"
-ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_anvil(port: int | None = None, *extra: str) -> tuple[subprocess.Popen, str]:
-    """Start the project's anvil on 127.0.0.1; returns (process, rpc url). Waits until it answers."""
-    if not ANVIL.exists():
-        pytest.skip("anvil not installed: run `npm ci` (node_modules/.bin/anvil)")
-    port = port or free_port()
-    proc = subprocess.Popen([str(ANVIL), "--port", str(port), "--silent", "--gas-limit", "100000000",
-                             "--code-size-limit", "100000", *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, url
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("anvil did not start")
+    """The project's anvil for tests (a 100M gas limit); skips the test if anvil is not installed."""
+    from protocol.chain import anvil_binary, start_anvil as _start
+
+    if anvil_binary() is None:
+        pytest.skip("anvil not installed: run `npm install` (node_modules/.bin/anvil)")
+    return _start(port, "--gas-limit", "100000000", "--code-size-limit", "100000", *extra)
 
 
 @pytest.fixture(scope="session")

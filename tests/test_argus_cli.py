@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import stat
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,25 +15,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
 
 
 @pytest.fixture(scope="module")
 def anvil():
-    if not ANVIL.exists():
-        pytest.skip("anvil missing (npm ci)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([str(ANVIL), "--port", str(port), "--silent"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    from tests.conftest import start_anvil
+
+    proc, url = start_anvil()
     yield url
     proc.terminate()
     proc.wait(timeout=10)

@@ -6,8 +6,8 @@ import pytest
 
 from offchain.model import Kind
 from protocol.chain import Chain, ChainError
-from protocol.game import (Challenger, Deployment, LyingChallenger, Solver, challenge, challenger_move, play,
-                           post_task, read_game, solver_move, submit, winner)
+from protocol.game import (Challenger, Deployment, LyingChallenger, Solver, _siblings, challenge, challenger_move,
+                           last_reveal, play, post_task, read_game, solver_move, submit, winner)
 from protocol.scenarios import run_scenario
 
 FEE = 10**16
@@ -109,7 +109,7 @@ def test_moves_out_of_turn_and_forged(dep, honest_trace):
     # the solver cannot move twice; a pick with a forged value or out-of-range child is rejected
     _expect("NotYourTurn", pp.reveal(gid, kids), A[1], ch)
     st = read_game(dep, gid)
-    sib = cheat.siblings(1, 0, st.height, st.node_index, st.m, 0)
+    sib = _siblings(kids, 0, st.m)
     _expect("BadSiblings", pp.pick(gid, 0, b"\x01" * 32, sib), A[2], ch)
     _expect("BadChild", pp.pick(gid, 16, kids[0], sib), A[2], ch)
     # a stale proof: siblings of the previous level
@@ -122,8 +122,6 @@ def test_moves_out_of_turn_and_forged(dep, honest_trace):
     challenger_move(dep, gid, ch_, mv.tx)
     mv = solver_move(dep, gid, solver)
     st = read_game(dep, gid)
-    from protocol.game import last_reveal, _siblings
-
     revealed = last_reveal(dep, mv.tx)
     child = ch_.choose(st, revealed)
     j = (st.node_index << st.m) | child

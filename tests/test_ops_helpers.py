@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from protocol.chain import anvil_binary, free_port, start_anvil
+
 ROOT = Path(__file__).resolve().parent.parent
-ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
 MODEL = ROOT / "offchain" / "assets" / "mobilenetv2-12-int8.onnx"
 IMAGE = ROOT / "offchain" / "assets" / "bald_eagle.jpeg"
 MNEMONIC = "test test test test test test test test test test test junk"  # anvil's dev accounts
 PASS = "correct horse battery staple"
 
-needs_anvil = pytest.mark.skipif(not ANVIL.exists(), reason=f"anvil not installed at {ANVIL} (run `npm install`)")
+needs_anvil = pytest.mark.skipif(anvil_binary() is None, reason="anvil not installed (run `npm install`)")
 
 
 def dev_key(i: int) -> str:
@@ -29,12 +29,6 @@ def dev_key(i: int) -> str:
 
     Account.enable_unaudited_hdwallet_features()
     return "0x" + bytes(Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key).hex()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Anvil:
@@ -48,18 +42,8 @@ class Anvil:
         self.start()
 
     def start(self) -> None:
-        args = [str(ANVIL), "--port", str(self.port), "--silent", "--state", str(self.state)]
-        if self.block_time:
-            args += ["--block-time", str(self.block_time)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        from web3 import Web3
-
-        w3 = Web3(Web3.HTTPProvider(self.url))
-        for _ in range(100):
-            if w3.is_connected():
-                return
-            time.sleep(0.1)
-        raise RuntimeError("anvil did not start")
+        extra = ["--state", str(self.state)] + (["--block-time", str(self.block_time)] if self.block_time else [])
+        self.proc, _ = start_anvil(self.port, *extra)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
