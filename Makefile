@@ -35,7 +35,7 @@ bench: setup
 	$(BIN)/python benchmarks/pinpoint_bench.py
 
 compile: setup
-	$(BIN)/python -m protocol.compile
+	$(BIN)/python -m protocol.chain.compile
 
 clean:
 	rm -rf $(VENV) node_modules build *.egg-info

@@ -14,8 +14,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from offchain.kernels import evaluate, load_input  # noqa: E402
-from offchain.model import load  # noqa: E402
+from offchain.inference.kernels import evaluate, load_input  # noqa: E402
+from offchain.inference.graph import load  # noqa: E402
 
 MODEL = ROOT / "offchain/assets/mobilenetv2-12-int8.onnx"
 

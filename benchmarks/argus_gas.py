@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from offchain import ot  # noqa: E402
-from offchain.argus_codes import code_hashes, new_codes  # noqa: E402
-from protocol.argus import Campaign, Params, licensee_join, prepare_report  # noqa: E402
-from protocol.chain import Chain  # noqa: E402
+from offchain.campaign import ot  # noqa: E402
+from offchain.campaign.codes import code_hashes, new_codes  # noqa: E402
+from protocol.campaign.flows import Campaign, Params, licensee_join, prepare_report  # noqa: E402
+from protocol.chain.connection import Chain  # noqa: E402
 
 PAPER_REPORT_GAS = 294_000  # ~14 ETH transfers of 21,000 gas
 TARGET = PAPER_REPORT_GAS // 2

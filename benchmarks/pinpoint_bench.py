@@ -20,12 +20,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from offchain.kernels import evaluate, load_input  # noqa: E402
-from offchain.model import Kind, load  # noqa: E402
-from offchain.trace import Trace  # noqa: E402
-from protocol.chain import Chain, start_anvil  # noqa: E402
-from protocol.game import Challenger, Deployment, Solver, challenge, play, post_task, submit  # noqa: E402
-from protocol.scenarios import FEE  # noqa: E402
+from offchain.inference.kernels import evaluate, load_input  # noqa: E402
+from offchain.inference.graph import Kind, load  # noqa: E402
+from offchain.inference.trace import Trace  # noqa: E402
+from protocol.chain.connection import Chain, start_anvil  # noqa: E402
+from protocol.inference.game import Challenger, Deployment, Solver, challenge, play, post_task, submit  # noqa: E402
+from protocol.inference.scenarios import FEE  # noqa: E402
 
 MODEL = ROOT / "offchain/assets/mobilenetv2-12-int8.onnx"
 PHOTO = ROOT / "offchain/assets/bald_eagle.jpeg"

@@ -1,4 +1,4 @@
-"""Robustness benchmark of offchain.watermark on the ImageNet sample photos.
+"""Robustness benchmark of offchain.campaign.watermark on the ImageNet sample photos.
 
 Usage (from the repository root)::
 
@@ -27,8 +27,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from offchain.attacks import crop, jpeg, resize  # noqa: E402
-from offchain.watermark import WatermarkNotFound, embed, extract, psnr  # noqa: E402
+from offchain.campaign.attacks import crop, jpeg, resize  # noqa: E402
+from offchain.campaign.watermark import WatermarkNotFound, embed, extract, psnr  # noqa: E402
 
 DEFAULT_DIR = ROOT.parent / "shared" / "data" / "images" / "imagenet"
 KEY = b"benchmark-public-key"

@@ -28,7 +28,7 @@ def anvil():
 
 
 def _run(args, expect=0):
-    from protocol.cli import main
+    from protocol.cli.main import main
 
     r = CliRunner().invoke(main, args, catch_exceptions=False)
     assert r.exit_code == expect, r.output
@@ -36,8 +36,8 @@ def _run(args, expect=0):
 
 
 def test_cli_flow(anvil, tmp_path, monkeypatch):
-    from offchain.attacks import jpeg, resize
-    from protocol.chain import Chain
+    from offchain.campaign.attacks import jpeg, resize
+    from protocol.chain.connection import Chain
 
     monkeypatch.setenv("PINPOINT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PINPOINT_RPC_URL", anvil)

@@ -7,10 +7,10 @@ import secrets
 
 import pytest
 
-from offchain import ot
-from offchain.argus_codes import code_hashes, code_root, commitment, locate, new_codes, reward
-from protocol.argus import Campaign, InformerReport, Licensee, Params, licensee_join, prepare_report
-from protocol.chain import Chain, ChainError
+from offchain.campaign import ot
+from offchain.campaign.codes import code_hashes, code_root, commitment, locate, new_codes, reward
+from protocol.campaign.flows import Campaign, InformerReport, Licensee, Params, licensee_join, prepare_report
+from protocol.chain.connection import Chain, ChainError
 
 P = Params(reward=10**17, rho_num=1, rho_den=3, deposit=3 * 10**17, segments=4, min_age=60,
            collection_window=3600, appeal_window=1800, duration=30 * 86400)

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from offchain import ot
-from offchain.argus_codes import CodeError, code_hashes, locate, new_codes
+from offchain.campaign import ot
+from offchain.campaign.codes import CodeError, code_hashes, locate, new_codes
 
 CTX = b"\xaa" * 20 + b"\0\0\0\1"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from offchain import ot
-from offchain.argus_codes import reward
-from protocol.argus import Campaign, Params
-from protocol.chain import Chain
+from offchain.campaign import ot
+from offchain.campaign.codes import reward
+from protocol.campaign.flows import Campaign, Params
+from protocol.chain.connection import Chain
 
 R = st.integers(1, 10**24)
 RHO = st.integers(2, 10**6).flatmap(lambda den: st.tuples(st.integers(0, (den - 1) // 2), st.just(den)))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from offchain.model import Kind
-from protocol.chain import Chain, ChainError
-from protocol.game import (Challenger, Deployment, LyingChallenger, Solver, _siblings, challenge, challenger_move,
+from offchain.inference.graph import Kind
+from protocol.chain.connection import Chain, ChainError
+from protocol.inference.game import (Challenger, Deployment, LyingChallenger, Solver, _siblings, challenge, challenger_move,
                            last_reveal, play, post_task, read_game, solver_move, submit, winner)
-from protocol.scenarios import run_scenario
+from protocol.inference.scenarios import run_scenario
 
 FEE = 10**16
 
@@ -155,7 +155,7 @@ def test_forged_one_step_rejected(dep, honest_trace):
             reveal_tx = solver_move(dep, gid, solver).tx
         else:
             challenger_move(dep, gid, chal, reveal_tx)
-    from protocol.game import last_reveal, solver_trace_proofs, _siblings
+    from protocol.inference.game import last_reveal, solver_trace_proofs, _siblings
 
     revealed = last_reveal(dep, reveal_tx)
     child = chal.choose(st, revealed)

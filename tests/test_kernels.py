@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from onnx import helper
 
-from offchain.commit import build_tree, verify_multi
-from offchain.kernels import DEFINITIONS, FAST, InputError, evaluate, load_input
-from offchain.model import ModelError, UnsupportedOperator, fixed_point, load, lower
+from offchain.inference.merkle import build_tree, verify_multi
+from offchain.inference.kernels import DEFINITIONS, FAST, InputError, evaluate, load_input
+from offchain.inference.graph import ModelError, UnsupportedOperator, fixed_point, load, lower
 from tests.conftest import IMAGENET, MODEL, PHOTO, ROOT
 from tests.synth import make_model
 
@@ -94,7 +94,7 @@ def _digests(ev) -> list[str]:
 
 def test_fast_paths_equal_definitions_on_real_photos(mobilenet):
     """numpy FAST, the onnxruntime-compiled path (the default) and the definitions give the same bytes."""
-    from offchain.ortpath import OrtEvaluator
+    from offchain.inference.ort import OrtEvaluator
 
     ort_eval = OrtEvaluator(mobilenet)
     photos = [PHOTO] + (sorted(IMAGENET.glob("*.JPEG"))[:3] if IMAGENET.exists() else [])
@@ -119,8 +119,8 @@ def test_golden_input_top1_matches_onnxruntime(mobilenet):
 
 _XCE_SCRIPT = """
 import hashlib, json, sys
-from offchain.model import load
-from offchain.kernels import FAST, evaluate, load_input
+from offchain.inference.graph import load
+from offchain.inference.kernels import FAST, evaluate, load_input
 g = load(sys.argv[1]); x = load_input(sys.argv[2], g)
 out = []
 for kern in (None, FAST):  # the onnxruntime-compiled default and the numpy fast path

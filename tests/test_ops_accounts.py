@@ -7,10 +7,10 @@ import stat
 
 import pytest
 
-from protocol import accounts
-from protocol.daemons import GameState, decide_game
-from protocol.game import GameState as ChainGame
-from protocol.networks import NetworkError, check_code, load_networks, resolve
+from protocol.operations import accounts
+from protocol.operations.daemons import GameState, decide_game
+from protocol.inference.game import GameState as ChainGame
+from protocol.operations.networks import NetworkError, check_code, load_networks, resolve
 from tests.test_ops_helpers import PASS, dev_key
 
 
@@ -67,7 +67,7 @@ def test_networks_file(tmp_path, monkeypatch):
 
 
 def test_check_code_masks_only_immutables():
-    from protocol.chain import artifact
+    from protocol.chain.connection import artifact
 
     ref = bytes.fromhex(artifact("Pinpoint")["deployedBytecode"].removeprefix("0x"))
     one = bytes.fromhex(artifact("OneStep")["deployedBytecode"].removeprefix("0x"))

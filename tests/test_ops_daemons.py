@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 from web3 import Web3
 
-from protocol.chain import artifact
+from protocol.chain.connection import artifact
 from tests.test_ops_helpers import IMAGE, MODEL, anvil, env, free_port, needs_anvil, wait_for  # noqa: F401
 
 pytestmark = [needs_anvil, pytest.mark.anvil, pytest.mark.slow]

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from offchain.kernels import DEFINITIONS, FAST, evaluate
-from offchain.model import Kind, lower
-from offchain.trace import Trace
-from protocol.chain import Chain, ChainError
+from offchain.inference.kernels import DEFINITIONS, FAST, evaluate
+from offchain.inference.graph import Kind, lower
+from offchain.inference.trace import Trace
+from protocol.chain.connection import Chain, ChainError
 from tests.synth import make_input, make_model
 
 CONFIGS = [
@@ -87,7 +87,7 @@ def test_python_and_solidity_agree(onestep, cfg):
     if cfg.get("sat_scale"):
         assert saturated > 0
     if cfg.get("extreme"):  # the case where fl32(acc) itself rounds
-        import offchain.kernels as K
+        import offchain.inference.kernels as K
 
         t = graph.ops[1].table
         xd = ref.tensors[1].astype(np.int64) - graph.ops[1].p("x_zp")

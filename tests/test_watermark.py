@@ -1,4 +1,4 @@
-"""Tests of offchain.watermark (robust blind 64-bit image watermark).
+"""Tests of offchain.campaign.watermark (robust blind 64-bit image watermark).
 
 Photo-based tests use 10 ImageNet photos from ../shared/data/images/imagenet (relative to the
 repository root), resized so the shorter side is 256 px like the benchmark's default protocol,
@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from offchain import watermark as wm
-from offchain.attacks import chain, crop, jpeg, resize
+from offchain.campaign import watermark as wm
+from offchain.campaign.attacks import chain, crop, jpeg, resize
 
 IMAGE_DIR = Path(__file__).resolve().parents[2] / "shared/data/images/imagenet"
 KEY = b"test-public-key"

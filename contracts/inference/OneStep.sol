@@ -1,0 +1,588 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {Merkle} from "../shared/Merkle.sol";
+
+/// @notice Merkle-proven words of one tensor: `leaves` are the 32-byte words the operator needs (in the order of
+///         their leaf indices, which the contract derives itself) and `proof` the multiproof siblings.
+struct Opening {
+    bytes32[] leaves;
+    bytes32[] proof;
+}
+
+/// @title OneStep: the Solidity definition of pinpoint's canonical integer operators
+/// @notice Recomputes ONE element of an operator's output from Merkle-proven inputs, weights and parameters,
+///         exactly as `offchain/kernels.py` (DEFINITIONS) computes the whole tensor. The semantics are stated in
+///         `offchain/model.py`; kinds: 1 QUANTIZE, 2 CONV, 3 ADD, 4 GAP, 5 MATMUL, 6 DEQUANTIZE.
+///         Requantization: CONV and MATMUL y = sat(zp + rne(fl32(fl32(acc) * S))) (IEEE-754 binary32, emulated
+///         with integers); ADD and GAP y = sat(zp + floor((acc * M0 + 2^(s-1)) / 2^s)).
+/// @dev Stateless and pure; `Pinpoint` calls it for the final move of a game, tests call it directly.
+contract OneStep {
+    /// @notice An opening does not verify against its tensor root. `which` = position in the openings array.
+    error BadOpening(uint256 which);
+    /// @notice Wrong number of openings or input roots for the operator kind.
+    error BadOpeningCount(uint256 expected, uint256 given);
+    /// @notice The descriptor names an operator kind this contract does not define.
+    error UnknownKind(uint256 kind);
+    /// @notice The descriptor's parameters are inconsistent (e.g. channels not divisible by groups).
+    error BadParams(uint256 kind);
+
+    uint256 internal constant QUANTIZE = 1;
+    uint256 internal constant CONV = 2;
+    uint256 internal constant ADD = 3;
+    uint256 internal constant GAP = 4;
+    uint256 internal constant MATMUL = 5;
+    uint256 internal constant DEQUANTIZE = 6;
+
+    struct Desc {
+        uint256 kind;
+        uint256[] inputs;
+        int256[] p;
+        bytes32 weightRoot;
+        bytes32 tableRoot;
+        bytes32 constRoot;
+    }
+
+    /// @notice Decode an operator descriptor `abi.encode(uint256 kind, uint256[] inputs, int256[] params,
+    ///         bytes32 weightRoot, bytes32 tableRoot, bytes32 constRoot)`.
+    function decode(bytes calldata desc) public pure returns (Desc memory d) {
+        (d.kind, d.inputs, d.p, d.weightRoot, d.tableRoot, d.constRoot) =
+            abi.decode(desc, (uint256, uint256[], int256[], bytes32, bytes32, bytes32));
+    }
+
+    /// @notice Number of elements and bytes per element of the operator's output tensor.
+    /// @return numel elements; esize bytes per element (1 for int8/uint8, 4 for float32)
+    function outputSize(bytes calldata desc) external pure returns (uint256 numel, uint256 esize) {
+        return _outputSize(decode(desc));
+    }
+
+    function _outputSize(Desc memory d) internal pure returns (uint256 numel, uint256 esize) {
+        int256[] memory p = d.p;
+        esize = 1;
+        if (d.kind == QUANTIZE) numel = _u(p[0]) * _u(p[1]) * _u(p[2]) * _u(p[3]);
+        else if (d.kind == CONV) numel = _u(p[0]) * _u(p[5]) * _u(p[6]) * _u(p[4]);
+        else if (d.kind == ADD) numel = _u(p[0]);
+        else if (d.kind == GAP) numel = _u(p[0]) * _u(p[3]);
+        else if (d.kind == MATMUL) numel = _u(p[0]) * _u(p[2]);
+        else if (d.kind == DEQUANTIZE) (numel, esize) = (_u(p[0]), 4);
+        else revert UnknownKind(d.kind);
+    }
+
+    /// @notice The canonical value of output element `e` of the operator `desc`.
+    /// @param desc the operator descriptor (its leaf preimage in the model commitment)
+    /// @param inputRoots Merkle roots of the operator's runtime inputs, in `inputs` order
+    /// @param e flat element index in the output's committed layout (NHWC for activations)
+    /// @param o openings, per kind: QUANTIZE [x]; CONV [x, weight, table]; ADD [a, b]; GAP [x];
+    ///        MATMUL [a, weight, table]; DEQUANTIZE [q]
+    /// @return value the element's encoding: the byte of an int8/uint8 element, the bits of a float32 one;
+    ///         0 for an index past the end of the tensor (the zero padding of the last word and of the tree)
+    /// @custom:reverts BadOpening, BadOpeningCount, UnknownKind, BadParams
+    function element(bytes calldata desc, bytes32[] calldata inputRoots, uint256 e, Opening[] calldata o)
+        external
+        pure
+        returns (uint256 value)
+    {
+        Desc memory d = decode(desc);
+        (uint256 numel,) = _outputSize(d);
+        if (e >= numel) return 0;
+        if (inputRoots.length != d.inputs.length) revert BadOpeningCount(d.inputs.length, inputRoots.length);
+        if (d.kind == QUANTIZE) return _quantize(d, inputRoots, e, o);
+        if (d.kind == CONV) return _conv(d, inputRoots, e, o);
+        if (d.kind == ADD) return _add(d, inputRoots, e, o);
+        if (d.kind == GAP) return _gap(d, inputRoots, e, o);
+        if (d.kind == MATMUL) return _matmul(d, inputRoots, e, o);
+        return _dequantize(d, inputRoots, e, o);
+    }
+
+    // ------------------------------------------------------------------------------------------------ helpers
+
+    function _u(int256 x) private pure returns (uint256) {
+        return uint256(x);
+    }
+
+    /// @dev One tensor's needed words: sorted unique leaf indices, built from byte ranges in increasing order.
+    struct Gather {
+        uint256[] idx;
+        uint256 n;
+    }
+
+    function _gather(uint256 cap) private pure returns (Gather memory g) {
+        g.idx = new uint256[](cap);
+    }
+
+    /// @dev Add the words covering bytes [off, off + len); return the position (in the leaves) of the first one.
+    function _range(Gather memory g, uint256 off, uint256 len) private pure returns (uint256 pos) {
+        uint256 first = off >> 5;
+        uint256 last = (off + len - 1) >> 5;
+        uint256 n = g.n;
+        if (n > 0 && g.idx[n - 1] == first) {
+            pos = n - 1;
+            first += 1;
+        } else {
+            pos = n;
+        }
+        uint256[] memory idx = g.idx;
+        unchecked {
+            for (uint256 w = first; w <= last; ++w) {
+                idx[n++] = w;
+            }
+        }
+        g.n = n;
+    }
+
+    function _verify(Gather memory g, bytes32 root, uint256 nBytes, Opening calldata op, uint256 which)
+        private
+        pure
+        returns (uint256 base)
+    {
+        if (!Merkle.verifyMulti(root, Merkle.depthForBytes(nBytes), g.idx, g.n, op.leaves, op.proof)) {
+            revert BadOpening(which);
+        }
+        bytes32[] calldata l = op.leaves;
+        assembly {
+            base := l.offset
+        }
+    }
+
+    /// @dev Byte at calldata address `ptr`, as a signed or unsigned integer.
+    function _ld(uint256 ptr, bool signed) private pure returns (int256 v) {
+        assembly {
+            v := byte(0, calldataload(ptr))
+            if signed { v := signextend(0, v) }
+        }
+    }
+
+    /// @dev Calldata address of byte `off` of a tensor, given the leaf position of its word.
+    function _at(uint256 base, uint256 pos, uint256 off) private pure returns (uint256) {
+        return base + (pos << 5) + (off & 31);
+    }
+
+    function _sat(int256 y, bool signed) private pure returns (uint256) {
+        if (signed) {
+            if (y < -128) y = -128;
+            if (y > 127) y = 127;
+            return uint256(y) & 0xff;
+        }
+        if (y < 0) y = 0;
+        if (y > 255) y = 255;
+        return uint256(y);
+    }
+
+    function _rq(int256 acc, int256 m0, uint256 s) private pure returns (int256) {
+        return (acc * m0 + int256(1 << (s - 1))) >> s;
+    }
+
+    function _checkCount(Opening[] calldata o, uint256 n) private pure {
+        if (o.length != n) revert BadOpeningCount(n, o.length);
+    }
+
+    /// @dev Table word of an output channel: bias int32 | S float32 bits | 0 | w_zp int8.
+    function _table(Desc memory d, uint256 nChannels, uint256 ch, Opening calldata op, uint256 which)
+        private
+        pure
+        returns (int256 bias, uint256 sbits, int256 wzp)
+    {
+        Gather memory g = _gather(1);
+        _range(g, ch * 32, 32);
+        _verify(g, d.tableRoot, nChannels * 32, op, which);
+        uint256 w = uint256(op.leaves[0]);
+        bias = int256(int32(uint32(w >> 224)));
+        sbits = uint32(w >> 192);
+        wzp = int256(int8(uint8(w >> 176)));
+    }
+
+    /// @dev Round x * 2^e to 24 significant bits, to nearest, ties to even (IEEE binary32 rounding of a value
+    ///      in the normal range). Returns (m, e') with m < 2^24 and x * 2^e ~ m * 2^e'.
+    function _round24(uint256 x, int256 e) private pure returns (uint256, int256) {
+        uint256 len = 0;
+        for (uint256 t = x >> 24; t > 0; t >>= 1) ++len;
+        if (len == 0) return (x, e);
+        uint256 m = x >> len;
+        uint256 rem = x & ((1 << len) - 1);
+        uint256 half = 1 << (len - 1);
+        if (rem > half || (rem == half && (m & 1) == 1)) m += 1;
+        if (m == 1 << 24) return (m >> 1, e + int256(len) + 1);
+        return (m, e + int256(len));
+    }
+
+    /// @dev RQF(acc, S) = rne(fl32(fl32(acc) * S)) for |acc| < 2^31 and S a normal float32 below 2^64 (the
+    ///      loader checks both): the IEEE-754 binary32 requantization of ONNX Runtime's CPU kernels.
+    function _rqF32(int256 acc, uint256 sbits) private pure returns (int256) {
+        if (acc == 0) return 0;
+        uint256 a = uint256(acc < 0 ? -acc : acc);
+        (uint256 ma, int256 ea) = _round24(a, 0); // fl32(acc)
+        uint256 ms = (sbits & 0x7fffff) | 0x800000;
+        int256 es = int256((sbits >> 23) & 0xff) - 150;
+        (uint256 mp, int256 ep) = _round24(ma * ms, ea + es); // fl32(fl32(acc) * S)
+        uint256 r;
+        if (ep >= 0) {
+            r = mp << uint256(ep);
+        } else if (ep < -25) {
+            r = 0; // below 2^-1: rounds to 0
+        } else {
+            uint256 sh = uint256(-ep);
+            r = mp >> sh;
+            uint256 rem = mp & ((1 << sh) - 1);
+            uint256 half = 1 << (sh - 1);
+            if (rem > half || (rem == half && (r & 1) == 1)) r += 1;
+        }
+        return acc < 0 ? -int256(r) : int256(r);
+    }
+
+    // ---------------------------------------------------------------------------------------------- operators
+
+    /// @dev QUANTIZE. params N,C,H,W,scale_bits,zp,y_signed. Output NHWC, input float32 NCHW.
+    ///      q = sat(zp + rne(x / scale)) over the reals; NaN -> zp, +-Inf saturate.
+    function _quantize(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
+        private
+        pure
+        returns (uint256)
+    {
+        _checkCount(o, 1);
+        int256[] memory p = d.p;
+        (uint256 N, uint256 C, uint256 H, uint256 W) = (_u(p[0]), _u(p[1]), _u(p[2]), _u(p[3]));
+        uint256 c = e % C;
+        uint256 t = e / C;
+        uint256 w = t % W;
+        t /= W;
+        uint256 h = t % H;
+        uint256 n = t / H;
+        uint256 off = (((n * C + c) * H + h) * W + w) * 4;
+        Gather memory g = _gather(1);
+        _range(g, off, 4);
+        _verify(g, roots[0], N * C * H * W * 4, o[0], 0);
+        uint256 bits = uint32(uint256(o[0].leaves[0]) >> (224 - 8 * (off & 31)));
+        int256 r = _roundDiv(bits, _u(p[4]));
+        return _sat(p[5] + r, p[6] != 0);
+    }
+
+    /// @dev rne(x / scale) for float32 bit patterns, clamped to +-2^40 (anything beyond saturates).
+    function _roundDiv(uint256 xb, uint256 sb) private pure returns (int256) {
+        uint256 ex = (xb >> 23) & 0xff;
+        uint256 mx = xb & 0x7fffff;
+        bool neg = (xb >> 31) != 0;
+        if (ex == 0xff) {
+            if (mx != 0) return 0; // NaN: the zero point
+            return neg ? -int256(1 << 40) : int256(1 << 40);
+        }
+        if (ex == 0) ex = 1;
+        else mx |= 0x800000;
+        if (mx == 0) return 0;
+        uint256 es = (sb >> 23) & 0xff;
+        uint256 ms = (sb & 0x7fffff) | 0x800000; // scales are normal (checked by the model loader)
+        int256 dd = int256(ex) - int256(es);
+        uint256 r;
+        if (dd > 40) {
+            r = 1 << 40;
+        } else if (dd < -60) {
+            r = 0;
+        } else {
+            (uint256 num, uint256 den) = dd >= 0 ? (mx << uint256(dd), ms) : (mx, ms << uint256(-dd));
+            r = num / den;
+            uint256 rem2 = 2 * (num % den);
+            if (rem2 > den || (rem2 == den && (r & 1) == 1)) r += 1;
+            if (r > 1 << 40) r = 1 << 40;
+        }
+        return neg ? -int256(r) : int256(r);
+    }
+
+    struct ConvP {
+        uint256 N;
+        uint256 H;
+        uint256 W;
+        uint256 Ci;
+        uint256 Co;
+        uint256 OH;
+        uint256 OW;
+        uint256 KH;
+        uint256 KW;
+        uint256 SH;
+        uint256 SW;
+        uint256 PT;
+        uint256 PL;
+        uint256 DH;
+        uint256 DW;
+        uint256 G;
+    }
+
+    function _convP(int256[] memory p) private pure returns (ConvP memory c) {
+        c = ConvP(_u(p[0]), _u(p[1]), _u(p[2]), _u(p[3]), _u(p[4]), _u(p[5]), _u(p[6]), _u(p[7]), _u(p[8]),
+            _u(p[9]), _u(p[10]), _u(p[11]), _u(p[12]), _u(p[13]), _u(p[14]), _u(p[15]));
+        if (c.G == 0 || c.Ci % c.G != 0 || c.Co % c.G != 0) revert BadParams(CONV);
+    }
+
+    /// @dev CONV. params N,H,W,Ci,Co,OH,OW,KH,KW,SH,SW,PT,PL,DH,DW,G,x_zp,y_zp,x_signed,w_signed,y_signed,
+    ///      out_nchw (the output's committed layout: 0 NHWC, 1 NCHW).
+    function _conv(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
+        private
+        pure
+        returns (uint256)
+    {
+        _checkCount(o, 3);
+        ConvP memory c = _convP(d.p);
+        uint256 co;
+        uint256 ow;
+        uint256 oh;
+        uint256 n;
+        if (d.p[21] != 0) {
+            // output committed NCHW
+            ow = e % c.OW;
+            uint256 t = e / c.OW;
+            oh = t % c.OH;
+            t /= c.OH;
+            co = t % c.Co;
+            n = t / c.Co;
+        } else {
+            co = e % c.Co;
+            uint256 t = e / c.Co;
+            ow = t % c.OW;
+            t /= c.OW;
+            oh = t % c.OH;
+            n = t / c.OH;
+        }
+        uint256 cig = c.Ci / c.G;
+        uint256 K = c.KH * c.KW * cig;
+        uint256 taps = c.KH * c.KW;
+        // input words, tap by tap (in-bounds taps give increasing byte offsets)
+        uint256[] memory toff = new uint256[](taps);
+        uint256[] memory tpos = new uint256[](taps);
+        Gather memory gx = _gather(taps * ((cig + 31) / 32 + 1));
+        {
+            uint256 g0 = (co / (c.Co / c.G)) * cig;
+            for (uint256 kh = 0; kh < c.KH; ++kh) {
+                int256 ih = int256(oh * c.SH + kh * c.DH) - int256(c.PT);
+                for (uint256 kw = 0; kw < c.KW; ++kw) {
+                    int256 iw = int256(ow * c.SW + kw * c.DW) - int256(c.PL);
+                    uint256 t = kh * c.KW + kw;
+                    if (ih < 0 || iw < 0 || uint256(ih) >= c.H || uint256(iw) >= c.W) {
+                        toff[t] = type(uint256).max; // padding: contributes (x_zp - x_zp) * w = 0
+                        continue;
+                    }
+                    uint256 off = ((n * c.H + uint256(ih)) * c.W + uint256(iw)) * c.Ci + g0;
+                    toff[t] = off;
+                    tpos[t] = _range(gx, off, cig);
+                }
+            }
+        }
+        int256 acc;
+        {
+            uint256 sbits;
+            int256 wzp;
+            (acc, sbits, wzp) = _table(d, c.Co, co, o[2], 2);
+            uint256 xb = gx.n == 0 ? 0 : _verify(gx, roots[0], c.N * c.H * c.W * c.Ci, o[0], 0);
+            Gather memory gw = _gather(K / 32 + 2);
+            _range(gw, co * K, K);
+            uint256 wb = _verify(gw, d.weightRoot, c.Co * K, o[1], 1) + ((co * K) & 31);
+            acc += _convAcc(d.p, toff, tpos, xb, wb, cig, wzp);
+            acc = _rqF32(acc, sbits);
+        }
+        return _sat(d.p[17] + acc, d.p[20] != 0);
+    }
+
+    function _convAcc(
+        int256[] memory p,
+        uint256[] memory toff,
+        uint256[] memory tpos,
+        uint256 xb,
+        uint256 wb,
+        uint256 cig,
+        int256 wzp
+    ) private pure returns (int256 acc) {
+        int256 xzp = p[16];
+        bool xs = p[18] != 0;
+        bool ws = p[19] != 0;
+        for (uint256 t = 0; t < toff.length; ++t) {
+            uint256 off = toff[t];
+            if (off == type(uint256).max) continue;
+            acc += _dot(_at(xb, tpos[t], off), wb + t * cig, cig, xzp, wzp, xs, ws);
+        }
+    }
+
+    /// @dev sum_{i < n} (x[i] - xzp) * (w[i] - wzp) over bytes at calldata addresses xp and wp (int8 when the
+    ///      flag is set, else uint8). Branch-free: a byte b read as int8 is (b xor 0x80) - 0x80, as uint8
+    ///      (b xor 0) - 0, so x - xzp = (b xor xf) - xa with xa = xzp + (signed ? 0x80 : 0). One calldataload per
+    ///      32 bytes (calldata reads need no alignment), 32 products unrolled. Two's complement throughout;
+    ///      |result| < 2^31 for loader-checked models.
+    function _dot(uint256 xp, uint256 wp, uint256 n, int256 xzp, int256 wzp, bool xs, bool ws)
+        private
+        pure
+        returns (int256 acc)
+    {
+        assembly {
+            let xf := mul(xs, 0x80)
+            let wf := mul(ws, 0x80)
+            let xa := add(xzp, xf)
+            let wa := add(wzp, wf)
+            let i := 0
+            for {} iszero(gt(add(i, 32), n)) { i := add(i, 32) } {
+                let xw := calldataload(add(xp, i))
+                let ww := calldataload(add(wp, i))
+                    acc := add(acc, mul(sub(xor(byte(0, xw), xf), xa), sub(xor(byte(0, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(1, xw), xf), xa), sub(xor(byte(1, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(2, xw), xf), xa), sub(xor(byte(2, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(3, xw), xf), xa), sub(xor(byte(3, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(4, xw), xf), xa), sub(xor(byte(4, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(5, xw), xf), xa), sub(xor(byte(5, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(6, xw), xf), xa), sub(xor(byte(6, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(7, xw), xf), xa), sub(xor(byte(7, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(8, xw), xf), xa), sub(xor(byte(8, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(9, xw), xf), xa), sub(xor(byte(9, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(10, xw), xf), xa), sub(xor(byte(10, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(11, xw), xf), xa), sub(xor(byte(11, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(12, xw), xf), xa), sub(xor(byte(12, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(13, xw), xf), xa), sub(xor(byte(13, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(14, xw), xf), xa), sub(xor(byte(14, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(15, xw), xf), xa), sub(xor(byte(15, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(16, xw), xf), xa), sub(xor(byte(16, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(17, xw), xf), xa), sub(xor(byte(17, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(18, xw), xf), xa), sub(xor(byte(18, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(19, xw), xf), xa), sub(xor(byte(19, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(20, xw), xf), xa), sub(xor(byte(20, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(21, xw), xf), xa), sub(xor(byte(21, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(22, xw), xf), xa), sub(xor(byte(22, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(23, xw), xf), xa), sub(xor(byte(23, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(24, xw), xf), xa), sub(xor(byte(24, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(25, xw), xf), xa), sub(xor(byte(25, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(26, xw), xf), xa), sub(xor(byte(26, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(27, xw), xf), xa), sub(xor(byte(27, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(28, xw), xf), xa), sub(xor(byte(28, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(29, xw), xf), xa), sub(xor(byte(29, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(30, xw), xf), xa), sub(xor(byte(30, ww), wf), wa)))
+                    acc := add(acc, mul(sub(xor(byte(31, xw), xf), xa), sub(xor(byte(31, ww), wf), wa)))
+            }
+            for {} lt(i, n) { i := add(i, 1) } {
+                acc := add(acc, mul(sub(xor(byte(0, calldataload(add(xp, i))), xf), xa),
+                    sub(xor(byte(0, calldataload(add(wp, i))), wf), wa)))
+            }
+        }
+    }
+
+    /// @dev ADD. params numel_a,numel_b,a_zp,b_zp,c_zp,Ma,Mb,s,a_signed,b_signed,c_signed; b repeats.
+    function _add(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
+        private
+        pure
+        returns (uint256)
+    {
+        _checkCount(o, 2);
+        int256[] memory p = d.p;
+        uint256 nb = _u(p[1]);
+        uint256 eb = e % nb;
+        Gather memory ga = _gather(1);
+        uint256 pa = _range(ga, e, 1);
+        uint256 ba = _verify(ga, roots[0], _u(p[0]), o[0], 0);
+        Gather memory gb = _gather(1);
+        uint256 pb = _range(gb, eb, 1);
+        bytes32 rb = d.inputs.length > 1 ? roots[1] : d.constRoot;
+        uint256 bb = _verify(gb, rb, nb, o[1], 1);
+        int256 a = _ld(_at(ba, pa, e), p[8] != 0) - p[2];
+        int256 b = _ld(_at(bb, pb, eb), p[9] != 0) - p[3];
+        uint256 s = _u(p[7]);
+        int256 y = (a * p[5] + b * p[6] + int256(1 << (s - 1))) >> s;
+        return _sat(p[4] + y, p[10] != 0);
+    }
+
+    /// @dev GAP. params N,H,W,C,x_zp,y_zp,M0,s,x_signed,y_signed,x_nchw. Input NHWC (NCHW if x_nchw),
+    ///      output [N, C].
+    function _gap(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
+        private
+        pure
+        returns (uint256)
+    {
+        _checkCount(o, 1);
+        int256[] memory p = d.p;
+        (uint256 H, uint256 W, uint256 C) = (_u(p[1]), _u(p[2]), _u(p[3]));
+        uint256 c = e % C;
+        uint256 n = e / C;
+        uint256 hw = H * W;
+        int256 acc;
+        bool xs = p[8] != 0;
+        if (p[10] != 0) {
+            // input committed NCHW: the channel is hw contiguous bytes
+            Gather memory g = _gather(hw / 32 + 2);
+            uint256 off = (n * C + c) * hw;
+            _range(g, off, hw);
+            uint256 base = _verify(g, roots[0], _u(p[0]) * hw * C, o[0], 0) + (off & 31);
+            for (uint256 i = 0; i < hw; ++i) {
+                acc += _ld(base + i, xs) - p[4];
+            }
+        } else {
+            uint256[] memory pos = new uint256[](hw);
+            Gather memory g = _gather(hw);
+            for (uint256 i = 0; i < hw; ++i) {
+                pos[i] = _range(g, (n * hw + i) * C + c, 1);
+            }
+            uint256 base = _verify(g, roots[0], _u(p[0]) * hw * C, o[0], 0);
+            for (uint256 i = 0; i < hw; ++i) {
+                acc += _ld(_at(base, pos[i], (n * hw + i) * C + c), xs) - p[4];
+            }
+        }
+        return _sat(p[5] + _rq(acc, p[6], _u(p[7])), p[9] != 0);
+    }
+
+    /// @dev MATMUL. params M,K,N,a_zp,y_zp,a_signed,b_signed,y_signed; weight = b transposed [N, K].
+    function _matmul(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
+        private
+        pure
+        returns (uint256)
+    {
+        _checkCount(o, 3);
+        int256[] memory p = d.p;
+        (uint256 M, uint256 K, uint256 N) = (_u(p[0]), _u(p[1]), _u(p[2]));
+        uint256 col = e % N;
+        uint256 row = e / N;
+        (int256 acc, uint256 sbits, int256 bzp) = _table(d, N, col, o[2], 2);
+        Gather memory ga = _gather(K / 32 + 2);
+        _range(ga, row * K, K);
+        uint256 ab = _verify(ga, roots[0], M * K, o[0], 0) + ((row * K) & 31);
+        Gather memory gw = _gather(K / 32 + 2);
+        _range(gw, col * K, K);
+        uint256 wb = _verify(gw, d.weightRoot, N * K, o[1], 1) + ((col * K) & 31);
+        acc += _dot(ab, wb, K, p[3], bzp, p[5] != 0, p[6] != 0);
+        return _sat(p[4] + _rqF32(acc, sbits), p[7] != 0);
+    }
+
+    /// @dev DEQUANTIZE. params numel,zp,scale_bits,x_signed. y = fl32((q - zp) * scale), IEEE-754 RNE.
+    function _dequantize(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
+        private
+        pure
+        returns (uint256)
+    {
+        _checkCount(o, 1);
+        int256[] memory p = d.p;
+        Gather memory g = _gather(1);
+        uint256 pos = _range(g, e, 1);
+        uint256 base = _verify(g, roots[0], _u(p[0]), o[0], 0);
+        int256 v = _ld(_at(base, pos, e), p[3] != 0) - p[1];
+        return _mulF32(v, _u(p[2]));
+    }
+
+    /// @dev IEEE-754 binary32 product of a small integer v (|v| < 2^9) and a normal float32 (bits sb),
+    ///      rounded to nearest, ties to even; +0 for v = 0, infinity on overflow. The product of a non-zero
+    ///      integer and a normal float is never subnormal.
+    function _mulF32(int256 v, uint256 sb) private pure returns (uint256) {
+        if (v == 0) return 0;
+        uint256 sign = ((sb >> 31) ^ (v < 0 ? 1 : 0)) << 31;
+        uint256 av = uint256(v < 0 ? -v : v);
+        uint256 es = (sb >> 23) & 0xff;
+        uint256 P = av * ((sb & 0x7fffff) | 0x800000); // value = P * 2^(es - 150)
+        uint256 L = 0;
+        for (uint256 t = P; t > 0; t >>= 1) ++L;
+        uint256 m = P;
+        int256 ebias = int256(es) - 150 + int256(L) - 1 + 127; // biased exponent of the leading bit
+        if (L > 24) {
+            uint256 sh = L - 24;
+            m = P >> sh;
+            uint256 rem = P & ((1 << sh) - 1);
+            uint256 half = 1 << (sh - 1);
+            if (rem > half || (rem == half && (m & 1) == 1)) m += 1;
+            if (m == 1 << 24) {
+                m >>= 1;
+                ebias += 1;
+            }
+        } else {
+            m = P << (24 - L);
+        }
+        if (ebias >= 255) return sign | 0x7f800000;
+        return sign | (uint256(ebias) << 23) | (m & 0x7fffff);
+    }
+}

@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {Merkle} from "../shared/Merkle.sol";
+import {Gas} from "../shared/Gas.sol";
+import {OneStep, Opening} from "./OneStep.sol";
+
+/// @title Pinpoint: verifiable int8 DNN inference refereed by a two-phase k-ary pinpoint game
+/// @notice A requester posts a task (model and input commitments, fee). A solver submits the result (output and
+///         trace roots) with a bond. Within the challenge window anyone may challenge with an equal bond; each
+///         challenger plays its own game against the solver:
+///         phase 1, a k-ary search over the trace (the solver's per-operator output roots) for the first operator
+///         the challenger disputes; phase 2, a k-ary search over that operator's output tensor down to one word;
+///         the one-step, where `OneStep` recomputes one element of that operator from Merkle-proven inputs,
+///         weights and parameters. A party that misses its move deadline loses. The loser's bond pays the winner.
+///         An unchallenged (or successfully defended) result is finalized after the window and the solver is paid.
+///         After Agatha (Zheng et al., arXiv 2105.04919) §4, with the phase-2 search over the output tensor and the
+///         phase binding of `selectOperator` our own.
+/// @dev Payments are pulled (`withdraw`). INVARIANT: address(this).balance == sum(credit) + sum over live tasks
+///      of (fee + solver bond) + sum over open games of the challenger bond.
+contract Pinpoint {
+    // ---------------------------------------------------------------------------------------------- errors
+    error ValueMismatch(uint256 expected, uint256 given);
+    error BadTask(uint256 taskId);
+    error TaskNotOpen(uint256 taskId);
+    error TaskNotSubmitted(uint256 taskId);
+    error NotRequester();
+    error BadModel();
+    error BadOutputProof();
+    error ChallengeWindowClosed(uint256 closedAt);
+    error ChallengeWindowOpen(uint256 closesAt);
+    error GamesPending(uint256 open);
+    error GameNotInProgress(uint256 gameId);
+    error NotYourTurn(address expected);
+    error DeadlinePassed(uint256 deadline);
+    error DeadlineNotPassed(uint256 deadline);
+    error WrongPhase(uint8 phase);
+    error BadChildCount(uint256 expected, uint256 given);
+    error RevealMismatch();
+    error BadChild(uint256 child);
+    error BadSiblings();
+    error UseFinalMove();
+    error NotFinalMove();
+    error BadDescriptor();
+    error BadTraceProof(uint256 input);
+    error BadInputRoot(uint256 input);
+    error BadElement(uint256 element);
+    error NothingToWithdraw();
+    error TransferFailed();
+
+    // ---------------------------------------------------------------------------------------------- types
+    enum Status {
+        None,
+        Open, // posted, waiting for a result
+        Submitted, // result posted, challengeable / in dispute
+        Finalized, // result accepted, solver paid
+        Rejected, // solver lost a game: result refuted, fee refunded
+        Cancelled // requester withdrew an unsolved task
+    }
+
+    /// @dev Packed so that `submit` touches one warm-able slot and writes one new one.
+    struct Task {
+        // slot 0
+        address solver;
+        Status status;
+        uint32 nOps;
+        uint8 traceDepth;
+        uint8 maxTensorDepth;
+        uint40 submittedAt; // seconds
+        // slot 1
+        address requester;
+        uint32 openGames;
+        // slot 2
+        uint128 fee; // wei
+        uint128 bond; // wei, the solver's and every challenger's
+        // slots 3-5
+        bytes32 opsRoot;
+        bytes32 inputRoot;
+        bytes32 traceRoot;
+    }
+
+    enum Turn {
+        Solver, // to reveal the children of the current node
+        Challenger // to pick one child (or to make the phase's final move)
+    }
+
+    struct Game {
+        // slot 0
+        address challenger;
+        uint64 taskId;
+        uint8 phase; // 1 trace search, 2 tensor search, 3 resolved
+        Turn turn;
+        bool challengerWon;
+        // slot 1
+        uint64 deadline; // seconds
+        uint64 nodeIndex; // index of the current node at its level
+        uint32 opIndex; // the disputed operator (phase 2)
+        uint8 height; // levels between the current node and the leaves
+        // slot 2
+        bytes32 node; // the solver's value of the current node
+    }
+
+    // ---------------------------------------------------------------------------------------------- state
+    OneStep public immutable oneStep;
+    /// @notice Seconds after a submission during which it may be challenged.
+    uint256 public immutable challengeWindow;
+    /// @notice Seconds each party has for each move.
+    uint256 public immutable moveWindow;
+    /// @notice Wei per gas at which bonds are sized (`Gas.worstCase` * bondGasPrice).
+    uint256 public immutable bondGasPrice;
+
+    Task[] internal _tasks;
+    Game[] internal _games;
+    /// @notice Wei each address may withdraw.
+    mapping(address => uint256) public credit;
+
+    // ---------------------------------------------------------------------------------------------- events
+    event TaskPosted(
+        uint256 indexed taskId, address indexed requester, bytes32 modelRoot, bytes32 inputRoot, uint256 fee, uint256 bond
+    );
+    event ResultSubmitted(uint256 indexed taskId, address indexed solver, bytes32 outputRoot, bytes32 traceRoot);
+    event Challenged(uint256 indexed taskId, uint256 indexed gameId, address indexed challenger);
+    event Revealed(uint256 indexed gameId, uint8 phase, uint8 height, uint64 nodeIndex);
+    event Picked(uint256 indexed gameId, uint8 phase, uint8 height, uint64 nodeIndex);
+    event OperatorSelected(uint256 indexed gameId, uint32 opIndex, uint8 tensorDepth);
+    event GameResolved(uint256 indexed gameId, uint256 indexed taskId, bool challengerWon, string reason);
+    event TaskFinalized(uint256 indexed taskId, address solver);
+    event TaskRejected(uint256 indexed taskId, uint256 gameId);
+    event TaskCancelled(uint256 indexed taskId);
+    event Withdrawn(address indexed to, uint256 amount);
+
+    /// @param oneStep_ the deployed operator definitions
+    /// @param challengeWindow_ seconds a result stays challengeable
+    /// @param moveWindow_ seconds per move
+    /// @param bondGasPrice_ wei per gas for bond sizing
+    constructor(OneStep oneStep_, uint256 challengeWindow_, uint256 moveWindow_, uint256 bondGasPrice_) {
+        oneStep = oneStep_;
+        challengeWindow = challengeWindow_;
+        moveWindow = moveWindow_;
+        bondGasPrice = bondGasPrice_;
+    }
+
+    // ---------------------------------------------------------------------------------------------- views
+    /// @notice Bond in wei that the solver and each challenger of a model of `nOps` operators and largest
+    ///         tensor tree depth `maxTensorDepth` must post: the worst-case gas of one game times bondGasPrice.
+    function bondFor(uint256 nOps, uint256 maxTensorDepth) public view returns (uint256) {
+        return Gas.worstCase(Merkle.depthForLeaves(nOps), maxTensorDepth) * bondGasPrice;
+    }
+
+    /// @notice `keccak256(abi.encode(nOps, opsRoot))`, the model commitment of `offchain/commit.py`.
+    function modelRoot(uint256 taskId) public view returns (bytes32) {
+        Task storage t = _task(taskId);
+        return keccak256(abi.encode(uint256(t.nOps), t.opsRoot));
+    }
+
+    function task(uint256 taskId) external view returns (Task memory) {
+        return _task(taskId);
+    }
+
+    function game(uint256 gameId) external view returns (Game memory) {
+        if (gameId >= _games.length) revert GameNotInProgress(gameId);
+        return _games[gameId];
+    }
+
+    function taskCount() external view returns (uint256) {
+        return _tasks.length;
+    }
+
+    function gameCount() external view returns (uint256) {
+        return _games.length;
+    }
+
+    function _task(uint256 taskId) internal view returns (Task storage) {
+        if (taskId >= _tasks.length) revert BadTask(taskId);
+        return _tasks[taskId];
+    }
+
+    // ---------------------------------------------------------------------------------------------- tasks
+    /// @notice Post an inference task; msg.value is the fee (wei) paid to the solver of an accepted result.
+    /// @param opsRoot root of the operator-descriptor tree of the canonical model
+    /// @param nOps number of canonical operators (>= 1, < 2^32)
+    /// @param inputRoot Merkle root of the float32 input tensor (NCHW)
+    /// @param maxTensorDepth depth of the largest tensor tree of the model (sizes the bond; <= 40)
+    /// @return taskId
+    /// @custom:reverts BadModel if nOps is 0 or maxTensorDepth > 40
+    function postTask(bytes32 opsRoot, uint32 nOps, bytes32 inputRoot, uint8 maxTensorDepth)
+        external
+        payable
+        returns (uint256 taskId)
+    {
+        if (nOps == 0 || maxTensorDepth > 40) revert BadModel();
+        uint256 bond = bondFor(nOps, maxTensorDepth);
+        taskId = _tasks.length;
+        _tasks.push(
+            Task({
+                solver: address(0),
+                status: Status.Open,
+                nOps: nOps,
+                traceDepth: uint8(Merkle.depthForLeaves(nOps)),
+                maxTensorDepth: maxTensorDepth,
+                submittedAt: 0,
+                requester: msg.sender,
+                openGames: 0,
+                fee: uint128(msg.value),
+                bond: uint128(bond),
+                opsRoot: opsRoot,
+                inputRoot: inputRoot,
+                traceRoot: bytes32(0)
+            })
+        );
+        emit TaskPosted(taskId, msg.sender, keccak256(abi.encode(uint256(nOps), opsRoot)), inputRoot, msg.value, bond);
+    }
+
+    /// @notice Requester withdraws an unsolved task; the fee is credited back.
+    /// @custom:reverts NotRequester, TaskNotOpen
+    function cancel(uint256 taskId) external {
+        Task storage t = _task(taskId);
+        if (msg.sender != t.requester) revert NotRequester();
+        if (t.status != Status.Open) revert TaskNotOpen(taskId);
+        t.status = Status.Cancelled;
+        credit[t.requester] += t.fee;
+        emit TaskCancelled(taskId);
+    }
+
+    /// @notice Submit the result of an open task with the bond (msg.value == task bond, wei).
+    /// @param outputRoot root of the output tensor (float32 logits)
+    /// @param traceRoot root of the trace: leaf i = root of operator i's output tensor
+    /// @param outputProof siblings proving outputRoot is leaf nOps-1 of traceRoot (traceDepth of them)
+    /// @custom:reverts TaskNotOpen, ValueMismatch, BadOutputProof
+    function submit(uint256 taskId, bytes32 outputRoot, bytes32 traceRoot, bytes32[] calldata outputProof)
+        external
+        payable
+    {
+        Task storage t = _task(taskId);
+        if (t.status != Status.Open) revert TaskNotOpen(taskId);
+        if (msg.value != t.bond) revert ValueMismatch(t.bond, msg.value);
+        if (outputProof.length != t.traceDepth || Merkle.rootOf(outputRoot, t.nOps - 1, outputProof) != traceRoot) {
+            revert BadOutputProof();
+        }
+        t.solver = msg.sender;
+        t.status = Status.Submitted;
+        t.submittedAt = uint40(block.timestamp);
+        t.traceRoot = traceRoot;
+        emit ResultSubmitted(taskId, msg.sender, outputRoot, traceRoot);
+    }
+
+    /// @notice Accept an unrefuted result after the challenge window once no game is open: the solver is
+    ///         credited fee + bond.
+    /// @custom:reverts TaskNotSubmitted, ChallengeWindowOpen, GamesPending
+    function finalize(uint256 taskId) external {
+        Task storage t = _task(taskId);
+        if (t.status != Status.Submitted) revert TaskNotSubmitted(taskId);
+        uint256 closes = uint256(t.submittedAt) + challengeWindow;
+        if (block.timestamp <= closes) revert ChallengeWindowOpen(closes);
+        if (t.openGames != 0) revert GamesPending(t.openGames);
+        t.status = Status.Finalized;
+        credit[t.solver] += uint256(t.fee) + t.bond;
+        emit TaskFinalized(taskId, t.solver);
+    }
+
+    // ---------------------------------------------------------------------------------------------- games
+    /// @notice Open a game against the submitted result (msg.value == task bond, wei). Each challenger plays
+    ///         its own game; the solver moves first.
+    /// @custom:reverts TaskNotSubmitted, ChallengeWindowClosed, ValueMismatch
+    function challenge(uint256 taskId) external payable returns (uint256 gameId) {
+        Task storage t = _task(taskId);
+        if (t.status != Status.Submitted) revert TaskNotSubmitted(taskId);
+        uint256 closes = uint256(t.submittedAt) + challengeWindow;
+        if (block.timestamp > closes) revert ChallengeWindowClosed(closes);
+        if (msg.value != t.bond) revert ValueMismatch(t.bond, msg.value);
+        t.openGames += 1;
+        gameId = _games.length;
+        _games.push(
+            Game({
+                challenger: msg.sender,
+                taskId: uint64(taskId),
+                phase: 1,
+                turn: t.traceDepth == 0 ? Turn.Challenger : Turn.Solver,
+                challengerWon: false,
+                deadline: uint64(block.timestamp + moveWindow),
+                nodeIndex: 0,
+                opIndex: 0,
+                height: t.traceDepth,
+                node: t.traceRoot
+            })
+        );
+        emit Challenged(taskId, gameId, msg.sender);
+    }
+
+    function _live(uint256 gameId, Turn turn) internal view returns (Game storage g, Task storage t) {
+        if (gameId >= _games.length) revert GameNotInProgress(gameId);
+        g = _games[gameId];
+        if (g.phase == 0 || g.phase > 2) revert GameNotInProgress(gameId);
+        t = _tasks[g.taskId];
+        if (block.timestamp > g.deadline) revert DeadlinePassed(g.deadline);
+        if (g.turn != turn) revert NotYourTurn(g.turn == Turn.Solver ? t.solver : g.challenger);
+        address mover = turn == Turn.Solver ? t.solver : g.challenger;
+        if (msg.sender != mover) revert NotYourTurn(mover);
+    }
+
+    function _m(Game storage g) internal view returns (uint256) {
+        return g.height < Gas.K_LOG ? g.height : Gas.K_LOG;
+    }
+
+    /// @notice Solver move: reveal the 2**m descendants, m = min(K_LOG, height) levels below the current node.
+    ///         They must hash up to the current node.
+    /// @custom:reverts GameNotInProgress, DeadlinePassed, NotYourTurn, BadChildCount, RevealMismatch
+    function reveal(uint256 gameId, bytes32[] calldata children) external {
+        (Game storage g,) = _live(gameId, Turn.Solver);
+        uint256 m = _m(g);
+        if (children.length != (1 << m)) revert BadChildCount(1 << m, children.length);
+        bytes32[] memory nodes = children;
+        if (Merkle.subtreeRoot(nodes) != g.node) revert RevealMismatch();
+        g.turn = Turn.Challenger;
+        g.deadline = uint64(block.timestamp + moveWindow);
+        emit Revealed(gameId, g.phase, g.height, g.nodeIndex);
+    }
+
+    /// @dev Descend to `child` (< 2**m) of the revealed children, whose value is proven by m `siblings` against the
+    ///      current node. Returns true when the new node is a leaf.
+    function _descend(Game storage g, uint256 child, bytes32 value, bytes32[] calldata siblings) internal returns (bool) {
+        uint256 m = _m(g);
+        if (child >= (1 << m)) revert BadChild(child);
+        if (siblings.length != m || Merkle.rootOf(value, child, siblings) != g.node) revert BadSiblings();
+        g.node = value;
+        g.nodeIndex = uint64((uint256(g.nodeIndex) << m) | child);
+        g.height -= uint8(m);
+        g.deadline = uint64(block.timestamp + moveWindow);
+        return g.height == 0;
+    }
+
+    /// @notice Challenger move: pick the child (of the solver's last reveal) it disputes, not the last of a phase.
+    /// @param child index among the 2**m revealed children; value its value; siblings the proof of it
+    /// @custom:reverts GameNotInProgress, DeadlinePassed, NotYourTurn, BadChild, BadSiblings, UseFinalMove
+    function pick(uint256 gameId, uint256 child, bytes32 value, bytes32[] calldata siblings) external {
+        (Game storage g,) = _live(gameId, Turn.Challenger);
+        if (_descend(g, child, value, siblings)) revert UseFinalMove();
+        g.turn = Turn.Solver;
+        emit Picked(gameId, g.phase, g.height, g.nodeIndex);
+    }
+
+    /// @notice Challenger's last phase-1 move: pick the disputed trace leaf j (operator j's output root) and bind
+    ///         phase 2 to it: `desc` must be operator j's descriptor (proven against the model), the phase-2
+    ///         tree is operator j's output tensor with the root the solver committed at leaf j.
+    ///         A leaf past the last operator is padding: it must be zero, decided at once.
+    /// @custom:reverts GameNotInProgress, WrongPhase, DeadlinePassed, NotYourTurn, BadChild, BadSiblings,
+    ///                 NotFinalMove, BadDescriptor
+    function selectOperator(
+        uint256 gameId,
+        uint256 child,
+        bytes32 value,
+        bytes32[] calldata siblings,
+        bytes calldata desc,
+        bytes32[] calldata descProof
+    ) external {
+        (Game storage g, Task storage t) = _live(gameId, Turn.Challenger);
+        if (g.phase != 1) revert WrongPhase(g.phase);
+        if (!_descend(g, child, value, siblings)) revert NotFinalMove();
+        uint256 j = g.nodeIndex;
+        if (j >= t.nOps) {
+            _resolve(gameId, g, t, g.node != bytes32(0), "trace padding");
+            return;
+        }
+        _checkDesc(t, j, desc, descProof);
+        (uint256 numel, uint256 esize) = oneStep.outputSize(desc);
+        uint8 depth = uint8(Merkle.depthForBytes(numel * esize));
+        g.phase = 2;
+        g.opIndex = uint32(j);
+        g.height = depth;
+        g.nodeIndex = 0;
+        g.turn = depth == 0 ? Turn.Challenger : Turn.Solver;
+        emit OperatorSelected(gameId, uint32(j), depth);
+    }
+
+    function _checkDesc(Task storage t, uint256 j, bytes calldata desc, bytes32[] calldata proof) internal view {
+        if (proof.length != t.traceDepth || Merkle.rootOf(keccak256(desc), j, proof) != t.opsRoot) {
+            revert BadDescriptor();
+        }
+    }
+
+    /// @notice The one-step, the challenger's last move: pick the disputed word of operator j's output tensor,
+    ///         name one element in it, and supply what `OneStep` needs to recompute that element: operator j's
+    ///         descriptor, the roots of its inputs (proven against the solver's trace, the model input against
+    ///         the task) and the openings of inputs, weights and tables. The challenger wins iff the recomputed
+    ///         element differs from the solver's.
+    /// @param element index of the element within the word (< 32 / element size)
+    /// @param inputRoots roots of the operator's runtime inputs, in descriptor order
+    /// @param traceProofs per input: siblings proving its root in the solver's trace (empty for the model input)
+    /// @custom:reverts GameNotInProgress, WrongPhase, DeadlinePassed, NotYourTurn, BadChild, BadSiblings,
+    ///                 NotFinalMove, BadDescriptor, BadElement, BadInputRoot, BadTraceProof, and OneStep's errors
+    function step(
+        uint256 gameId,
+        uint256 child,
+        bytes32 value,
+        bytes32[] calldata siblings,
+        uint256 element,
+        bytes calldata desc,
+        bytes32[] calldata descProof,
+        bytes32[] calldata inputRoots,
+        bytes32[][] calldata traceProofs,
+        Opening[] calldata openings
+    ) external {
+        (Game storage g, Task storage t) = _live(gameId, Turn.Challenger);
+        if (g.phase != 2) revert WrongPhase(g.phase);
+        if (!_descend(g, child, value, siblings)) revert NotFinalMove();
+        _checkDesc(t, g.opIndex, desc, descProof);
+        (uint256 numel, uint256 esize) = oneStep.outputSize(desc);
+        uint256 perWord = 32 / esize;
+        if (element >= perWord) revert BadElement(element);
+        uint256 e = uint256(g.nodeIndex) * perWord + element;
+        uint256 claimed = (uint256(g.node) >> (256 - 8 * esize * (element + 1))) & ((1 << (8 * esize)) - 1);
+        uint256 expected = 0;
+        if (e < numel) {
+            _checkInputs(t, desc, inputRoots, traceProofs);
+            expected = oneStep.element(desc, inputRoots, e, openings);
+        }
+        _resolve(gameId, g, t, expected != claimed, "one-step");
+    }
+
+    function _checkInputs(Task storage t, bytes calldata desc, bytes32[] calldata roots, bytes32[][] calldata proofs)
+        internal
+        view
+    {
+        (, uint256[] memory inputs) = abi.decode(desc, (uint256, uint256[]));
+        if (roots.length != inputs.length || proofs.length != inputs.length) revert BadInputRoot(inputs.length);
+        for (uint256 i = 0; i < inputs.length; ++i) {
+            uint256 ref = inputs[i];
+            if (ref == 0) {
+                if (roots[i] != t.inputRoot) revert BadInputRoot(i);
+            } else if (
+                proofs[i].length != t.traceDepth || Merkle.rootOf(roots[i], ref - 1, proofs[i]) != t.traceRoot
+            ) {
+                revert BadTraceProof(i);
+            }
+        }
+    }
+
+    /// @notice Anyone: end a game whose mover missed its deadline; the mover loses.
+    /// @custom:reverts GameNotInProgress, DeadlineNotPassed
+    function timeout(uint256 gameId) external {
+        if (gameId >= _games.length) revert GameNotInProgress(gameId);
+        Game storage g = _games[gameId];
+        if (g.phase == 0 || g.phase > 2) revert GameNotInProgress(gameId);
+        if (block.timestamp <= g.deadline) revert DeadlineNotPassed(g.deadline);
+        _resolve(gameId, g, _tasks[g.taskId], g.turn == Turn.Solver, "timeout");
+    }
+
+    /// @dev The loser's bond pays the winner. The solver's single bond goes to the first challenger that wins
+    ///      (the result is then rejected and the fee refunded); a later winning challenger gets its bond back.
+    function _resolve(uint256 gameId, Game storage g, Task storage t, bool challengerWon, string memory reason)
+        internal
+    {
+        g.phase = 3;
+        g.challengerWon = challengerWon;
+        t.openGames -= 1;
+        uint256 bond = t.bond;
+        if (challengerWon) {
+            if (t.status == Status.Submitted) {
+                t.status = Status.Rejected;
+                credit[g.challenger] += 2 * bond;
+                credit[t.requester] += t.fee;
+                emit TaskRejected(g.taskId, gameId);
+            } else {
+                credit[g.challenger] += bond;
+            }
+        } else {
+            credit[t.solver] += bond;
+        }
+        emit GameResolved(gameId, g.taskId, challengerWon, reason);
+    }
+
+    // ---------------------------------------------------------------------------------------------- payments
+    /// @notice Withdraw everything credited to msg.sender (wei).
+    /// @custom:reverts NothingToWithdraw, TransferFailed
+    function withdraw() external {
+        uint256 amount = credit[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        credit[msg.sender] = 0;
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed();
+        emit Withdrawn(msg.sender, amount);
+    }
+}

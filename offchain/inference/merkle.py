@@ -1,0 +1,195 @@
+"""Keccak-256 Merkle commitments: tensors, the model, the trace.
+
+Layout (the contract `contracts/lib/Merkle.sol` verifies exactly this):
+
+* **Tensor.** The elements of a tensor, in its committed layout (row-major over its committed shape; activations
+  are NHWC, see `offchain.inference.graph`), are serialized big-endian (`int8`/`uint8`: 1 byte, `int32`/`float32`: 4 bytes)
+  into one byte string, zero-padded to a multiple of 32 bytes. Each 32-byte word is a leaf *as is* (leaves are
+  not hashed: the depth of every tree is fixed by the shape, known to both sides and to the contract, so a leaf
+  can never be confused with an inner node). The leaves are zero-padded to 2**depth, depth = ceil(log2(words)),
+  and every inner node is ``keccak256(left || right)``. A one-word tensor has depth 0 and its root is that word.
+* **Trace.** The binary tree (same rule) whose leaf i is the root of the output tensor of operator i.
+  The output of the last operator is the model output, so ``output_root`` is the last leaf of the trace.
+* **Model.** Operator i is described by ``desc_i = abi.encode(uint256 kind, uint256[] inputs, int256[] params,
+  bytes32 weightRoot, bytes32 tableRoot, bytes32 constRoot)``; the operator tree has leaves ``keccak256(desc_i)``
+  and ``model_root = keccak256(abi.encode(uint256 nOps, bytes32 opsRoot))``.
+
+A *multiproof* opens any sorted set of leaves at once; its siblings are listed in the order the verifier consumes
+them (level by level, left to right), see `multiproof` and `Merkle.verifyMulti`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from Crypto.Hash import keccak as _keccak
+
+WORD = 32
+ZERO_WORD = bytes(WORD)
+
+
+def keccak(data: bytes) -> bytes:
+    """Keccak-256 (the EVM's ``keccak256``, not NIST SHA3-256) of ``data``; 32 bytes."""
+    return _keccak.new(data=data, digest_bits=256).digest()
+
+
+def _zero_hashes(n: int) -> list[bytes]:
+    z = [ZERO_WORD]
+    for _ in range(n):
+        z.append(keccak(z[-1] + z[-1]))
+    return z
+
+
+ZERO_HASHES = _zero_hashes(64)
+"""ZERO_HASHES[d] is the root of an all-zero subtree of depth d."""
+
+
+def depth_for(n_leaves: int) -> int:
+    """Depth of the tree over ``n_leaves`` leaves: ceil(log2(n)), 0 for one leaf. Raises ValueError if n < 1."""
+    if n_leaves < 1:
+        raise ValueError("a tree needs at least one leaf")
+    return (n_leaves - 1).bit_length()
+
+
+# --------------------------------------------------------------------------------------------------- encoding
+
+_BE = {np.dtype(np.int8): ">i1", np.dtype(np.uint8): ">u1", np.dtype(np.int32): ">i4",
+       np.dtype(np.float32): ">f4", np.dtype(np.uint32): ">u4"}
+
+
+def tensor_bytes(a: np.ndarray) -> bytes:
+    """Canonical serialization of a tensor (already in its committed layout): row-major, big-endian elements,
+    zero-padded to whole 32-byte words. Supported dtypes: int8, uint8, int32, uint32, float32 (TypeError else)."""
+    try:
+        be = _BE[a.dtype]
+    except KeyError:
+        raise TypeError(f"no canonical encoding for dtype {a.dtype}") from None
+    raw = np.ascontiguousarray(a, dtype=be).tobytes()
+    pad = (-len(raw)) % WORD
+    return raw + bytes(pad) if pad else raw
+
+
+def words_of(data: bytes) -> list[bytes]:
+    """Split a word-aligned byte string into 32-byte leaves."""
+    if len(data) % WORD:
+        raise ValueError("data is not word aligned")
+    if not data:
+        return [ZERO_WORD]
+    return [data[i:i + WORD] for i in range(0, len(data), WORD)]
+
+
+# ------------------------------------------------------------------------------------------------------ trees
+
+@dataclass
+class Tree:
+    """A binary Keccak Merkle tree with all its levels kept, for proofs.
+
+    ``levels[0]`` are the leaves (not padded; missing leaves are zero), ``levels[depth] == [root]``.
+    """
+
+    levels: list[list[bytes]]
+    depth: int
+
+    @property
+    def root(self) -> bytes:
+        return self.levels[-1][0]
+
+    @property
+    def n_leaves(self) -> int:
+        return len(self.levels[0])
+
+    def node(self, level: int, index: int) -> bytes:
+        """Node at ``level`` (0 = leaves) and ``index``; nodes past the data are zero-subtree roots."""
+        row = self.levels[level]
+        return row[index] if index < len(row) else ZERO_HASHES[level]
+
+    def children(self, level: int, index: int, m: int) -> list[bytes]:
+        """The 2**m descendants, ``m`` levels below node (level, index): what the solver reveals in one move
+        of the k-ary search (k = 2**m)."""
+        base = index << m
+        return [self.node(level - m, base + i) for i in range(1 << m)]
+
+    def multiproof(self, indices: list[int]) -> list[bytes]:
+        """Siblings that open the leaves ``indices`` (sorted, unique), in the order `Merkle.verifyMulti` reads them."""
+        if any(b <= a for a, b in zip(indices, indices[1:])):
+            raise ValueError("leaf indices must be sorted and unique")
+        proof: list[bytes] = []
+        idx = list(indices)
+        for level in range(self.depth):
+            nxt: list[int] = []
+            i = 0
+            while i < len(idx):
+                j = idx[i]
+                if j % 2 == 0 and i + 1 < len(idx) and idx[i + 1] == j + 1:
+                    i += 2
+                else:
+                    proof.append(self.node(level, j ^ 1))
+                    i += 1
+                nxt.append(j >> 1)
+            idx = nxt
+        return proof
+
+
+def build_tree(leaves: list[bytes], depth: int | None = None) -> Tree:
+    """Build the tree over ``leaves`` (32-byte values), zero-padded to 2**depth.
+
+    ``depth`` defaults to `depth_for(len(leaves))`; a larger depth may be forced. Raises ValueError if the leaves
+    do not fit in 2**depth or a leaf is not 32 bytes.
+    """
+    d = depth_for(len(leaves)) if depth is None else depth
+    if len(leaves) > (1 << d):
+        raise ValueError(f"{len(leaves)} leaves do not fit a tree of depth {d}")
+    if any(len(x) != WORD for x in leaves):
+        raise ValueError("every leaf must be 32 bytes")
+    levels = [list(leaves)]
+    cur = levels[0]
+    for lvl in range(d):
+        if len(cur) % 2:
+            cur = cur + [ZERO_HASHES[lvl]]
+        k = _keccak.new
+        nxt = [k(data=cur[i] + cur[i + 1], digest_bits=256).digest() for i in range(0, len(cur), 2)]
+        levels.append(nxt)
+        cur = nxt
+    return Tree(levels, d)
+
+
+def tensor_tree(a: np.ndarray) -> Tree:
+    """The commitment tree of a tensor in its committed layout (see module docstring)."""
+    return build_tree(words_of(tensor_bytes(a)))
+
+
+def tensor_root(a: np.ndarray) -> bytes:
+    """Merkle root of a tensor; 32 bytes."""
+    return tensor_tree(a).root
+
+
+def verify_multi(root: bytes, depth: int, indices: list[int], leaves: list[bytes], proof: list[bytes]) -> bool:
+    """Python mirror of `Merkle.verifyMulti`: True iff ``leaves`` at ``indices`` (sorted, unique) and the
+    siblings ``proof`` hash up to ``root`` in a tree of ``depth``, consuming every sibling."""
+    if len(indices) != len(leaves) or not indices:
+        return False
+    idx, val, p = list(indices), list(leaves), 0
+    for _ in range(depth):
+        ni, nv, i = [], [], 0
+        while i < len(idx):
+            j = idx[i]
+            if j % 2 == 0 and i + 1 < len(idx) and idx[i + 1] == j + 1:
+                h = keccak(val[i] + val[i + 1]); i += 2
+            else:
+                if p >= len(proof):
+                    return False
+                h = keccak(val[i] + proof[p]) if j % 2 == 0 else keccak(proof[p] + val[i])
+                p += 1; i += 1
+            ni.append(j >> 1); nv.append(h)
+        idx, val = ni, nv
+    return p == len(proof) and idx == [0] and val[0] == root
+
+
+def subtree_root(nodes: list[bytes]) -> bytes:
+    """Root of the complete binary tree over ``nodes`` (a power of two of them): the check the contract applies
+    to the 2**m children the solver reveals."""
+    cur = list(nodes)
+    while len(cur) > 1:
+        cur = [keccak(cur[i] + cur[i + 1]) for i in range(0, len(cur), 2)]
+    return cur[0]

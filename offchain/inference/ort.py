@@ -1,0 +1,207 @@
+"""The canonical graph compiled to standard ONNX integer and IEEE operators, run by onnxruntime.
+
+This is the fastest evaluator: the same bytes as `offchain.inference.kernels.DEFINITIONS`, because every operation it asks
+onnxruntime for is exact or a single correctly rounded IEEE operation:
+
+* CONV / MATMUL: the accumulator, then + bias (int32), Cast to float32 (one RNE rounding = fl32(acc)), Mul by S
+  (one IEEE product), Round (half to even), + zero point, Clip, Cast. The accumulator of a CONV whose every partial
+  sum is provably an integer below 2^24 (taps * 255 * max|w| < 2^24: every depthwise and most pointwise layers)
+  comes from a float32 Conv on (x - x_zp): integers below 2^24 are exact in float32, so every sum and every fused
+  multiply-add is exact, in any order, on any CPU. Otherwise, and for MATMUL, from ConvInteger / MatMulInteger
+  (uint8/int8 -> int32 integer sums, measured bit-identical to an exact reference natively and under an emulated
+  AVX2 CPU, notes/xce.md).
+* ADD / GAP: float64 on integers whose every intermediate is below 2^53 (exact), Floor.
+* QUANTIZE stays in numpy (`kernels.quantize_def`): onnxruntime's QuantizeLinear is not specified to round the
+  exact quotient; DEQUANTIZE is one float32 Sub of small integers and one float32 Mul.
+
+No FMA can change a result: the additions after a product are of exact integers on exact integers. onnxruntime's
+graph optimizations are disabled: its ConvMulFusion / ConvAddFusion would fold the multiplier S into float weights
+and round differently (measured: wrong bytes from the tenth operator on). `tests/test_kernels.py` holds it against DEFINITIONS byte for byte, with 1 and 2
+threads and on an emulated Haswell CPU. Models outside its scope (non-zero weight zero points) raise
+`NotCompilable` and the caller falls back to `kernels.FAST`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .kernels import Evaluation, _f32, check_input, quantize_def
+from .graph import Graph, Kind
+
+
+F32_EXACT = 1 << 24
+
+
+class NotCompilable(ValueError):
+    """The graph uses something this evaluator does not compile (the message says what)."""
+
+
+def _np(name, arr):
+    return numpy_helper.from_array(np.asarray(arr), name)
+
+
+def compile_graph(graph: Graph) -> onnx.ModelProto:
+    """Build the ONNX model (NCHW internally) whose outputs are every operator's output after the first."""
+    if graph.ops[0].kind != Kind.QUANTIZE or any(Kind.QUANTIZE == op.kind for op in graph.ops[1:]):
+        raise NotCompilable("the graph must start with its only QUANTIZE")
+    nodes, inits = [], []
+    names = {1: "t1"}
+    shapes = {1: graph.ops[0].out.shape}
+    outputs = []
+
+    def add(op_type, ins, out, **attrs):
+        nodes.append(helper.make_node(op_type, ins, [out], **attrs))
+        return out
+
+    def const(name, arr):
+        inits.append(_np(name, arr))
+        return name
+
+    def finish(j, y, zp, signed):
+        lo, hi = (-128.0, 127.0) if signed else (0.0, 255.0)
+        dt = TensorProto.INT8 if signed else TensorProto.UINT8
+        ft = y_dtype[y]
+        y = add("Add", [y, const(f"zp{j}", np.array(zp, ft))], f"z{j}")
+        y = add("Clip", [y, const(f"lo{j}", np.array(lo, ft)), const(f"hi{j}", np.array(hi, ft))], f"c{j}")
+        if ft == np.float32:
+            floats[j + 1] = y  # the same values as float32, for a consumer that computes in float32
+        return add("Cast", [y], f"t{j + 1}", to=dt)
+
+    y_dtype: dict[str, type] = {}
+    floats: dict[int, str] = {}
+    for j, op in enumerate(graph.ops[1:], start=1):
+        ins = [names[r] for r in op.inputs]
+        k = op.kind
+        if k in (Kind.CONV, Kind.MATMUL):
+            t = op.table
+            if (t["wzp"] != 0).any():
+                raise NotCompilable(f"operator {j}: non-zero weight zero points")
+            S = np.asarray(t["sbits"], np.int64).astype(np.uint32).view(np.float32)
+            if k == Kind.CONV:
+                P = dict(zip(("N", "H", "W", "Ci", "Co", "OH", "OW", "KH", "KW", "SH", "SW", "PT", "PL", "DH", "DW",
+                              "G"), op.params[:16]))
+                PB = max(0, (P["OH"] - 1) * P["SH"] + P["DH"] * (P["KH"] - 1) + 1 - P["H"] - P["PT"])
+                PR = max(0, (P["OW"] - 1) * P["SW"] + P["DW"] * (P["KW"] - 1) + 1 - P["W"] - P["PL"])
+                attrs = dict(group=P["G"], kernel_shape=[P["KH"], P["KW"]], strides=[P["SH"], P["SW"]],
+                             pads=[P["PT"], P["PL"], PB, PR], dilations=[P["DH"], P["DW"]])
+                w_oihw = op.weight.transpose(0, 3, 1, 2)
+                taps = P["KH"] * P["KW"] * (P["Ci"] // P["G"])
+                bound = taps * 255 * int(np.abs(op.weight.astype(np.int64)).max())
+                if bound < F32_EXACT:
+                    # every partial sum is an integer below 2^24: float32 convolution is exact in any order
+                    r = op.inputs[0]
+                    xf = floats.get(r) or add("Cast", [ins[0]], f"xf{j}", to=TensorProto.FLOAT)
+                    xf = add("Sub", [xf, const(f"xz{j}", np.array(op.p("x_zp"), np.float32))], f"xd{j}")
+                    w32 = const(f"w{j}", w_oihw.astype(np.float32))
+                    if bound + int(np.abs(t["bias"]).max()) < F32_EXACT:  # the bias too: acc is exact in float32
+                        f = add("Conv", [xf, w32, const(f"b{j}", t["bias"].astype(np.float32))], f"f{j}", **attrs)
+                        f = add("Mul", [f, const(f"S{j}", S.reshape(1, P["Co"], 1, 1))], f"m{j}")
+                        f = add("Round", [f], f"rd{j}")
+                        y_dtype[f] = np.float32
+                        names[j + 1] = finish(j, f, op.p("y_zp"), op.p("y_signed"))
+                        outputs.append(names[j + 1])
+                        continue
+                    af = add("Conv", [xf, w32], f"af{j}", **attrs)
+                    acc = add("Cast", [af], f"a{j}", to=TensorProto.INT32)
+                else:
+                    acc = add("ConvInteger", [ins[0], const(f"w{j}", w_oihw),
+                                              const(f"xz{j}", np.array(op.p("x_zp"), _dt(op.p("x_signed")))),
+                                              const(f"wz{j}", np.array(0, _dt(op.p("w_signed"))))], f"a{j}", **attrs)
+                bshape, Sshape = (1, P["Co"], 1, 1), (1, P["Co"], 1, 1)
+            else:
+                a = add("Reshape", [ins[0], const(f"sh{j}", np.array([op.p("M"), op.p("K")], np.int64))], f"r{j}")
+                acc = add("MatMulInteger", [a, const(f"w{j}", op.weight.T.copy()),
+                                            const(f"az{j}", np.array(op.p("a_zp"), _dt(op.p("a_signed")))),
+                                            const(f"bz{j}", np.array(0, _dt(op.p("b_signed"))))], f"a{j}")
+                bshape, Sshape = (1, op.p("N")), (1, op.p("N"))
+            acc = add("Add", [acc, const(f"b{j}", t["bias"].astype(np.int32).reshape(bshape))], f"ab{j}")
+            f = add("Cast", [acc], f"f{j}", to=TensorProto.FLOAT)
+            f = add("Mul", [f, const(f"S{j}", S.reshape(Sshape))], f"m{j}")
+            f = add("Round", [f], f"rd{j}")
+            y_dtype[f] = np.float32
+            names[j + 1] = finish(j, f, op.p("y_zp"), op.p("y_signed"))
+        elif k == Kind.ADD:
+            s = op.p("s")
+            a = add("Cast", [ins[0]], f"ca{j}", to=TensorProto.DOUBLE)
+            a = add("Sub", [a, const(f"za{j}", np.array(op.p("a_zp"), np.float64))], f"da{j}")
+            a = add("Mul", [a, const(f"Ma{j}", np.array(float(op.p("Ma")), np.float64))], f"ma{j}")
+            if len(ins) > 1:
+                b = add("Cast", [ins[1]], f"cb{j}", to=TensorProto.DOUBLE)
+            else:
+                b = const(f"cst{j}", op.const.astype(np.float64))
+            b = add("Sub", [b, const(f"zb{j}", np.array(op.p("b_zp"), np.float64))], f"db{j}")
+            b = add("Mul", [b, const(f"Mb{j}", np.array(float(op.p("Mb")), np.float64))], f"mb{j}")
+            acc = add("Add", [a, b], f"acc{j}")
+            acc = add("Mul", [acc, const(f"p{j}", np.array(2.0 ** -s, np.float64))], f"sc{j}")
+            acc = add("Add", [acc, const(f"h{j}", np.array(0.5, np.float64))], f"hf{j}")
+            acc = add("Floor", [acc], f"fl{j}")
+            y_dtype[acc] = np.float64
+            names[j + 1] = finish(j, acc, op.p("c_zp"), op.p("c_signed"))
+        elif k == Kind.GAP:
+            x = add("Cast", [ins[0]], f"cx{j}", to=TensorProto.DOUBLE)
+            x = add("ReduceSum", [x, const(f"ax{j}", np.array([2, 3], np.int64))], f"sum{j}", keepdims=1)
+            x = add("Sub", [x, const(f"zx{j}", np.array(op.p("x_zp") * op.p("H") * op.p("W"), np.float64))],
+                    f"dx{j}")
+            x = add("Mul", [x, const(f"M{j}", np.array(np.ldexp(float(op.p("M0")), -op.p("s")), np.float64))],
+                    f"mx{j}")
+            x = add("Add", [x, const(f"h{j}", np.array(0.5, np.float64))], f"hx{j}")
+            x = add("Floor", [x], f"fl{j}")
+            y_dtype[x] = np.float64
+            names[j + 1] = finish(j, x, op.p("y_zp"), op.p("y_signed"))
+        elif k == Kind.DEQUANTIZE:
+            x = add("Cast", [ins[0]], f"cx{j}", to=TensorProto.FLOAT)
+            x = add("Sub", [x, const(f"zq{j}", np.array(op.p("zp"), np.float32))], f"dq{j}")
+            names[j + 1] = add("Mul", [x, const(f"sq{j}", np.array(_f32(op.p("scale_bits")), np.float32))],
+                               f"t{j + 1}")
+        else:
+            raise NotCompilable(f"operator {j}: {k.name}")
+        outputs.append(names[j + 1])
+    x0 = graph.ops[0].out
+    N, H, W, C = x0.shape
+    g = helper.make_graph(nodes, "pinpoint_canonical",
+                          [helper.make_tensor_value_info("t1", _tp(x0.dtype), [N, C, H, W])],
+                          [helper.make_tensor_value_info(o, helper.np_dtype_to_tensor_dtype(op.out.dtype), None)
+                           for o, op in zip(outputs, graph.ops[1:])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+def _dt(signed: int):
+    return np.int8 if signed else np.uint8
+
+
+def _tp(dt) -> int:
+    return TensorProto.INT8 if dt == np.int8 else TensorProto.UINT8
+
+
+class OrtEvaluator:
+    """Evaluate a `Graph` through onnxruntime; ``threads`` = intra-op threads (0: onnxruntime's default).
+    Raises NotCompilable for graphs outside its scope."""
+
+    def __init__(self, graph: Graph, threads: int = 0):
+        import onnxruntime as ort
+
+        self.graph = graph
+        so = ort.SessionOptions()
+        # no graph optimizations: fusions such as ConvMulFusion fold S into float weights and break exactness
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        so.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(compile_graph(graph).SerializeToString(), so,
+                                            providers=["CPUExecutionProvider"])
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def __call__(self, x: np.ndarray) -> Evaluation:
+        x = check_input(self.graph, x)
+        t0 = time.perf_counter()
+        q = quantize_def(self.graph.ops[0], x)
+        res = self.session.run(self.outputs, {"t1": np.ascontiguousarray(q.transpose(0, 3, 1, 2))})
+        tensors = [x, q]
+        for op, r in zip(self.graph.ops[1:], res):
+            nchw = op.kind == Kind.CONV and op.p("out_nchw")
+            if r.ndim == 4 and not nchw:
+                r = np.ascontiguousarray(r.transpose(0, 2, 3, 1))
+            tensors.append(r.reshape(op.out.shape))
+        return Evaluation(self.graph, tensors, time.perf_counter() - t0)

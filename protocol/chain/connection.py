@@ -1,0 +1,239 @@
+"""Chain access through web3.py: the in-process chain (eth-tester + py-evm) or any JSON-RPC node.
+
+Everything that talks to a chain goes through `Chain`: loading the shipped artifacts, deploying, sending
+transactions (gas measured from receipts), decoding custom errors, reading time and moving it on dev chains.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from eth_utils import function_abi_to_4byte_selector, keccak as _keccak
+from web3 import Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
+
+from protocol.config import PROJECT
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+try:  # the in-process chain raises its own exception type for reverts during estimation
+    from eth_tester.exceptions import TransactionFailed as _TesterFailed
+except ImportError:  # pragma: no cover
+    _TesterFailed = ContractLogicError
+_REVERTS = (ContractCustomError, ContractLogicError, ContractPanicError, _TesterFailed)
+
+
+class ChainError(RuntimeError):
+    """A transaction or call failed. ``error`` is the decoded custom error name (e.g. ``"NotYourTurn"``) when the
+    contract reverted with one, ``args`` its decoded arguments."""
+
+    def __init__(self, message: str, error: str | None = None, args: tuple = ()):
+        super().__init__(message)
+        self.error = error
+        self.error_args = args
+
+
+@cache
+def artifact(name: str) -> dict:
+    """The committed artifact of contract ``name`` (abi, bytecode, compiler, sourceHash). Raises FileNotFoundError."""
+    return json.loads((ARTIFACTS / f"{name}.json").read_text())
+
+
+@cache
+def _error_table() -> dict[bytes, tuple[str, list[str]]]:
+    table = {}
+    for p in ARTIFACTS.glob("*.json"):
+        for item in json.loads(p.read_text())["abi"]:
+            if item.get("type") == "error":
+                types = [i["type"] for i in item["inputs"]]
+                sel = _keccak(text=f"{item['name']}({','.join(types)})")[:4]
+                table[sel] = (item["name"], types)
+    return table
+
+
+def decode_error(data: str | bytes | None) -> tuple[str | None, tuple]:
+    """Decode revert data into (custom error name, args); (None, ()) if unknown."""
+    if data is None:
+        return None, ()
+    if isinstance(data, str):
+        data = bytes.fromhex(data[2:] if data.startswith("0x") else data)
+    entry = _error_table().get(bytes(data[:4]))
+    if entry is None:
+        return None, ()
+    from eth_abi import decode
+
+    name, types = entry
+    try:
+        return name, tuple(decode(types, bytes(data[4:])))
+    except Exception:
+        return name, ()
+
+
+@dataclass
+class Tx:
+    """A mined transaction: its hash, gas used and the decoded logs of interest."""
+
+    hash: str
+    gas: int
+    receipt: Any
+
+
+class Chain:
+    """A connection to one chain.
+
+    ``Chain()`` starts the in-process chain (eth-tester on py-evm, 10 funded unlocked accounts);
+    ``Chain("http://127.0.0.1:8545")`` connects to a JSON-RPC node and uses its unlocked accounts (anvil's ten
+    dev accounts) unless ``keys`` (private keys, hex) are given, which then sign locally.
+    """
+
+    def __init__(self, rpc_url: str | None = None, keys: list[str] | None = None, timeout: float = 120):
+        if rpc_url is None:
+            from eth_tester import EthereumTester, PyEVMBackend
+            from web3 import EthereumTesterProvider
+
+            genesis = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": 60_000_000})
+            self.tester = EthereumTester(PyEVMBackend(genesis_parameters=genesis))
+            self.w3 = Web3(EthereumTesterProvider(self.tester))
+            self.kind = "in-process"
+        else:
+            self.tester = None
+            self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+            if not self.w3.is_connected():
+                raise ChainError(f"cannot reach a JSON-RPC node at {rpc_url}")
+            self.kind = rpc_url
+        self.local_accounts = {}
+        if keys:
+            from eth_account import Account
+
+            for k in keys:
+                acct = Account.from_key(k)
+                self.local_accounts[acct.address] = acct
+        self.accounts = list(self.local_accounts) or list(self.w3.eth.accounts)
+
+    # ------------------------------------------------------------------------------------------------ contracts
+    def contract(self, name: str, address: str):
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact(name)["abi"])
+
+    def deploy(self, name: str, *args, sender: str | None = None) -> tuple[Any, Tx]:
+        """Deploy contract ``name`` from its committed artifact; returns (contract, Tx)."""
+        a = artifact(name)
+        factory = self.w3.eth.contract(abi=a["abi"], bytecode=a["bytecode"])
+        tx = self.send(factory.constructor(*args), sender=sender)
+        return self.contract(name, tx.receipt["contractAddress"]), tx
+
+    # ------------------------------------------------------------------------------------------------ transactions
+    def send(self, fn, sender: str | None = None, value: int = 0, gas: int | None = None) -> Tx:
+        """Send a contract call or constructor as a transaction and wait for it.
+
+        Raises ChainError with the decoded custom error if it reverts (estimation or execution)."""
+        sender = sender or self.accounts[0]
+        params = {"from": sender, "value": value}
+        try:
+            params["gas"] = gas or int(fn.estimate_gas(params) * 1.2) + 20_000
+            if sender in self.local_accounts:
+                params["nonce"] = self.w3.eth.get_transaction_count(sender, "pending")
+                params["chainId"] = self.w3.eth.chain_id
+                built = fn.build_transaction(params)
+                signed = self.local_accounts[sender].sign_transaction(built)
+                h = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            else:
+                h = fn.transact(params)
+        except _REVERTS as e:
+            raise self._revert(e) from None
+        receipt = self.w3.eth.wait_for_transaction_receipt(h, timeout=300)
+        if receipt["status"] != 1:
+            raise ChainError(f"transaction {h.hex()} reverted", None)
+        return Tx("0x" + bytes(h).hex().removeprefix("0x"), int(receipt["gasUsed"]), receipt)
+
+    def call(self, fn, sender: str | None = None):
+        """eth_call; raises ChainError with the decoded custom error on revert."""
+        try:
+            return fn.call({"from": sender or self.accounts[0]})
+        except _REVERTS as e:
+            raise self._revert(e) from None
+
+    @staticmethod
+    def _revert(e: Exception) -> ChainError:
+        data = getattr(e, "data", None)
+        if isinstance(data, dict):
+            data = data.get("data")
+        name, args = decode_error(data if isinstance(data, (str, bytes)) else None)
+        first = e.args[0] if e.args else None
+        if name is None and isinstance(first, bytes):
+            name, args = decode_error(first)
+        elif name is None and isinstance(first, str):
+            if first.startswith("0x"):
+                name, args = decode_error(first)
+            elif "b'" in first or 'b"' in first:  # eth-tester: "execution reverted: b'...'"
+                try:
+                    name, args = decode_error(ast.literal_eval(first[first.index("b"):]))
+                except (ValueError, SyntaxError):
+                    pass
+        msg = f"reverted with {name}{args}" if name else f"reverted: {e}"
+        return ChainError(msg, name, args)
+
+    # ------------------------------------------------------------------------------------------------ time
+    def now(self) -> int:
+        """Timestamp of the latest block (seconds)."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def advance(self, seconds: int) -> None:
+        """Move a development chain's clock forward by ``seconds`` and mine a block (eth-tester or anvil)."""
+        if self.tester is not None:
+            self.tester.time_travel(self.now() + seconds)
+            self.tester.mine_blocks(1)
+        else:
+            self.w3.provider.make_request("evm_increaseTime", [seconds])
+            self.w3.provider.make_request("evm_mine", [])
+
+    def balance(self, address: str) -> int:
+        return int(self.w3.eth.get_balance(address))
+
+
+# ---------------------------------------------------------------------------------------------------- local node
+
+def anvil_binary() -> Path | None:
+    """The project's anvil (node_modules/.bin/anvil, or $PINPOINT_ANVIL), or one on PATH; None if absent."""
+    for p in (os.environ.get("PINPOINT_ANVIL"), PROJECT / "node_modules" / ".bin" / "anvil", shutil.which("anvil")):
+        if p and Path(p).exists():
+            return Path(p)
+    return None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_anvil(port: int | None = None, *extra: str, timeout: float = 30) -> tuple[subprocess.Popen, str]:
+    """Start the project's anvil on 127.0.0.1 (``port`` or a free one, ``extra`` anvil arguments) and wait until it
+    accepts connections; returns (process, rpc url). Raises ChainError if anvil is missing or does not start."""
+    anvil = anvil_binary()
+    if anvil is None:
+        raise ChainError("anvil not installed: run `npm install` in the project (node_modules/.bin/anvil)")
+    port = port or free_port()
+    proc = subprocess.Popen([str(anvil), "--port", str(port), "--silent", *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    proc.kill()
+    raise ChainError(f"anvil did not start on port {port}")
