@@ -17,11 +17,12 @@ import secrets
 from dataclasses import dataclass
 
 from Crypto.Hash import keccak as _keccak
+from offchain.common.errors import PinpointError
 
 CODE_BYTES = 8
 
 
-class CodeError(ValueError):
+class CodeError(PinpointError, ValueError):
     """Codes of the wrong shape, or extracted codes that match no licensee."""
 
 

@@ -27,6 +27,7 @@ from Crypto.Cipher import AES
 from py_ecc import optimized_bn128 as _bn
 
 from offchain.campaign.codes import CODE_BYTES, code_hash, keccak
+from offchain.common.errors import PinpointError
 
 N = _bn.curve_order
 P = _bn.field_modulus
@@ -34,7 +35,7 @@ G = (1, 2)
 _NONCE = bytes(12)
 
 
-class OTError(ValueError):
+class OTError(PinpointError, ValueError):
     """Invalid point, scalar or shape."""
 
 

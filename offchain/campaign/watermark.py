@@ -66,6 +66,7 @@ __all__ = [
 ]
 
 from .attacks import crop, jpeg, resize  # noqa: E402  (re-exported attack helpers)
+from offchain.common.errors import PinpointError
 
 CODE_BYTES = 8
 
@@ -90,7 +91,7 @@ _BCH_M = 8
 _BCH_T = 20
 
 
-class WatermarkError(ValueError):
+class WatermarkError(PinpointError, ValueError):
     """Invalid input to the watermark functions (bad image shape/dtype, bad code length, ...)."""
 
 

@@ -1,0 +1,1 @@
+"""What the two products truly share: the error root and the hash."""

@@ -61,12 +61,13 @@ from eth_abi import encode as abi_encode
 from onnx import numpy_helper
 
 from .merkle import build_tree, keccak, tensor_root, words_of
+from offchain.common.errors import PinpointError
 
 MULT_BITS = 24
 EXACT_LIMIT = 1 << 53
 
 
-class ModelError(ValueError):
+class ModelError(PinpointError, ValueError):
     """The model is malformed or outside the canonical semantics; the message names the node."""
 
 

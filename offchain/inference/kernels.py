@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from .graph import Graph, INPUT_REF, Kind, Op
+from offchain.common.errors import PinpointError
 
 
-class InputError(ValueError):
+class InputError(PinpointError, ValueError):
     """The input tensor does not fit the model (shape, dtype, non-finite values)."""
 
 

@@ -31,12 +31,13 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .kernels import Evaluation, _f32, check_input, quantize_def
 from .graph import Graph, Kind
+from offchain.common.errors import PinpointError
 
 
 F32_EXACT = 1 << 24
 
 
-class NotCompilable(ValueError):
+class NotCompilable(PinpointError, ValueError):
     """The graph uses something this evaluator does not compile (the message says what)."""
 
 

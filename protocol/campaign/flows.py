@@ -31,11 +31,12 @@ from offchain.campaign.codes import (CODE_BYTES, Located, code_hash, code_hashes
 
 from protocol.chain.connection import Chain, Tx
 from protocol.config import home
+from offchain.common.errors import PinpointError
 
 STATUS = ("None", "Joined", "Licensed", "Accused", "Cleared", "Guilty", "Refunded")
 
 
-class ArgusError(RuntimeError):
+class ArgusError(PinpointError, RuntimeError):
     """A flow cannot proceed (missing state, watermark not found, delivery rejected...)."""
 
 

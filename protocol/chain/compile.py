@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from offchain.common.errors import PinpointError
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = ROOT / "contracts"
@@ -30,7 +31,7 @@ SETTINGS = {
 DEPLOYABLE = ("OneStep", "Pinpoint", "Campaign")
 
 
-class CompilerError(RuntimeError):
+class CompilerError(PinpointError, RuntimeError):
     """solc is missing or reported errors."""
 
 

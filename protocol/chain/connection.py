@@ -23,6 +23,7 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
 from protocol.config import PROJECT
+from offchain.common.errors import PinpointError
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
@@ -33,7 +34,7 @@ except ImportError:  # pragma: no cover
 _REVERTS = (ContractCustomError, ContractLogicError, ContractPanicError, _TesterFailed)
 
 
-class ChainError(RuntimeError):
+class ChainError(PinpointError, RuntimeError):
     """A transaction or call failed. ``error`` is the decoded custom error name (e.g. ``"NotYourTurn"``) when the
     contract reverted with one, ``args`` its decoded arguments."""
 

@@ -18,12 +18,13 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from protocol.config import home
+from offchain.common.errors import PinpointError
 
 PASSPHRASE_ENV = "PINPOINT_PASSPHRASE"
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class AccountError(ValueError):
+class AccountError(PinpointError, ValueError):
     """An account operation failed: unknown or duplicate alias, bad alias, bad key or wrong passphrase."""
 
 

@@ -62,6 +62,7 @@ from offchain.inference.trace import Trace
 from protocol.chain.connection import _REVERTS, Chain, ChainError, Tx
 from protocol.inference.game import Challenger, Deployment, Solver, challenger_move, read_game, solver_move
 from protocol.inference.game import GameState as ChainGame
+from offchain.common.errors import PinpointError
 
 EVALUATOR, CHALLENGER = "evaluator", "challenger"
 # indices of the fields of Pinpoint.Task as returned by task(id)
@@ -69,11 +70,11 @@ T_SOLVER, T_STATUS, T_SUBMITTED_AT, T_OPEN_GAMES, T_FEE, T_BOND, T_INPUT_ROOT, T
 S_OPEN, S_SUBMITTED, S_FINALIZED, S_REJECTED, S_CANCELLED = 1, 2, 3, 4, 5
 
 
-class DaemonError(RuntimeError):
+class DaemonError(PinpointError, RuntimeError):
     """The daemon cannot run: its database belongs to another deployment or account, or no deployment exists."""
 
 
-class DataUnavailable(RuntimeError):
+class DataUnavailable(PinpointError, RuntimeError):
     """The model or input of a task is not in the local store, or what is there does not hash to the posted roots."""
 
 

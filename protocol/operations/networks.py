@@ -28,12 +28,13 @@ from eth_utils import keccak
 
 from protocol.config import PROJECT
 from protocol.chain.connection import ARTIFACTS, Chain, ChainError, artifact
+from offchain.common.errors import PinpointError
 
 NETWORKS_ENV = "PINPOINT_NETWORKS"
 DEPLOYMENTS_ENV = "PINPOINT_DEPLOYMENTS"
 
 
-class NetworkError(RuntimeError):
+class NetworkError(PinpointError, RuntimeError):
     """A network cannot be used: unknown name, unset RPC URL, unreachable node, wrong chain id, missing deployment,
     or deployed code that does not match the artifacts."""
 

@@ -1,0 +1,108 @@
+"""Typed views of `contracts/inference/Pinpoint.sol` state: `Task`, `Game` and the enums `Status`, `Phase`, `Turn`.
+
+Decoded by field name from the ABI (`protocol.chain.bindings.decode`), so a reordered or extended struct fails
+loudly instead of being read by position. The enum values are those of the Solidity enums of the same names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from protocol.chain.bindings import decode
+
+K_LOG = 4
+"""log2 of the search arity k (`Gas.K_LOG`): the solver reveals 2**K_LOG descendants per move."""
+
+
+class Status(IntEnum):
+    """`Pinpoint.Status`: the life of a task."""
+
+    NONE = 0
+    OPEN = 1        # posted, waiting for a result
+    SUBMITTED = 2   # result posted, challengeable / in dispute
+    FINALIZED = 3   # result accepted, solver paid
+    REJECTED = 4    # a challenger won: result refuted, fee refunded
+    CANCELLED = 5   # the requester withdrew the unsolved task
+
+
+class Phase(IntEnum):
+    """`Pinpoint.Phase`: where a game is."""
+
+    NONE = 0
+    TRACE_SEARCH = 1   # phase 1: k-ary search over the trace for the first disputed operator
+    TENSOR_SEARCH = 2  # phase 2: k-ary search over that operator's output tensor
+    RESOLVED = 3
+
+
+class Turn(IntEnum):
+    """`Pinpoint.Turn`: who must move."""
+
+    SOLVER = 0      # reveal the children of the current node
+    CHALLENGER = 1  # pick one child (or make the phase's final move)
+
+
+@dataclass(frozen=True)
+class Task:
+    """`Pinpoint.Task`. fee and bond in wei, submitted_at in seconds (block timestamp)."""
+
+    CONVERTERS = {"status": Status}
+
+    solver: str
+    status: Status
+    n_ops: int
+    trace_depth: int
+    max_tensor_depth: int
+    submitted_at: int
+    requester: str
+    open_games: int
+    fee: int
+    bond: int
+    ops_root: bytes
+    input_root: bytes
+    trace_root: bytes
+
+
+@dataclass(frozen=True)
+class Game:
+    """`Pinpoint.Game`. deadline in seconds; node_index the current node's index at its level, height the levels
+    between it and the leaves; op_index the disputed operator (phase 2)."""
+
+    CONVERTERS = {"phase": Phase, "turn": Turn}
+
+    challenger: str
+    task_id: int
+    phase: Phase
+    turn: Turn
+    challenger_won: bool
+    deadline: int
+    node_index: int
+    op_index: int
+    height: int
+    node: bytes
+
+    @property
+    def m(self) -> int:
+        """Levels the next reveal descends: min(K_LOG, height)."""
+        return min(K_LOG, self.height)
+
+    @property
+    def resolved(self) -> bool:
+        return self.phase == Phase.RESOLVED
+
+    @property
+    def winner(self) -> str | None:
+        """"challenger" or "solver" once resolved, else None."""
+        if not self.resolved:
+            return None
+        return "challenger" if self.challenger_won else "solver"
+
+
+def decode_task(pinpoint, value) -> Task:
+    """A `Task` from the tuple returned by ``pinpoint.functions.task(id)``."""
+    return decode(Task, pinpoint, "task", value)
+
+
+def decode_game(pinpoint, value) -> Game:
+    """A `Game` from the tuple returned by ``pinpoint.functions.game(id)``."""
+    return decode(Game, pinpoint, "game", value)
