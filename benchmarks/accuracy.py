@@ -14,8 +14,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from offchain.inference.kernels import evaluate, load_input  # noqa: E402
-from offchain.inference.graph import load  # noqa: E402
+from offchain.inference.pipeline import load_input, load_model, make_evaluator  # noqa: E402
 
 MODEL = ROOT / "offchain/assets/mobilenetv2-12-int8.onnx"
 
@@ -27,14 +26,15 @@ def main() -> None:
     import onnxruntime as ort
 
     wnids = [ln.split(" ", 1)[0] for ln in (ROOT / "offchain/assets/synset.txt").read_text().splitlines()]
-    graph = load(MODEL)
+    graph = load_model(MODEL)
+    evaluator = make_evaluator(graph)  # built once: the onnxruntime session serves every photo
     sess = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
     photos = sorted(args.dir.glob("*.JPEG"))
     agree = ours_ok = ort_ok = 0
     same_logits = 0
     for p in photos:
         x = load_input(p, graph)
-        ev = evaluate(graph, x)
+        ev = evaluator(x)
         o = sess.run(None, {sess.get_inputs()[0].name: x})[0]
         truth = wnids.index(p.name.split("_")[0])
         a, b = ev.top1()[0], int(np.argmax(o[0]))

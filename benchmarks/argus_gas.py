@@ -19,7 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from offchain.campaign import ot  # noqa: E402
 from offchain.campaign.codes import code_hashes, new_codes  # noqa: E402
-from protocol.campaign.flows import Campaign, Params, licensee_join, prepare_report  # noqa: E402
+from protocol.campaign.binding import Campaign, Params  # noqa: E402
+from protocol.campaign.informer import prepare_report  # noqa: E402
+from protocol.campaign.licensee import licensee_join  # noqa: E402
 from protocol.chain.connection import Chain  # noqa: E402
 
 PAPER_REPORT_GAS = 294_000  # ~14 ETH transfers of 21,000 gas

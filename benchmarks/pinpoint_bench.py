@@ -15,16 +15,16 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from offchain.inference.kernels import evaluate, load_input  # noqa: E402
-from offchain.inference.graph import Kind, load  # noqa: E402
-from offchain.inference.trace import Trace  # noqa: E402
-from protocol.chain.connection import Chain, start_anvil  # noqa: E402
-from protocol.inference.game import Challenger, Deployment, Solver, challenge, play, post_task, submit  # noqa: E402
+from offchain.inference.graph import Kind  # noqa: E402
+from offchain.inference.pipeline import Trace, load_input, load_model, make_evaluator, run  # noqa: E402
+from protocol.chain.anvil import start_anvil  # noqa: E402
+from protocol.chain.connection import Chain  # noqa: E402
+from protocol.inference.game import Deployment, challenge, play, post_task, submit  # noqa: E402
+from protocol.inference.strategies import Challenger, Solver  # noqa: E402
 from protocol.inference.scenarios import FEE  # noqa: E402
 
 MODEL = ROOT / "offchain/assets/mobilenetv2-12-int8.onnx"
@@ -32,25 +32,26 @@ PHOTO = ROOT / "offchain/assets/bald_eagle.jpeg"
 
 
 def gas_table() -> dict[str, int]:
-    """The per-action bounds of contracts/lib/Gas.sol (the bond is derived from them)."""
+    """The per-action bounds of contracts/shared/Gas.sol (the bond is derived from them)."""
     import re
 
-    text = (ROOT / "contracts/lib/Gas.sol").read_text()
+    text = (ROOT / "contracts/shared/Gas.sol").read_text()
     return {k: int(v.replace("_", "")) for k, v in re.findall(r"constant (\w+) = ([\d_]+);", text)}
 
 
-def latency(graph, x, runs: int) -> tuple[float, float]:
+def latency(evaluator, x, runs: int) -> tuple[float, float]:
+    """Median seconds of one evaluation: ours (``evaluator``, built beforehand) and onnxruntime on the ONNX model."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     for _ in range(3):
         sess.run(None, {name: x})
-        evaluate(graph, x)
+        evaluator(x)
     ours, theirs = [], []
     for _ in range(runs):
         t = time.perf_counter(); sess.run(None, {name: x}); theirs.append(time.perf_counter() - t)
-        t = time.perf_counter(); evaluate(graph, x); ours.append(time.perf_counter() - t)
+        t = time.perf_counter(); evaluator(x); ours.append(time.perf_counter() - t)
     return statistics.median(ours), statistics.median(theirs)
 
 
@@ -82,11 +83,12 @@ def main() -> None:
     ap.add_argument("--rpc-url")
     ap.add_argument("--runs", type=int, default=30)
     args = ap.parse_args()
-    graph = load(MODEL)
+    graph = load_model(MODEL)
     x = load_input(PHOTO, graph)
-    ours, ort_t = latency(graph, x, args.runs)
+    evaluator = make_evaluator(graph)
+    ours, ort_t = latency(evaluator, x, args.runs)
     t0 = time.perf_counter()
-    honest = Trace.of(evaluate(graph, x))
+    honest = run(graph, x, evaluator)
     t_all = time.perf_counter() - t0
 
     proc = None

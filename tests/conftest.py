@@ -16,7 +16,7 @@ IMAGENET = DATA / "images" / "imagenet"
 
 def start_anvil(port: int | None = None, *extra: str) -> tuple[subprocess.Popen, str]:
     """The project's anvil for tests (a 100M gas limit); skips the test if anvil is not installed."""
-    from protocol.chain.connection import anvil_binary, start_anvil as _start
+    from protocol.chain.anvil import anvil_binary, start_anvil as _start
 
     if anvil_binary() is None:
         pytest.skip("anvil not installed: run `npm install` (node_modules/.bin/anvil)")
@@ -33,14 +33,13 @@ def anvil_url():
 
 @pytest.fixture(scope="session")
 def mobilenet():
-    from offchain.inference.graph import load
+    from offchain.inference.pipeline import load_model
 
-    return load(MODEL)
+    return load_model(MODEL)
 
 
 @pytest.fixture(scope="session")
 def honest_trace(mobilenet):
-    from offchain.inference.kernels import evaluate, load_input
-    from offchain.inference.trace import Trace
+    from offchain.inference.pipeline import load_input, run
 
-    return Trace.of(evaluate(mobilenet, load_input(PHOTO, mobilenet)))
+    return run(mobilenet, load_input(PHOTO, mobilenet))

@@ -1,10 +1,10 @@
 """The Argus CLI flow end to end against a real node (anvil from node_modules, started here; skipped if
-missing), through click's CliRunner: owner, licensee and informer commands in separate invocations."""
+missing), through click's CliRunner: owner, licensee and informer commands in separate invocations, each identity
+a keystore (anvil's dev keys imported under a temporary PINPOINT_HOME) chosen by --account."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import stat
 from pathlib import Path
@@ -38,9 +38,16 @@ def _run(args, expect=0):
 def test_cli_flow(anvil, tmp_path, monkeypatch):
     from offchain.campaign.attacks import jpeg, resize
     from protocol.chain.connection import Chain
+    from protocol.operations.accounts import import_key
+    from tests.test_ops_helpers import PASS, dev_key
 
     monkeypatch.setenv("PINPOINT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PINPOINT_PASSPHRASE", PASS)
     monkeypatch.setenv("PINPOINT_RPC_URL", anvil)
+    monkeypatch.delenv("PINPOINT_ACCOUNT", raising=False)
+    monkeypatch.delenv("PINPOINT_NETWORK", raising=False)
+    for i, alias in ((1, "licensee"), (4, "informer"), (7, "carol")):
+        import_key(alias, dev_key(i), PASS)
     work = tmp_path / "work"
     work.mkdir()
     for n in ("kitten.png", "fish.png"):
@@ -50,7 +57,7 @@ def test_cli_flow(anvil, tmp_path, monkeypatch):
     camp = out["campaign"]
     owner_file = tmp_path / "home" / "argus" / f"owner-{camp.lower()}.json"
     assert stat.S_IMODE(owner_file.stat().st_mode) == 0o600
-    lid = json.loads(_run(["license", "join", "--campaign", camp, "--sender", "1", "--json"]))["licensee"]
+    lid = json.loads(_run(["license", "join", "--campaign", camp, "--account", "licensee", "--json"]))["licensee"]
     delivery = tmp_path / "delivery.json"
     _run(["campaign", "license", "--campaign", camp, "--licensee", str(lid), "--work", str(work), "--out",
           str(delivery)])
@@ -62,37 +69,47 @@ def test_cli_flow(anvil, tmp_path, monkeypatch):
     for f in sorted(copy.iterdir()):
         img = np.asarray(Image.open(f).convert("RGB"))
         Image.fromarray(jpeg(resize(img, 0.7), 70)).save(pirated / (f.stem + ".jpg"))
-    rec = json.loads(_run(["report", "commit", str(pirated), "--campaign", camp, "--sender", "4", "--json"]))
+    rec = json.loads(_run(["report", "commit", str(pirated), "--campaign", camp, "--account", "informer", "--json"]))
     assert rec["licensee"] == lid
     assert stat.S_IMODE(Path(rec["state"]).stat().st_mode) == 0o600
-    err = _run(["report", "reveal", "--campaign", camp, "--sender", "4"], expect=2)
+    err = _run(["report", "reveal", "--campaign", camp, "--account", "informer"], expect=2)
     assert "CommitmentTooYoung" in err
     ch = Chain(anvil)
     ch.advance(6)
-    _run(["report", "reveal", "--campaign", camp, "--sender", "4"])
+    _run(["report", "reveal", "--campaign", camp, "--account", "informer"])
     st = json.loads(_run(["report", "status", "--campaign", camp, "--json"]))["reports"]
     assert st[0]["state"] == "revealed" and st[0]["licensee_status"] == "Accused" and st[0]["reports"] == 1
-    assert "RewardNotFinal" in _run(["reward", "claim", "--campaign", camp, "--sender", "4"], expect=2)
+    assert "RewardNotFinal" in _run(["reward", "claim", "--campaign", camp, "--account", "informer"], expect=2)
     ch.advance(101)
     before = ch.balance(ch.accounts[4])
-    claimed = json.loads(_run(["reward", "claim", "--campaign", camp, "--sender", "4", "--json"]))["claimed"]
+    claimed = json.loads(_run(["reward", "claim", "--campaign", camp, "--account", "informer", "--json"]))["claimed"]
     assert claimed[0]["reward_wei"] == 10**17 and ch.balance(ch.accounts[4]) > before
     # the real leaker has no segment to appeal on
-    assert "no appeal is possible" in _run(["appeal", "--campaign", camp, "--licensee", str(lid), "--sender", "1"],
+    assert "no appeal is possible" in _run(["appeal", "--campaign", camp, "--licensee", str(lid), "--account", "licensee"],
                                            expect=2)
     assert "AppealWindowOpen" in _run(["campaign", "set-guilty", "--campaign", camp, "--licensee", str(lid)],
                                       expect=2)
     ch.advance(101)
-    _run(["campaign", "set-guilty", "--campaign", camp, "--licensee", str(lid), "--sender", "7"])
+    _run(["campaign", "set-guilty", "--campaign", camp, "--licensee", str(lid), "--account", "carol"])
     status = json.loads(_run(["campaign", "status", "--campaign", camp, "--json"]))
     assert status["licensees"][0]["status"] == "Guilty"
     _run(["campaign", "withdraw", "--campaign", camp])  # the owner's share of the slashed deposit
 
 
 def test_cli_needs_a_node(tmp_path, monkeypatch):
+    """Without --rpc-url or --network the "local" network is used; no node there is a clean user error."""
+    from protocol.chain.anvil import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    nets = tmp_path / "networks.toml"
+    nets.write_text(f'[networks.local]\nrpc_url = "{url}"\nchain_id = 31337\n')
     monkeypatch.setenv("PINPOINT_HOME", str(tmp_path))
-    monkeypatch.delenv("PINPOINT_RPC_URL", raising=False)
-    assert "needs --rpc-url" in _run(["campaign", "status", "--campaign", "0x" + "00" * 20], expect=2)
+    monkeypatch.setenv("PINPOINT_NETWORKS", str(nets))
+    for var in ("PINPOINT_RPC_URL", "PINPOINT_NETWORK", "PINPOINT_ACCOUNT"):
+        monkeypatch.delenv(var, raising=False)
+    err = _run(["campaign", "status", "--campaign", "0x" + "00" * 20], expect=2)
+    assert err.startswith("error: ") and "cannot reach" in err and url in err
+    assert "--private-key" in _run(["campaign", "status", "--private-key", "0x" + "11" * 32], expect=2)
 
 
 def test_demo_argus_json(tmp_path, monkeypatch):

@@ -3,13 +3,13 @@ repudiation, window edges (exact seconds) and every rejected input by its custom
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 
 from offchain.campaign import ot
-from offchain.campaign.codes import code_hashes, code_root, commitment, locate, new_codes, reward
-from protocol.campaign.flows import Campaign, InformerReport, Licensee, Params, licensee_join, prepare_report
+from offchain.campaign.codes import code_hashes, commitment, new_codes, reward
+from protocol.campaign.binding import Campaign, LicenseStatus, Params
+from protocol.campaign.informer import InformerReport, prepare_report
+from protocol.campaign.licensee import Licensee, licensee_join
 from protocol.chain.connection import Chain, ChainError
 
 P = Params(reward=10**17, rho_num=1, rho_den=3, deposit=3 * 10**17, segments=4, min_age=60,
@@ -86,7 +86,7 @@ def test_guilty_leak_every_wei_accounted():
     for rep in reps:
         gas[rep.informer] += gas_paid(ch, camp.reveal(rep.located, rep.salt, rep.informer))
     lic0 = camp.license(0)
-    assert lic0.status == "Accused" and lic0.reports == 3
+    assert lic0.status == LicenseStatus.ACCUSED and lic0.reports == 3
     assert lic0.bits == sum(s << j for j, s in enumerate(w.lic[0].choice.sigma))
     held = P.reward + 2 * P.deposit
     assert ch.balance(camp.address) == camp.escrow() + held + P.deposit  # + licensee 1's deposit
@@ -97,7 +97,7 @@ def test_guilty_leak_every_wei_accounted():
         gas[rep.informer] += gas_paid(ch, camp.claim(0, rep.informer))
     ch.advance(P.appeal_window)
     gas[w.A[6]] += gas_paid(ch, camp.set_guilty(0, w.A[6]))
-    assert camp.license(0).status == "Guilty"
+    assert camp.license(0).status == LicenseStatus.GUILTY
     assert camp.credit(w.owner) == P.deposit - 3 * f3
     gas[w.owner] += gas_paid(ch, camp.withdraw(w.owner))
     ch.advance(P.duration)
@@ -130,7 +130,7 @@ def test_framed_licensee_wins_appeal_and_is_compensated():
     w.fails("BadOpening", camp.appeal, 0, w.lic[0].choice, 1, w.A[1])
     before = ch.balance(w.A[1])
     tx = camp.appeal(0, w.lic[0].choice, 0, w.A[1])
-    assert camp.license(0).status == "Cleared"
+    assert camp.license(0).status == LicenseStatus.CLEARED
     assert camp.credit(w.A[1]) == 2 * P.deposit
     assert camp.escrow() == escrow_after_accuse + P.reward - P.reward  # R - 1*f(1) = 0 back
     tx2 = camp.withdraw(w.A[1])
@@ -247,7 +247,7 @@ def test_appeal_window_edges():
     t2 = w2.camp.license(0).accused_at
     w2.at(t2 + P.collection_window + P.appeal_window - 1)  # last second
     w2.camp.appeal(0, w2.lic[0].choice, 3, w2.A[1])
-    assert w2.camp.license(0).status == "Cleared"
+    assert w2.camp.license(0).status == LicenseStatus.CLEARED
 
 
 def test_bad_reports_rejected_by_name():

@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from offchain.campaign import ot
 from offchain.campaign.codes import reward
-from protocol.campaign.flows import Campaign, Params
+from protocol.campaign.binding import Campaign, Params
 from protocol.chain.connection import Chain
 
 R = st.integers(1, 10**24)

@@ -6,8 +6,10 @@ import pytest
 
 from offchain.inference.graph import Kind
 from protocol.chain.connection import Chain, ChainError
-from protocol.inference.game import (Challenger, Deployment, LyingChallenger, Solver, _siblings, challenge, challenger_move,
-                           last_reveal, play, post_task, read_game, solver_move, submit, winner)
+from offchain.inference.merkle import subtree_siblings
+from protocol.inference.game import (Deployment, challenge, challenger_move, last_reveal, play, post_task,
+                                     read_game, solver_move, solver_trace_proofs, submit, winner)
+from protocol.inference.strategies import Challenger, LyingChallenger, Solver
 from protocol.inference.scenarios import run_scenario
 
 FEE = 10**16
@@ -109,7 +111,7 @@ def test_moves_out_of_turn_and_forged(dep, honest_trace):
     # the solver cannot move twice; a pick with a forged value or out-of-range child is rejected
     _expect("NotYourTurn", pp.reveal(gid, kids), A[1], ch)
     st = read_game(dep, gid)
-    sib = _siblings(kids, 0, st.m)
+    sib = subtree_siblings(kids, 0)
     _expect("BadSiblings", pp.pick(gid, 0, b"\x01" * 32, sib), A[2], ch)
     _expect("BadChild", pp.pick(gid, 16, kids[0], sib), A[2], ch)
     # a stale proof: siblings of the previous level
@@ -126,9 +128,9 @@ def test_moves_out_of_turn_and_forged(dep, honest_trace):
     child = ch_.choose(st, revealed)
     j = (st.node_index << st.m) | child
     wrong_desc, wrong_proof = honest_trace.descriptor_proof(j + 1)
-    _expect("BadDescriptor", pp.selectOperator(gid, child, revealed[child], _siblings(revealed, child, st.m),
+    _expect("BadDescriptor", pp.selectOperator(gid, child, revealed[child], subtree_siblings(revealed, child),
                                                wrong_desc, wrong_proof), A[2], ch)
-    _expect("BadDescriptor", pp.selectOperator(gid, child, revealed[child], _siblings(revealed, child, st.m),
+    _expect("BadDescriptor", pp.selectOperator(gid, child, revealed[child], subtree_siblings(revealed, child),
                                                wrong_desc, honest_trace.descriptor_proof(j)[1]), A[2], ch)
     # finish the game honestly
     play(dep, gid, solver, ch_)
@@ -155,8 +157,6 @@ def test_forged_one_step_rejected(dep, honest_trace):
             reveal_tx = solver_move(dep, gid, solver).tx
         else:
             challenger_move(dep, gid, chal, reveal_tx)
-    from protocol.inference.game import last_reveal, solver_trace_proofs, _siblings
-
     revealed = last_reveal(dep, reveal_tx)
     child = chal.choose(st, revealed)
     leaf = (st.node_index << st.m) | child
@@ -169,7 +169,7 @@ def test_forged_one_step_rejected(dep, honest_trace):
     roots, naive_proofs, openings = honest_trace.step_openings(j, e)
     proofs = solver_trace_proofs(dep, gid, honest_trace, j)
     op_t = [o.as_tuple() for o in openings]
-    sib = _siblings(revealed, child, st.m)
+    sib = subtree_siblings(revealed, child)
 
     def step(roots_, proofs_, openings_, element=elem):
         return pp.step(gid, child, revealed[child], sib, element, desc, dproof, roots_, proofs_, openings_)

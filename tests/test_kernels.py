@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -18,9 +17,14 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from onnx import helper
 
-from offchain.inference.merkle import build_tree, verify_multi
-from offchain.inference.kernels import DEFINITIONS, FAST, InputError, evaluate, load_input
-from offchain.inference.graph import ModelError, UnsupportedOperator, fixed_point, load, lower
+from offchain.inference.definitions import DEFINITIONS
+from offchain.inference.evaluators import OrtEvaluator, evaluate, make_evaluator
+from offchain.inference.fast import FAST
+from offchain.inference.graph import ModelError, UnsupportedOperator, fixed_point
+from offchain.inference.inputs import InputError, load_input
+from offchain.inference.loader import load, lower
+from offchain.inference.merkle import (build_tree, keccak, subtree_levels, subtree_root, subtree_siblings,
+                                       verify_multi)
 from tests.conftest import IMAGENET, MODEL, PHOTO, ROOT
 from tests.synth import make_model
 
@@ -94,14 +98,14 @@ def _digests(ev) -> list[str]:
 
 def test_fast_paths_equal_definitions_on_real_photos(mobilenet):
     """numpy FAST, the onnxruntime-compiled path (the default) and the definitions give the same bytes."""
-    from offchain.inference.ort import OrtEvaluator
-
     ort_eval = OrtEvaluator(mobilenet)
+    fast_eval = make_evaluator(mobilenet, "fast")  # reused: its kept weights must not change the bytes
     photos = [PHOTO] + (sorted(IMAGENET.glob("*.JPEG"))[:3] if IMAGENET.exists() else [])
     for p in photos:
         x = load_input(p, mobilenet)
         ref = _digests(evaluate(mobilenet, x, DEFINITIONS))
         assert _digests(evaluate(mobilenet, x, FAST)) == ref, p
+        assert _digests(fast_eval(x)) == ref, p
         assert _digests(ort_eval(x)) == ref, p
 
 
@@ -119,9 +123,10 @@ def test_golden_input_top1_matches_onnxruntime(mobilenet):
 
 _XCE_SCRIPT = """
 import hashlib, json, sys
-from offchain.inference.graph import load
-from offchain.inference.kernels import FAST, evaluate, load_input
-g = load(sys.argv[1]); x = load_input(sys.argv[2], g)
+from offchain.inference.evaluators import evaluate
+from offchain.inference.fast import FAST
+from offchain.inference.pipeline import load_input, load_model
+g = load_model(sys.argv[1]); x = load_input(sys.argv[2], g)
 out = []
 for kern in (None, FAST):  # the onnxruntime-compiled default and the numpy fast path
     ev = evaluate(g, x, kern)
@@ -177,3 +182,30 @@ def test_multiproof_opens_any_leaf_set(n, data):
         assert not verify_multi(tree.root, tree.depth, idx, vals, bad)
     tampered = [bytes([vals[0][0] ^ 1]) + vals[0][1:]] + vals[1:]
     assert not verify_multi(tree.root, tree.depth, idx, tampered, proof)
+
+
+@given(st.integers(0, 5), st.data())
+@settings(max_examples=30, deadline=None)
+def test_subtree_levels_and_siblings_prove_every_node(m, data):
+    """The k-ary reveal helpers: the levels end at `subtree_root`, and each node's siblings hash up to it."""
+    nodes = [keccak(bytes([i])) for i in range(1 << m)]
+    levels = subtree_levels(nodes)
+    assert levels[0] == nodes and len(levels) == m + 1 and levels[-1] == [subtree_root(nodes)]
+    i = data.draw(st.integers(0, len(nodes) - 1))
+    sib = subtree_siblings(nodes, i)
+    assert len(sib) == m
+    h = nodes[i]
+    for k, s in enumerate(sib):
+        h = keccak(h + s) if (i >> k) % 2 == 0 else keccak(s + h)
+    assert h == subtree_root(nodes)
+    assert build_tree(nodes).root == subtree_root(nodes)
+    with pytest.raises(ValueError):
+        subtree_levels(nodes + [nodes[0]] if m else [])
+
+
+def test_make_evaluator_selects_and_rejects(mobilenet):
+    assert type(make_evaluator(mobilenet)).__name__ == "OrtEvaluator"
+    assert type(make_evaluator(mobilenet, FAST)).__name__ == "FastEvaluator"
+    assert type(make_evaluator(mobilenet, "definitions")).__name__ == "DefinitionsEvaluator"
+    with pytest.raises(ValueError, match="unknown evaluator"):
+        make_evaluator(mobilenet, "gpu")

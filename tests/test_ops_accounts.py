@@ -8,9 +8,10 @@ import stat
 import pytest
 
 from protocol.operations import accounts
-from protocol.operations.daemons import GameState, decide_game
-from protocol.inference.game import GameState as ChainGame
-from protocol.operations.networks import NetworkError, check_code, load_networks, resolve
+from protocol.inference.types import Game, Phase, Turn
+from protocol.operations.daemon import GameProgress, decide_game
+from protocol.operations.deployment import check_code
+from protocol.operations.networks import NetworkError, load_networks, resolve
 from tests.test_ops_helpers import PASS, dev_key
 
 
@@ -83,16 +84,17 @@ def test_check_code_masks_only_immutables():
 
 
 def _g(phase=1, turn=0, won=False, deadline=100):
-    return ChainGame("0x" + "22" * 20, 0, phase, turn, won, deadline, 0, 0, 3, b"\0" * 32)
+    return Game(challenger="0x" + "22" * 20, task_id=0, phase=Phase(phase), turn=Turn(turn), challenger_won=won,
+                deadline=deadline, node_index=0, op_index=0, height=3, node=b"\0" * 32)
 
 
 def test_decide_game_state_machine():
     assert decide_game(_g(turn=0), "solver", 50).kind == "move"
     assert decide_game(_g(turn=0), "challenger", 50) .kind == "wait"
     a = decide_game(_g(turn=0), "challenger", 101)
-    assert (a.kind, a.state) == ("timeout", GameState.THEIR_TURN)
-    assert decide_game(_g(turn=1), "challenger", 50).state == GameState.OUR_TURN
+    assert (a.kind, a.state) == ("timeout", GameProgress.THEIR_TURN)
+    assert decide_game(_g(turn=1), "challenger", 50).state == GameProgress.OUR_TURN
     assert decide_game(_g(turn=1), "solver", 100).kind == "wait"  # deadline inclusive, as the contract
-    assert decide_game(_g(phase=3, won=True), "challenger", 0).state == GameState.WON
-    assert decide_game(_g(phase=3, won=True), "solver", 0).state == GameState.LOST
-    assert decide_game(_g(phase=3, won=False), "solver", 0).state == GameState.WON
+    assert decide_game(_g(phase=3, won=True), "challenger", 0).state == GameProgress.WON
+    assert decide_game(_g(phase=3, won=True), "solver", 0).state == GameProgress.LOST
+    assert decide_game(_g(phase=3, won=False), "solver", 0).state == GameProgress.WON

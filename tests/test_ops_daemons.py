@@ -87,7 +87,8 @@ def test_cheat_caught_challenger_killed_and_restarted(env, anvil):
                    90, "a challenge", diag=diag)[0]
     # kill the challenger (SIGKILL: no cleanup) once it has made a move, in the middle of the game
     wait_for(lambda: _challenger_moves(pp, gid) >= 1, 90, "a challenger move", diag=diag)
-    assert _metric(mport, "pinpoint_moves_total") >= 2  # challenge + a move
+    # challenge + a move (counted once the daemon has seen its receipt, a poll after the event is visible)
+    wait_for(lambda: _metric(mport, "pinpoint_moves_total") >= 2, 10, "the move in the metrics", diag=diag)
     assert _metric(mport, 'pinpoint_games_tracked{role="challenger",state=') >= 1
     env.procs["challenger"].send_signal(signal.SIGKILL)
     env.procs["challenger"].wait()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol.chain.connection import anvil_binary, free_port, start_anvil
+from protocol.chain.anvil import anvil_binary, free_port, start_anvil
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "offchain" / "assets" / "mobilenetv2-12-int8.onnx"

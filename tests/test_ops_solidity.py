@@ -1,14 +1,18 @@
-"""Each canonical operator: the Python definition (offchain/kernels.py DEFINITIONS) against the Solidity one-step
-(contracts/OneStep.sol), element by element, on random and edge values: zero points, saturation, rounding of
-negative values and exact ties, grouped/depthwise convolution borders with strides, padding and dilation."""
+"""Each canonical operator: the Python definition (offchain/inference/definitions.py DEFINITIONS) against the
+Solidity one-step (contracts/inference/OneStep.sol), element by element, on random and edge values: zero points,
+saturation, rounding of negative values and exact ties, grouped/depthwise convolution borders with strides, padding
+and dilation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from offchain.inference.kernels import DEFINITIONS, FAST, evaluate
-from offchain.inference.graph import Kind, lower
+from offchain.inference.definitions import DEFINITIONS
+from offchain.inference.evaluators import evaluate
+from offchain.inference.fast import FAST
+from offchain.inference.graph import Kind
+from offchain.inference.loader import lower
 from offchain.inference.trace import Trace
 from protocol.chain.connection import Chain, ChainError
 from tests.synth import make_input, make_model
@@ -87,7 +91,7 @@ def test_python_and_solidity_agree(onestep, cfg):
     if cfg.get("sat_scale"):
         assert saturated > 0
     if cfg.get("extreme"):  # the case where fl32(acc) itself rounds
-        import offchain.inference.kernels as K
+        import offchain.inference.definitions as K
 
         t = graph.ops[1].table
         xd = ref.tensors[1].astype(np.int64) - graph.ops[1].p("x_zp")

@@ -1,4 +1,5 @@
-"""Tests of offchain.campaign.watermark (robust blind 64-bit image watermark).
+"""Tests of offchain.campaign.watermark (robust blind 64-bit image watermark) and its channel code
+(offchain.campaign.ecc).
 
 Photo-based tests use 10 ImageNet photos from ../shared/data/images/imagenet (relative to the
 repository root), resized so the shorter side is 256 px like the benchmark's default protocol,
@@ -16,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from offchain.campaign import ecc
 from offchain.campaign import watermark as wm
 from offchain.campaign.attacks import chain, crop, jpeg, resize
 
@@ -182,7 +184,7 @@ def test_unmarked_synthetic_raises():
 # ---------------------------------------------------------------------------------------------
 # Error-correcting code
 # ---------------------------------------------------------------------------------------------
-BCH = wm._bch()
+BCH = ecc.bch()
 
 
 def test_bch_parameters():
@@ -192,12 +194,12 @@ def test_bch_parameters():
 @settings(max_examples=60, deadline=None)
 @given(code=st.binary(min_size=8, max_size=8), data=st.data())
 def test_ecc_corrects_up_to_t_errors(code, data):
-    cw = wm.encode_payload(code)
+    cw = ecc.encode_payload(code)
     n_err = data.draw(st.integers(0, BCH.t))
     pos = data.draw(st.lists(st.integers(0, BCH.n - 1), min_size=n_err, max_size=n_err, unique=True))
     word = cw.copy()
     word[pos] ^= 1
-    assert wm.decode_payload(word) == code
+    assert ecc.decode_payload(word) == code
     bits, corrected = BCH.decode(word)
     assert corrected == n_err
 
@@ -205,24 +207,24 @@ def test_ecc_corrects_up_to_t_errors(code, data):
 @settings(max_examples=60, deadline=None)
 @given(code=st.binary(min_size=8, max_size=8), data=st.data())
 def test_ecc_detects_more_errors(code, data):
-    cw = wm.encode_payload(code)
+    cw = ecc.encode_payload(code)
     n_err = data.draw(st.integers(BCH.t + 1, BCH.n // 2))
     pos = data.draw(st.lists(st.integers(0, BCH.n - 1), min_size=n_err, max_size=n_err, unique=True))
     word = cw.copy()
     word[pos] ^= 1
     # beyond t errors the decoder can never return the original; BCH + CRC detect the failure
     with pytest.raises(wm.WatermarkNotFound):
-        wm.decode_payload(word)
+        ecc.decode_payload(word)
 
 
 @settings(max_examples=40, deadline=None)
 @given(word=st.lists(st.integers(0, 1), min_size=220, max_size=220))
 def test_random_words_rejected(word):
     with pytest.raises(wm.WatermarkNotFound):
-        wm.decode_payload(np.array(word, dtype=np.uint8))
+        ecc.decode_payload(np.array(word, dtype=np.uint8))
 
 
 def test_crc_detects_corruption():
     code = b"12345678"
-    assert wm.crc16(code) != wm.crc16(b"12345679")
-    assert wm.crc16(b"123456789") == 0x29B1  # CRC-16/CCITT-FALSE check value
+    assert ecc.crc16(code) != ecc.crc16(b"12345679")
+    assert ecc.crc16(b"123456789") == 0x29B1  # CRC-16/CCITT-FALSE check value

@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {BN254} from "./BN254.sol";
 import {Rewards} from "./Rewards.sol";
+import {Payments} from "../shared/Payments.sol";
 
 /// @title Campaign: one Argus anti-piracy incentive campaign (one contract instance per campaign)
 /// @notice The owner escrows the reward budget and publishes an oblivious-transfer key A = a*G. A licensee joins
@@ -20,14 +21,15 @@ import {Rewards} from "./Rewards.sol";
 ///         who alone knows every variant, so the owner's escrow pays the informers and compensates the framed
 ///         licensee with D_L. Otherwise anyone may `setGuilty` after the appeal window: the deposit is slashed,
 ///         pays the informers' rewards (reimbursing the escrow) and the remainder goes to the owner.
-///         Construction of the protocol: see /work/shared/notes/argus.md and `offchain/ot.py`.
+///         Construction of the protocol: see the Argus paper (arXiv 2107.06049) and
+///         `offchain/campaign/ot.py`.
 /// @dev Hash formats (all keccak256, abi.encodePacked):
 ///      codeHash = H(code: bytes8); codeRoot = H(codeHash[0][0], codeHash[0][1], ..., codeHash[S-1][1]);
 ///      choiceHash = H(B_0.x, B_0.y, ..., B_{S-1}.x, B_{S-1}.y); commitment = H(informer, H(codes: bytes(8*S), salt)).
-///      Payments are pulled (`claimReward`, `withdraw`, `withdrawEscrow`).
+///      Payments are pulled (`claimReward`, `withdrawEscrow`, and `Payments`: credit, withdraw).
 ///      INVARIANT: address(this).balance == escrow + sum(credit) + D_L per Joined/Licensed licensee
 ///      + (R + 2*D_L) per Accused licensee + the unclaimed rewards of resolved (Cleared/Guilty) licensees.
-contract Campaign {
+contract Campaign is Payments {
     // ---------------------------------------------------------------------------------------------- errors
     error BadRho(uint256 num, uint256 den);
     error DepositTooSmall(uint256 deposit, uint256 reward);
@@ -61,8 +63,6 @@ contract Campaign {
     error BadSegment(uint256 segment);
     error BadChoice();
     error BadOpening(uint256 segment);
-    error NothingToWithdraw();
-    error TransferFailed();
 
     // ---------------------------------------------------------------------------------------------- types
     enum Status {
@@ -125,8 +125,6 @@ contract Campaign {
     mapping(address => mapping(bytes32 => uint256)) public committedAt;
     /// @notice Licensee id -> informer -> 0 none, 1 reported, 2 reward claimed.
     mapping(uint256 => mapping(address => uint8)) public reportOf;
-    /// @notice Wei each address may withdraw.
-    mapping(address => uint256) public credit;
 
     // ---------------------------------------------------------------------------------------------- events
     event CampaignCreated(address indexed owner, uint256 escrow, Params params);
@@ -140,7 +138,6 @@ contract Campaign {
     event SetGuilty(uint256 indexed id, uint256 slashed, uint256 toOwner);
     event RewardClaimed(uint256 indexed id, address indexed informer, uint256 amount);
     event DepositRefunded(uint256 indexed id);
-    event Withdrawn(address indexed to, uint256 amount);
 
     /// @notice Create a campaign; msg.value (wei) is the owner's escrow, at least R + D_L (one accusation).
     /// @custom:reverts BadRho unless 0 < rhoDen and 2*rhoNum < rhoDen
@@ -208,8 +205,8 @@ contract Campaign {
 
     /// @notice Commit to the hashes of licensee `id`'s codes (after delivering nothing yet: deliver by OT once
     ///         this is mined). `codeHashes[2*j + v]` = keccak256(code of variant v of segment j) (bytes8 code).
-    /// @param deliveryHash keccak256 of the OT ciphertexts the owner will deliver (`offchain/ot.py`), so that a
-    ///        licensee can prove a cheating delivery off chain.
+    /// @param deliveryHash keccak256 of the OT ciphertexts the owner will deliver (`offchain/campaign/ot.py`), so
+    ///        that a licensee can prove a cheating delivery off chain.
     /// @custom:reverts NotOwner, UnknownLicensee, WrongStatus unless Joined, BadLength unless 2*segments hashes
     function license(uint256 id, bytes32[] calldata codeHashes, bytes32 deliveryHash) external {
         if (msg.sender != owner) revert NotOwner();
@@ -267,7 +264,7 @@ contract Campaign {
             revert WrongStatus(id, l.status);
         }
         l.status = Status.Refunded;
-        credit[l.licensee] += deposit;
+        _credit(l.licensee, deposit);
         emit DepositRefunded(id);
     }
 
@@ -298,7 +295,7 @@ contract Campaign {
         // INVARIANT: the Accused hold R + 2*D_L becomes 2*D_L to the licensee, R - n*f(n) back to the escrow and
         // n*f(n) of unclaimed rewards.
         uint256 n = l.reports;
-        credit[l.licensee] += 2 * deposit;
+        _credit(l.licensee, 2 * deposit);
         escrow += reward - n * rewardFor(n);
         emit Cleared(id, segment, deposit);
     }
@@ -405,22 +402,7 @@ contract Campaign {
         uint256 paid = uint256(l.reports) * rewardFor(l.reports);
         // INVARIANT: R + 2*D_L held = (R + D_L) to the escrow + (D_L - n*f(n)) to the owner + n*f(n) rewards.
         escrow += reward + deposit;
-        credit[owner] += deposit - paid;
+        _credit(owner, deposit - paid);
         emit SetGuilty(id, deposit, deposit - paid);
-    }
-
-    /// @notice Pay msg.sender its credit (wei).
-    /// @custom:reverts NothingToWithdraw, TransferFailed
-    function withdraw() external {
-        uint256 amount = credit[msg.sender];
-        if (amount == 0) revert NothingToWithdraw();
-        credit[msg.sender] = 0;
-        _pay(msg.sender, amount);
-    }
-
-    function _pay(address to, uint256 amount) internal {
-        emit Withdrawn(to, amount);
-        (bool ok,) = to.call{value: amount}("");
-        if (!ok) revert TransferFailed();
     }
 }

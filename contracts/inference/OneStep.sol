@@ -12,8 +12,9 @@ struct Opening {
 
 /// @title OneStep: the Solidity definition of pinpoint's canonical integer operators
 /// @notice Recomputes ONE element of an operator's output from Merkle-proven inputs, weights and parameters,
-///         exactly as `offchain/kernels.py` (DEFINITIONS) computes the whole tensor. The semantics are stated in
-///         `offchain/model.py`; kinds: 1 QUANTIZE, 2 CONV, 3 ADD, 4 GAP, 5 MATMUL, 6 DEQUANTIZE.
+///         exactly as `offchain/inference/definitions.py` (DEFINITIONS) computes the whole tensor. The
+///         semantics are stated in `offchain/inference/graph.py`; kinds: 1 QUANTIZE, 2 CONV, 3 ADD, 4 GAP,
+///         5 MATMUL, 6 DEQUANTIZE. Parameters are read by name (`QuantizeParams`, ...).
 ///         Requantization: CONV and MATMUL y = sat(zp + rne(fl32(fl32(acc) * S))) (IEEE-754 binary32, emulated
 ///         with integers); ADD and GAP y = sat(zp + floor((acc * M0 + 2^(s-1)) / 2^s)).
 /// @dev Stateless and pure; `Pinpoint` calls it for the final move of a game, tests call it directly.
@@ -37,10 +38,150 @@ contract OneStep {
     struct Desc {
         uint256 kind;
         uint256[] inputs;
-        int256[] p;
+        int256[] p; // the parameters: read them by name through the kind's struct (`_quantizeParams`, ...)
         bytes32 weightRoot;
         bytes32 tableRoot;
         bytes32 constRoot;
+    }
+
+    // ------------------------------------------------------------------------------------------- parameters
+    // One struct per kind: its fields are the kind's parameters in descriptor order, the names of
+    // `PARAM_NAMES` in `offchain/inference/graph.py` (camelCase). Every field is one 256-bit word: sizes, scale
+    // bits and shifts as uint256, zero points and multipliers as int256, flags (0 or 1) as uint256 read `!= 0`.
+    // A memory struct of n word fields has the layout of the data of an int256[] of length n, so `_params`
+    // views the decoded array as the struct without copying (two's complement: uint256(x) is x's bits).
+
+    struct QuantizeParams {
+        uint256 N;
+        uint256 C;
+        uint256 H;
+        uint256 W;
+        uint256 scaleBits;
+        int256 zp;
+        uint256 ySigned;
+    }
+
+    struct ConvParams {
+        uint256 N;
+        uint256 H;
+        uint256 W;
+        uint256 Ci;
+        uint256 Co;
+        uint256 OH;
+        uint256 OW;
+        uint256 KH;
+        uint256 KW;
+        uint256 SH;
+        uint256 SW;
+        uint256 PT;
+        uint256 PL;
+        uint256 DH;
+        uint256 DW;
+        uint256 G;
+        int256 xZp;
+        int256 yZp;
+        uint256 xSigned;
+        uint256 wSigned;
+        uint256 ySigned;
+        uint256 outNchw; // the output's committed layout: 0 NHWC, 1 NCHW
+    }
+
+    struct AddParams {
+        uint256 numelA;
+        uint256 numelB; // b repeats over a
+        int256 aZp;
+        int256 bZp;
+        int256 cZp;
+        int256 Ma;
+        int256 Mb;
+        uint256 s;
+        uint256 aSigned;
+        uint256 bSigned;
+        uint256 cSigned;
+    }
+
+    struct GapParams {
+        uint256 N;
+        uint256 H;
+        uint256 W;
+        uint256 C;
+        int256 xZp;
+        int256 yZp;
+        int256 M0;
+        uint256 s;
+        uint256 xSigned;
+        uint256 ySigned;
+        uint256 xNchw; // the input's committed layout: 0 NHWC, 1 NCHW
+    }
+
+    struct MatmulParams {
+        uint256 M;
+        uint256 K;
+        uint256 N;
+        int256 aZp;
+        int256 yZp;
+        uint256 aSigned;
+        uint256 bSigned;
+        uint256 ySigned;
+    }
+
+    struct DequantizeParams {
+        uint256 numel;
+        int256 zp;
+        uint256 scaleBits;
+        uint256 xSigned;
+    }
+
+    /// @dev Memory address of the first of the `n` parameters of `d` (kind `d.kind`), to be viewed as the kind's
+    ///      parameter struct. Reverts BadParams unless the descriptor has exactly `n` parameters.
+    function _params(Desc memory d, uint256 n) private pure returns (uint256 ptr) {
+        int256[] memory p = d.p;
+        if (p.length != n) revert BadParams(d.kind);
+        assembly ("memory-safe") {
+            ptr := add(p, 32)
+        }
+    }
+
+    function _quantizeParams(Desc memory d) private pure returns (QuantizeParams memory q) {
+        uint256 ptr = _params(d, 7);
+        assembly ("memory-safe") {
+            q := ptr
+        }
+    }
+
+    function _convParams(Desc memory d) private pure returns (ConvParams memory q) {
+        uint256 ptr = _params(d, 22);
+        assembly ("memory-safe") {
+            q := ptr
+        }
+    }
+
+    function _addParams(Desc memory d) private pure returns (AddParams memory q) {
+        uint256 ptr = _params(d, 11);
+        assembly ("memory-safe") {
+            q := ptr
+        }
+    }
+
+    function _gapParams(Desc memory d) private pure returns (GapParams memory q) {
+        uint256 ptr = _params(d, 11);
+        assembly ("memory-safe") {
+            q := ptr
+        }
+    }
+
+    function _matmulParams(Desc memory d) private pure returns (MatmulParams memory q) {
+        uint256 ptr = _params(d, 8);
+        assembly ("memory-safe") {
+            q := ptr
+        }
+    }
+
+    function _dequantizeParams(Desc memory d) private pure returns (DequantizeParams memory q) {
+        uint256 ptr = _params(d, 4);
+        assembly ("memory-safe") {
+            q := ptr
+        }
     }
 
     /// @notice Decode an operator descriptor `abi.encode(uint256 kind, uint256[] inputs, int256[] params,
@@ -57,15 +198,26 @@ contract OneStep {
     }
 
     function _outputSize(Desc memory d) internal pure returns (uint256 numel, uint256 esize) {
-        int256[] memory p = d.p;
         esize = 1;
-        if (d.kind == QUANTIZE) numel = _u(p[0]) * _u(p[1]) * _u(p[2]) * _u(p[3]);
-        else if (d.kind == CONV) numel = _u(p[0]) * _u(p[5]) * _u(p[6]) * _u(p[4]);
-        else if (d.kind == ADD) numel = _u(p[0]);
-        else if (d.kind == GAP) numel = _u(p[0]) * _u(p[3]);
-        else if (d.kind == MATMUL) numel = _u(p[0]) * _u(p[2]);
-        else if (d.kind == DEQUANTIZE) (numel, esize) = (_u(p[0]), 4);
-        else revert UnknownKind(d.kind);
+        if (d.kind == QUANTIZE) {
+            QuantizeParams memory q = _quantizeParams(d);
+            numel = q.N * q.C * q.H * q.W;
+        } else if (d.kind == CONV) {
+            ConvParams memory q = _convParams(d);
+            numel = q.N * q.OH * q.OW * q.Co;
+        } else if (d.kind == ADD) {
+            numel = _addParams(d).numelA;
+        } else if (d.kind == GAP) {
+            GapParams memory q = _gapParams(d);
+            numel = q.N * q.C;
+        } else if (d.kind == MATMUL) {
+            MatmulParams memory q = _matmulParams(d);
+            numel = q.M * q.N;
+        } else if (d.kind == DEQUANTIZE) {
+            (numel, esize) = (_dequantizeParams(d).numel, 4);
+        } else {
+            revert UnknownKind(d.kind);
+        }
     }
 
     /// @notice The canonical value of output element `e` of the operator `desc`.
@@ -95,10 +247,6 @@ contract OneStep {
     }
 
     // ------------------------------------------------------------------------------------------------ helpers
-
-    function _u(int256 x) private pure returns (uint256) {
-        return uint256(x);
-    }
 
     /// @dev One tensor's needed words: sorted unique leaf indices, built from byte ranges in increasing order.
     struct Gather {
@@ -231,7 +379,7 @@ contract OneStep {
 
     // ---------------------------------------------------------------------------------------------- operators
 
-    /// @dev QUANTIZE. params N,C,H,W,scale_bits,zp,y_signed. Output NHWC, input float32 NCHW.
+    /// @dev QUANTIZE (`QuantizeParams`). Output NHWC, input float32 NCHW.
     ///      q = sat(zp + rne(x / scale)) over the reals; NaN -> zp, +-Inf saturate.
     function _quantize(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
         private
@@ -239,8 +387,8 @@ contract OneStep {
         returns (uint256)
     {
         _checkCount(o, 1);
-        int256[] memory p = d.p;
-        (uint256 N, uint256 C, uint256 H, uint256 W) = (_u(p[0]), _u(p[1]), _u(p[2]), _u(p[3]));
+        QuantizeParams memory q = _quantizeParams(d);
+        (uint256 N, uint256 C, uint256 H, uint256 W) = (q.N, q.C, q.H, q.W);
         uint256 c = e % C;
         uint256 t = e / C;
         uint256 w = t % W;
@@ -252,8 +400,8 @@ contract OneStep {
         _range(g, off, 4);
         _verify(g, roots[0], N * C * H * W * 4, o[0], 0);
         uint256 bits = uint32(uint256(o[0].leaves[0]) >> (224 - 8 * (off & 31)));
-        int256 r = _roundDiv(bits, _u(p[4]));
-        return _sat(p[5] + r, p[6] != 0);
+        int256 r = _roundDiv(bits, q.scaleBits);
+        return _sat(q.zp + r, q.ySigned != 0);
     }
 
     /// @dev rne(x / scale) for float32 bit patterns, clamped to +-2^40 (anything beyond saturates).
@@ -286,45 +434,20 @@ contract OneStep {
         return neg ? -int256(r) : int256(r);
     }
 
-    struct ConvP {
-        uint256 N;
-        uint256 H;
-        uint256 W;
-        uint256 Ci;
-        uint256 Co;
-        uint256 OH;
-        uint256 OW;
-        uint256 KH;
-        uint256 KW;
-        uint256 SH;
-        uint256 SW;
-        uint256 PT;
-        uint256 PL;
-        uint256 DH;
-        uint256 DW;
-        uint256 G;
-    }
-
-    function _convP(int256[] memory p) private pure returns (ConvP memory c) {
-        c = ConvP(_u(p[0]), _u(p[1]), _u(p[2]), _u(p[3]), _u(p[4]), _u(p[5]), _u(p[6]), _u(p[7]), _u(p[8]),
-            _u(p[9]), _u(p[10]), _u(p[11]), _u(p[12]), _u(p[13]), _u(p[14]), _u(p[15]));
-        if (c.G == 0 || c.Ci % c.G != 0 || c.Co % c.G != 0) revert BadParams(CONV);
-    }
-
-    /// @dev CONV. params N,H,W,Ci,Co,OH,OW,KH,KW,SH,SW,PT,PL,DH,DW,G,x_zp,y_zp,x_signed,w_signed,y_signed,
-    ///      out_nchw (the output's committed layout: 0 NHWC, 1 NCHW).
+    /// @dev CONV (`ConvParams`). Input NHWC; output NHWC or, if outNchw, NCHW.
     function _conv(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
         private
         pure
         returns (uint256)
     {
         _checkCount(o, 3);
-        ConvP memory c = _convP(d.p);
+        ConvParams memory c = _convParams(d);
+        if (c.G == 0 || c.Ci % c.G != 0 || c.Co % c.G != 0) revert BadParams(CONV);
         uint256 co;
         uint256 ow;
         uint256 oh;
         uint256 n;
-        if (d.p[21] != 0) {
+        if (c.outNchw != 0) {
             // output committed NCHW
             ow = e % c.OW;
             uint256 t = e / c.OW;
@@ -373,14 +496,14 @@ contract OneStep {
             Gather memory gw = _gather(K / 32 + 2);
             _range(gw, co * K, K);
             uint256 wb = _verify(gw, d.weightRoot, c.Co * K, o[1], 1) + ((co * K) & 31);
-            acc += _convAcc(d.p, toff, tpos, xb, wb, cig, wzp);
+            acc += _convAcc(c, toff, tpos, xb, wb, cig, wzp);
             acc = _rqF32(acc, sbits);
         }
-        return _sat(d.p[17] + acc, d.p[20] != 0);
+        return _sat(c.yZp + acc, c.ySigned != 0);
     }
 
     function _convAcc(
-        int256[] memory p,
+        ConvParams memory c,
         uint256[] memory toff,
         uint256[] memory tpos,
         uint256 xb,
@@ -388,9 +511,9 @@ contract OneStep {
         uint256 cig,
         int256 wzp
     ) private pure returns (int256 acc) {
-        int256 xzp = p[16];
-        bool xs = p[18] != 0;
-        bool ws = p[19] != 0;
+        int256 xzp = c.xZp;
+        bool xs = c.xSigned != 0;
+        bool ws = c.wSigned != 0;
         for (uint256 t = 0; t < toff.length; ++t) {
             uint256 off = toff[t];
             if (off == type(uint256).max) continue;
@@ -457,53 +580,53 @@ contract OneStep {
         }
     }
 
-    /// @dev ADD. params numel_a,numel_b,a_zp,b_zp,c_zp,Ma,Mb,s,a_signed,b_signed,c_signed; b repeats.
+    /// @dev ADD (`AddParams`): c = a + b, b repeated over a.
     function _add(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
         private
         pure
         returns (uint256)
     {
         _checkCount(o, 2);
-        int256[] memory p = d.p;
-        uint256 nb = _u(p[1]);
+        AddParams memory q = _addParams(d);
+        uint256 nb = q.numelB;
         uint256 eb = e % nb;
         Gather memory ga = _gather(1);
         uint256 pa = _range(ga, e, 1);
-        uint256 ba = _verify(ga, roots[0], _u(p[0]), o[0], 0);
+        uint256 ba = _verify(ga, roots[0], q.numelA, o[0], 0);
         Gather memory gb = _gather(1);
         uint256 pb = _range(gb, eb, 1);
         bytes32 rb = d.inputs.length > 1 ? roots[1] : d.constRoot;
         uint256 bb = _verify(gb, rb, nb, o[1], 1);
-        int256 a = _ld(_at(ba, pa, e), p[8] != 0) - p[2];
-        int256 b = _ld(_at(bb, pb, eb), p[9] != 0) - p[3];
-        uint256 s = _u(p[7]);
-        int256 y = (a * p[5] + b * p[6] + int256(1 << (s - 1))) >> s;
-        return _sat(p[4] + y, p[10] != 0);
+        int256 a = _ld(_at(ba, pa, e), q.aSigned != 0) - q.aZp;
+        int256 b = _ld(_at(bb, pb, eb), q.bSigned != 0) - q.bZp;
+        uint256 s = q.s;
+        int256 y = (a * q.Ma + b * q.Mb + int256(1 << (s - 1))) >> s;
+        return _sat(q.cZp + y, q.cSigned != 0);
     }
 
-    /// @dev GAP. params N,H,W,C,x_zp,y_zp,M0,s,x_signed,y_signed,x_nchw. Input NHWC (NCHW if x_nchw),
-    ///      output [N, C].
+    /// @dev GAP (`GapParams`). Input NHWC (NCHW if xNchw), output [N, C].
     function _gap(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
         private
         pure
         returns (uint256)
     {
         _checkCount(o, 1);
-        int256[] memory p = d.p;
-        (uint256 H, uint256 W, uint256 C) = (_u(p[1]), _u(p[2]), _u(p[3]));
+        GapParams memory q = _gapParams(d);
+        (uint256 H, uint256 W, uint256 C) = (q.H, q.W, q.C);
         uint256 c = e % C;
         uint256 n = e / C;
         uint256 hw = H * W;
         int256 acc;
-        bool xs = p[8] != 0;
-        if (p[10] != 0) {
+        bool xs = q.xSigned != 0;
+        int256 xzp = q.xZp;
+        if (q.xNchw != 0) {
             // input committed NCHW: the channel is hw contiguous bytes
             Gather memory g = _gather(hw / 32 + 2);
             uint256 off = (n * C + c) * hw;
             _range(g, off, hw);
-            uint256 base = _verify(g, roots[0], _u(p[0]) * hw * C, o[0], 0) + (off & 31);
+            uint256 base = _verify(g, roots[0], q.N * hw * C, o[0], 0) + (off & 31);
             for (uint256 i = 0; i < hw; ++i) {
-                acc += _ld(base + i, xs) - p[4];
+                acc += _ld(base + i, xs) - xzp;
             }
         } else {
             uint256[] memory pos = new uint256[](hw);
@@ -511,23 +634,23 @@ contract OneStep {
             for (uint256 i = 0; i < hw; ++i) {
                 pos[i] = _range(g, (n * hw + i) * C + c, 1);
             }
-            uint256 base = _verify(g, roots[0], _u(p[0]) * hw * C, o[0], 0);
+            uint256 base = _verify(g, roots[0], q.N * hw * C, o[0], 0);
             for (uint256 i = 0; i < hw; ++i) {
-                acc += _ld(_at(base, pos[i], (n * hw + i) * C + c), xs) - p[4];
+                acc += _ld(_at(base, pos[i], (n * hw + i) * C + c), xs) - xzp;
             }
         }
-        return _sat(p[5] + _rq(acc, p[6], _u(p[7])), p[9] != 0);
+        return _sat(q.yZp + _rq(acc, q.M0, q.s), q.ySigned != 0);
     }
 
-    /// @dev MATMUL. params M,K,N,a_zp,y_zp,a_signed,b_signed,y_signed; weight = b transposed [N, K].
+    /// @dev MATMUL (`MatmulParams`): y = a b; weight = b transposed [N, K].
     function _matmul(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
         private
         pure
         returns (uint256)
     {
         _checkCount(o, 3);
-        int256[] memory p = d.p;
-        (uint256 M, uint256 K, uint256 N) = (_u(p[0]), _u(p[1]), _u(p[2]));
+        MatmulParams memory q = _matmulParams(d);
+        (uint256 M, uint256 K, uint256 N) = (q.M, q.K, q.N);
         uint256 col = e % N;
         uint256 row = e / N;
         (int256 acc, uint256 sbits, int256 bzp) = _table(d, N, col, o[2], 2);
@@ -537,23 +660,23 @@ contract OneStep {
         Gather memory gw = _gather(K / 32 + 2);
         _range(gw, col * K, K);
         uint256 wb = _verify(gw, d.weightRoot, N * K, o[1], 1) + ((col * K) & 31);
-        acc += _dot(ab, wb, K, p[3], bzp, p[5] != 0, p[6] != 0);
-        return _sat(p[4] + _rqF32(acc, sbits), p[7] != 0);
+        acc += _dot(ab, wb, K, q.aZp, bzp, q.aSigned != 0, q.bSigned != 0);
+        return _sat(q.yZp + _rqF32(acc, sbits), q.ySigned != 0);
     }
 
-    /// @dev DEQUANTIZE. params numel,zp,scale_bits,x_signed. y = fl32((q - zp) * scale), IEEE-754 RNE.
+    /// @dev DEQUANTIZE (`DequantizeParams`). y = fl32((x - zp) * scale), IEEE-754 RNE.
     function _dequantize(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
         private
         pure
         returns (uint256)
     {
         _checkCount(o, 1);
-        int256[] memory p = d.p;
+        DequantizeParams memory q = _dequantizeParams(d);
         Gather memory g = _gather(1);
         uint256 pos = _range(g, e, 1);
-        uint256 base = _verify(g, roots[0], _u(p[0]), o[0], 0);
-        int256 v = _ld(_at(base, pos, e), p[3] != 0) - p[1];
-        return _mulF32(v, _u(p[2]));
+        uint256 base = _verify(g, roots[0], q.numel, o[0], 0);
+        int256 v = _ld(_at(base, pos, e), q.xSigned != 0) - q.zp;
+        return _mulF32(v, q.scaleBits);
     }
 
     /// @dev IEEE-754 binary32 product of a small integer v (|v| < 2^9) and a normal float32 (bits sb),

@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {Merkle} from "../shared/Merkle.sol";
 import {Gas} from "../shared/Gas.sol";
+import {Payments} from "../shared/Payments.sol";
 import {OneStep, Opening} from "./OneStep.sol";
 
 /// @title Pinpoint: verifiable int8 DNN inference refereed by a two-phase k-ary pinpoint game
@@ -16,9 +17,10 @@ import {OneStep, Opening} from "./OneStep.sol";
 ///         An unchallenged (or successfully defended) result is finalized after the window and the solver is paid.
 ///         After Agatha (Zheng et al., arXiv 2105.04919) §4, with the phase-2 search over the output tensor and the
 ///         phase binding of `selectOperator` our own.
-/// @dev Payments are pulled (`withdraw`). INVARIANT: address(this).balance == sum(credit) + sum over live tasks
+/// @dev Payments are pulled (`Payments`: credit, withdraw). Game.phase is a `Phase` (ABI: uint8, the values of
+///      `protocol/inference/types.py` Phase). INVARIANT: address(this).balance == sum(credit) + sum over live tasks
 ///      of (fee + solver bond) + sum over open games of the challenger bond.
-contract Pinpoint {
+contract Pinpoint is Payments {
     // ---------------------------------------------------------------------------------------------- errors
     error ValueMismatch(uint256 expected, uint256 given);
     error BadTask(uint256 taskId);
@@ -34,7 +36,7 @@ contract Pinpoint {
     error NotYourTurn(address expected);
     error DeadlinePassed(uint256 deadline);
     error DeadlineNotPassed(uint256 deadline);
-    error WrongPhase(uint8 phase);
+    error WrongPhase(Phase phase);
     error BadChildCount(uint256 expected, uint256 given);
     error RevealMismatch();
     error BadChild(uint256 child);
@@ -45,8 +47,6 @@ contract Pinpoint {
     error BadTraceProof(uint256 input);
     error BadInputRoot(uint256 input);
     error BadElement(uint256 element);
-    error NothingToWithdraw();
-    error TransferFailed();
 
     // ---------------------------------------------------------------------------------------------- types
     enum Status {
@@ -79,6 +79,13 @@ contract Pinpoint {
         bytes32 traceRoot;
     }
 
+    enum Phase {
+        None, // no such game
+        TraceSearch, // phase 1: k-ary search over the trace for the first disputed operator
+        TensorSearch, // phase 2: k-ary search over that operator's output tensor down to one word
+        Resolved // decided: see challengerWon
+    }
+
     enum Turn {
         Solver, // to reveal the children of the current node
         Challenger // to pick one child (or to make the phase's final move)
@@ -88,7 +95,7 @@ contract Pinpoint {
         // slot 0
         address challenger;
         uint64 taskId;
-        uint8 phase; // 1 trace search, 2 tensor search, 3 resolved
+        Phase phase;
         Turn turn;
         bool challengerWon;
         // slot 1
@@ -111,8 +118,6 @@ contract Pinpoint {
 
     Task[] internal _tasks;
     Game[] internal _games;
-    /// @notice Wei each address may withdraw.
-    mapping(address => uint256) public credit;
 
     // ---------------------------------------------------------------------------------------------- events
     event TaskPosted(
@@ -120,6 +125,7 @@ contract Pinpoint {
     );
     event ResultSubmitted(uint256 indexed taskId, address indexed solver, bytes32 outputRoot, bytes32 traceRoot);
     event Challenged(uint256 indexed taskId, uint256 indexed gameId, address indexed challenger);
+    /// @dev phase: a `Phase` as uint8 (emitting the enum type would re-validate it, ~90 gas per event).
     event Revealed(uint256 indexed gameId, uint8 phase, uint8 height, uint64 nodeIndex);
     event Picked(uint256 indexed gameId, uint8 phase, uint8 height, uint64 nodeIndex);
     event OperatorSelected(uint256 indexed gameId, uint32 opIndex, uint8 tensorDepth);
@@ -127,7 +133,6 @@ contract Pinpoint {
     event TaskFinalized(uint256 indexed taskId, address solver);
     event TaskRejected(uint256 indexed taskId, uint256 gameId);
     event TaskCancelled(uint256 indexed taskId);
-    event Withdrawn(address indexed to, uint256 amount);
 
     /// @param oneStep_ the deployed operator definitions
     /// @param challengeWindow_ seconds a result stays challengeable
@@ -147,7 +152,8 @@ contract Pinpoint {
         return Gas.worstCase(Merkle.depthForLeaves(nOps), maxTensorDepth) * bondGasPrice;
     }
 
-    /// @notice `keccak256(abi.encode(nOps, opsRoot))`, the model commitment of `offchain/commit.py`.
+    /// @notice `keccak256(abi.encode(nOps, opsRoot))`, the model commitment of
+    ///         `Graph.model_root` in `offchain/inference/graph.py`.
     function modelRoot(uint256 taskId) public view returns (bytes32) {
         Task storage t = _task(taskId);
         return keccak256(abi.encode(uint256(t.nOps), t.opsRoot));
@@ -218,7 +224,7 @@ contract Pinpoint {
         if (msg.sender != t.requester) revert NotRequester();
         if (t.status != Status.Open) revert TaskNotOpen(taskId);
         t.status = Status.Cancelled;
-        credit[t.requester] += t.fee;
+        _credit(t.requester, t.fee);
         emit TaskCancelled(taskId);
     }
 
@@ -254,7 +260,7 @@ contract Pinpoint {
         if (block.timestamp <= closes) revert ChallengeWindowOpen(closes);
         if (t.openGames != 0) revert GamesPending(t.openGames);
         t.status = Status.Finalized;
-        credit[t.solver] += uint256(t.fee) + t.bond;
+        _credit(t.solver, uint256(t.fee) + t.bond);
         emit TaskFinalized(taskId, t.solver);
     }
 
@@ -274,7 +280,7 @@ contract Pinpoint {
             Game({
                 challenger: msg.sender,
                 taskId: uint64(taskId),
-                phase: 1,
+                phase: Phase.TraceSearch,
                 turn: t.traceDepth == 0 ? Turn.Challenger : Turn.Solver,
                 challengerWon: false,
                 deadline: uint64(block.timestamp + moveWindow),
@@ -290,7 +296,7 @@ contract Pinpoint {
     function _live(uint256 gameId, Turn turn) internal view returns (Game storage g, Task storage t) {
         if (gameId >= _games.length) revert GameNotInProgress(gameId);
         g = _games[gameId];
-        if (g.phase == 0 || g.phase > 2) revert GameNotInProgress(gameId);
+        if (g.phase != Phase.TraceSearch && g.phase != Phase.TensorSearch) revert GameNotInProgress(gameId);
         t = _tasks[g.taskId];
         if (block.timestamp > g.deadline) revert DeadlinePassed(g.deadline);
         if (g.turn != turn) revert NotYourTurn(g.turn == Turn.Solver ? t.solver : g.challenger);
@@ -313,7 +319,7 @@ contract Pinpoint {
         if (Merkle.subtreeRoot(nodes) != g.node) revert RevealMismatch();
         g.turn = Turn.Challenger;
         g.deadline = uint64(block.timestamp + moveWindow);
-        emit Revealed(gameId, g.phase, g.height, g.nodeIndex);
+        emit Revealed(gameId, uint8(g.phase), g.height, g.nodeIndex);
     }
 
     /// @dev Descend to `child` (< 2**m) of the revealed children, whose value is proven by m `siblings` against the
@@ -336,7 +342,7 @@ contract Pinpoint {
         (Game storage g,) = _live(gameId, Turn.Challenger);
         if (_descend(g, child, value, siblings)) revert UseFinalMove();
         g.turn = Turn.Solver;
-        emit Picked(gameId, g.phase, g.height, g.nodeIndex);
+        emit Picked(gameId, uint8(g.phase), g.height, g.nodeIndex);
     }
 
     /// @notice Challenger's last phase-1 move: pick the disputed trace leaf j (operator j's output root) and bind
@@ -354,7 +360,7 @@ contract Pinpoint {
         bytes32[] calldata descProof
     ) external {
         (Game storage g, Task storage t) = _live(gameId, Turn.Challenger);
-        if (g.phase != 1) revert WrongPhase(g.phase);
+        if (g.phase != Phase.TraceSearch) revert WrongPhase(g.phase);
         if (!_descend(g, child, value, siblings)) revert NotFinalMove();
         uint256 j = g.nodeIndex;
         if (j >= t.nOps) {
@@ -364,7 +370,7 @@ contract Pinpoint {
         _checkDesc(t, j, desc, descProof);
         (uint256 numel, uint256 esize) = oneStep.outputSize(desc);
         uint8 depth = uint8(Merkle.depthForBytes(numel * esize));
-        g.phase = 2;
+        g.phase = Phase.TensorSearch;
         g.opIndex = uint32(j);
         g.height = depth;
         g.nodeIndex = 0;
@@ -401,7 +407,7 @@ contract Pinpoint {
         Opening[] calldata openings
     ) external {
         (Game storage g, Task storage t) = _live(gameId, Turn.Challenger);
-        if (g.phase != 2) revert WrongPhase(g.phase);
+        if (g.phase != Phase.TensorSearch) revert WrongPhase(g.phase);
         if (!_descend(g, child, value, siblings)) revert NotFinalMove();
         _checkDesc(t, g.opIndex, desc, descProof);
         (uint256 numel, uint256 esize) = oneStep.outputSize(desc);
@@ -440,7 +446,7 @@ contract Pinpoint {
     function timeout(uint256 gameId) external {
         if (gameId >= _games.length) revert GameNotInProgress(gameId);
         Game storage g = _games[gameId];
-        if (g.phase == 0 || g.phase > 2) revert GameNotInProgress(gameId);
+        if (g.phase != Phase.TraceSearch && g.phase != Phase.TensorSearch) revert GameNotInProgress(gameId);
         if (block.timestamp <= g.deadline) revert DeadlineNotPassed(g.deadline);
         _resolve(gameId, g, _tasks[g.taskId], g.turn == Turn.Solver, "timeout");
     }
@@ -450,34 +456,22 @@ contract Pinpoint {
     function _resolve(uint256 gameId, Game storage g, Task storage t, bool challengerWon, string memory reason)
         internal
     {
-        g.phase = 3;
+        g.phase = Phase.Resolved;
         g.challengerWon = challengerWon;
         t.openGames -= 1;
         uint256 bond = t.bond;
         if (challengerWon) {
             if (t.status == Status.Submitted) {
                 t.status = Status.Rejected;
-                credit[g.challenger] += 2 * bond;
-                credit[t.requester] += t.fee;
+                _credit(g.challenger, 2 * bond);
+                _credit(t.requester, t.fee);
                 emit TaskRejected(g.taskId, gameId);
             } else {
-                credit[g.challenger] += bond;
+                _credit(g.challenger, bond);
             }
         } else {
-            credit[t.solver] += bond;
+            _credit(t.solver, bond);
         }
         emit GameResolved(gameId, g.taskId, challengerWon, reason);
-    }
-
-    // ---------------------------------------------------------------------------------------------- payments
-    /// @notice Withdraw everything credited to msg.sender (wei).
-    /// @custom:reverts NothingToWithdraw, TransferFailed
-    function withdraw() external {
-        uint256 amount = credit[msg.sender];
-        if (amount == 0) revert NothingToWithdraw();
-        credit[msg.sender] = 0;
-        (bool ok,) = msg.sender.call{value: amount}("");
-        if (!ok) revert TransferFailed();
-        emit Withdrawn(msg.sender, amount);
     }
 }

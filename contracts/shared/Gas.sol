@@ -3,8 +3,8 @@ pragma solidity 0.8.28;
 
 /// @title Gas: the per-action gas table from which bonds are derived
 /// @notice Upper bounds, in gas, of every action of a pinpoint game, measured on MobileNetV2-int8 by
-///         `benchmarks/gas.py` (which fails if a measured action exceeds its bound here). A bond must pay for the
-///         winner's whole game: bond = worstCaseGas(nOps, maxTensorDepth) * bondGasPrice (wei per gas).
+///         `benchmarks/pinpoint_bench.py` (which fails if a measured action exceeds its bound here). A bond must pay
+///         for the winner's whole game: bond = worstCaseGas(nOps, maxTensorDepth) * bondGasPrice (wei per gas).
 ///         Pattern after Cartesi Dave's `Gas.sol`; the bond formula is ours (Agatha leaves deposits open).
 library Gas {
     /// @notice k-ary search: each move expands 2**K_LOG children (k = 16).

@@ -2,7 +2,8 @@
 pragma solidity 0.8.28;
 
 /// @title Merkle
-/// @notice Binary Keccak-256 Merkle trees whose leaves are raw 32-byte words (the layout of `offchain/commit.py`):
+/// @notice Binary Keccak-256 Merkle trees whose leaves are raw 32-byte words (the layout of
+///         `offchain/inference/merkle.py`):
 ///         inner node = keccak256(left || right), depth fixed by the tensor's shape.
 library Merkle {
     /// @notice Depth of a tree over `nBytes` bytes of tensor data: ceil(log2(ceil(nBytes / 32))), 0 for one word.

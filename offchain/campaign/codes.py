@@ -1,6 +1,6 @@
 """Pure computation of Argus campaigns: watermark codes, the hash formats the contract checks, the reward schedule.
 
-The hash formats are those of `contracts/argus/Campaign.sol` (keccak256 over packed bytes):
+The hash formats are those of `contracts/campaign/Campaign.sol` (keccak256 over packed bytes):
 
 * ``code_hash(code) = keccak(code)`` for an 8-byte watermark code;
 * ``code_root(hashes) = keccak(h[0][0] || h[0][1] || ... || h[S-1][1])`` (variant 0 then 1 of each segment);
@@ -8,7 +8,7 @@ The hash formats are those of `contracts/argus/Campaign.sol` (keccak256 over pac
 * ``choice_hash(words) = keccak(B_0.x || B_0.y || ...)`` (32-byte big-endian words).
 
 ``reward(R, num, den, n)`` is f(n) = R*rho^(n-1) computed as n-1 successive floors, like `Rewards.sol`.
-No chain access here (see `protocol/argus.py`).
+No chain access here (see `protocol.campaign`).
 """
 
 from __future__ import annotations
@@ -16,19 +16,15 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from Crypto.Hash import keccak as _keccak
 from offchain.common.errors import PinpointError
+from offchain.common.hashing import keccak
 
 CODE_BYTES = 8
+"""Bytes of one watermark code (64 bits): what `offchain.campaign.watermark` embeds in one image."""
 
 
 class CodeError(PinpointError, ValueError):
     """Codes of the wrong shape, or extracted codes that match no licensee."""
-
-
-def keccak(data: bytes) -> bytes:
-    """Keccak-256 (the EVM's keccak256) of ``data``; 32 bytes."""
-    return _keccak.new(data=bytes(data), digest_bits=256).digest()
 
 
 def new_codes(segments: int, rng=None) -> list[tuple[bytes, bytes]]:

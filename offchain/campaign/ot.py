@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from Crypto.Cipher import AES
 from py_ecc import optimized_bn128 as _bn
 
-from offchain.campaign.codes import CODE_BYTES, code_hash, keccak
+from offchain.campaign.codes import CODE_BYTES, code_hash
 from offchain.common.errors import PinpointError
+from offchain.common.hashing import keccak
 
 N = _bn.curve_order
 P = _bn.field_modulus

@@ -1,6 +1,6 @@
 """Keccak-256 Merkle commitments: tensors, the model, the trace.
 
-Layout (the contract `contracts/lib/Merkle.sol` verifies exactly this):
+Layout (the contract `contracts/shared/Merkle.sol` verifies exactly this):
 
 * **Tensor.** The elements of a tensor, in its committed layout (row-major over its committed shape; activations
   are NHWC, see `offchain.inference.graph`), are serialized big-endian (`int8`/`uint8`: 1 byte, `int32`/`float32`: 4 bytes)
@@ -23,15 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from Crypto.Hash import keccak as _keccak
+
+from offchain.common.hashing import keccak
 
 WORD = 32
 ZERO_WORD = bytes(WORD)
-
-
-def keccak(data: bytes) -> bytes:
-    """Keccak-256 (the EVM's ``keccak256``, not NIST SHA3-256) of ``data``; 32 bytes."""
-    return _keccak.new(data=data, digest_bits=256).digest()
 
 
 def _zero_hashes(n: int) -> list[bytes]:
@@ -147,8 +143,7 @@ def build_tree(leaves: list[bytes], depth: int | None = None) -> Tree:
     for lvl in range(d):
         if len(cur) % 2:
             cur = cur + [ZERO_HASHES[lvl]]
-        k = _keccak.new
-        nxt = [k(data=cur[i] + cur[i + 1], digest_bits=256).digest() for i in range(0, len(cur), 2)]
+        nxt = [keccak(cur[i] + cur[i + 1]) for i in range(0, len(cur), 2)]
         levels.append(nxt)
         cur = nxt
     return Tree(levels, d)
@@ -186,10 +181,30 @@ def verify_multi(root: bytes, depth: int, indices: list[int], leaves: list[bytes
     return p == len(proof) and idx == [0] and val[0] == root
 
 
+def subtree_levels(nodes: list[bytes]) -> list[list[bytes]]:
+    """Every level of the complete binary tree over ``nodes`` (32-byte values, a power of two of them), bottom-up:
+    ``levels[0] == nodes`` and ``levels[-1] == [root]``. This is how the k-ary search reveals 2**m children at
+    once. Raises ValueError if ``nodes`` is empty or not a power of two long."""
+    n = len(nodes)
+    if n < 1 or n & (n - 1):
+        raise ValueError(f"a complete subtree needs a power of two of nodes, got {n}")
+    levels = [list(nodes)]
+    while len(levels[-1]) > 1:
+        cur = levels[-1]
+        levels.append([keccak(cur[i] + cur[i + 1]) for i in range(0, len(cur), 2)])
+    return levels
+
+
 def subtree_root(nodes: list[bytes]) -> bytes:
     """Root of the complete binary tree over ``nodes`` (a power of two of them): the check the contract applies
-    to the 2**m children the solver reveals."""
-    cur = list(nodes)
-    while len(cur) > 1:
-        cur = [keccak(cur[i] + cur[i + 1]) for i in range(0, len(cur), 2)]
-    return cur[0]
+    to the 2**m children the solver reveals. Raises ValueError as `subtree_levels`."""
+    return subtree_levels(nodes)[-1][0]
+
+
+def subtree_siblings(nodes: list[bytes], index: int) -> list[bytes]:
+    """Proof of ``nodes[index]`` within the complete binary tree over ``nodes`` (a power of two of them): one
+    sibling per level, bottom-up (log2(len(nodes)) of them). Raises ValueError as `subtree_levels` or if
+    ``index`` is out of range."""
+    if not 0 <= index < len(nodes):
+        raise ValueError(f"index {index} outside the {len(nodes)} nodes")
+    return [level[(index >> h) ^ 1] for h, level in enumerate(subtree_levels(nodes)[:-1])]

@@ -1,7 +1,8 @@
-"""The canonical graph compiled to standard ONNX integer and IEEE operators, run by onnxruntime.
+"""The canonical graph compiled to standard ONNX integer and IEEE operators (`compile_graph`), for onnxruntime.
 
-This is the fastest evaluator: the same bytes as `offchain.inference.kernels.DEFINITIONS`, because every operation it asks
-onnxruntime for is exact or a single correctly rounded IEEE operation:
+`offchain.inference.evaluators.OrtEvaluator` runs the compiled model: the fastest evaluator, and the same bytes as
+`offchain.inference.definitions.DEFINITIONS`, because every operation it asks onnxruntime for is exact or a single
+correctly rounded IEEE operation:
 
 * CONV / MATMUL: the accumulator, then + bias (int32), Cast to float32 (one RNE rounding = fl32(acc)), Mul by S
   (one IEEE product), Round (half to even), + zero point, Clip, Cast. The accumulator of a CONV whose every partial
@@ -9,28 +10,25 @@ onnxruntime for is exact or a single correctly rounded IEEE operation:
   comes from a float32 Conv on (x - x_zp): integers below 2^24 are exact in float32, so every sum and every fused
   multiply-add is exact, in any order, on any CPU. Otherwise, and for MATMUL, from ConvInteger / MatMulInteger
   (uint8/int8 -> int32 integer sums, measured bit-identical to an exact reference natively and under an emulated
-  AVX2 CPU, notes/xce.md).
+  AVX2 CPU: the shared notes, xce.md).
 * ADD / GAP: float64 on integers whose every intermediate is below 2^53 (exact), Floor.
-* QUANTIZE stays in numpy (`kernels.quantize_def`): onnxruntime's QuantizeLinear is not specified to round the
+* QUANTIZE stays in numpy (`definitions.quantize_def`): onnxruntime's QuantizeLinear is not specified to round the
   exact quotient; DEQUANTIZE is one float32 Sub of small integers and one float32 Mul.
 
 No FMA can change a result: the additions after a product are of exact integers on exact integers. onnxruntime's
 graph optimizations are disabled: its ConvMulFusion / ConvAddFusion would fold the multiplier S into float weights
-and round differently (measured: wrong bytes from the tenth operator on). `tests/test_kernels.py` holds it against DEFINITIONS byte for byte, with 1 and 2
-threads and on an emulated Haswell CPU. Models outside its scope (non-zero weight zero points) raise
-`NotCompilable` and the caller falls back to `kernels.FAST`.
+and round differently (measured: wrong bytes from the tenth operator on). `tests/test_kernels.py` holds it against
+DEFINITIONS byte for byte, with 1 and 2 threads and on an emulated Haswell CPU. Models outside its scope (non-zero
+weight zero points) raise `NotCompilable` and ``make_evaluator(graph, "auto")`` falls back to the numpy fast path.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .kernels import Evaluation, _f32, check_input, quantize_def
-from .graph import Graph, Kind
+from .graph import Graph, Kind, f32_from_bits
 from offchain.common.errors import PinpointError
 
 
@@ -46,7 +44,8 @@ def _np(name, arr):
 
 
 def compile_graph(graph: Graph) -> onnx.ModelProto:
-    """Build the ONNX model (NCHW internally) whose outputs are every operator's output after the first."""
+    """Build the ONNX model (NCHW internally) whose input ``t1`` is the QUANTIZE output (NCHW) and whose outputs are
+    every later operator's output (NCHW for 4-D tensors). Raises NotCompilable for graphs outside its scope."""
     if graph.ops[0].kind != Kind.QUANTIZE or any(Kind.QUANTIZE == op.kind for op in graph.ops[1:]):
         raise NotCompilable("the graph must start with its only QUANTIZE")
     nodes, inits = [], []
@@ -156,7 +155,7 @@ def compile_graph(graph: Graph) -> onnx.ModelProto:
         elif k == Kind.DEQUANTIZE:
             x = add("Cast", [ins[0]], f"cx{j}", to=TensorProto.FLOAT)
             x = add("Sub", [x, const(f"zq{j}", np.array(op.p("zp"), np.float32))], f"dq{j}")
-            names[j + 1] = add("Mul", [x, const(f"sq{j}", np.array(_f32(op.p("scale_bits")), np.float32))],
+            names[j + 1] = add("Mul", [x, const(f"sq{j}", np.array(f32_from_bits(op.p("scale_bits")), np.float32))],
                                f"t{j + 1}")
         else:
             raise NotCompilable(f"operator {j}: {k.name}")
@@ -176,33 +175,3 @@ def _dt(signed: int):
 
 def _tp(dt) -> int:
     return TensorProto.INT8 if dt == np.int8 else TensorProto.UINT8
-
-
-class OrtEvaluator:
-    """Evaluate a `Graph` through onnxruntime; ``threads`` = intra-op threads (0: onnxruntime's default).
-    Raises NotCompilable for graphs outside its scope."""
-
-    def __init__(self, graph: Graph, threads: int = 0):
-        import onnxruntime as ort
-
-        self.graph = graph
-        so = ort.SessionOptions()
-        # no graph optimizations: fusions such as ConvMulFusion fold S into float weights and break exactness
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        so.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(compile_graph(graph).SerializeToString(), so,
-                                            providers=["CPUExecutionProvider"])
-        self.outputs = [o.name for o in self.session.get_outputs()]
-
-    def __call__(self, x: np.ndarray) -> Evaluation:
-        x = check_input(self.graph, x)
-        t0 = time.perf_counter()
-        q = quantize_def(self.graph.ops[0], x)
-        res = self.session.run(self.outputs, {"t1": np.ascontiguousarray(q.transpose(0, 3, 1, 2))})
-        tensors = [x, q]
-        for op, r in zip(self.graph.ops[1:], res):
-            nchw = op.kind == Kind.CONV and op.p("out_nchw")
-            if r.ndim == 4 and not nchw:
-                r = np.ascontiguousarray(r.transpose(0, 2, 3, 1))
-            tensors.append(r.reshape(op.out.shape))
-        return Evaluation(self.graph, tensors, time.perf_counter() - t0)

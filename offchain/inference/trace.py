@@ -2,7 +2,8 @@
 
 `Trace` is what a solver commits to and what a challenger compares against: the k-ary search reads children
 from it (`children`), the one-step reads openings from it (`step_openings`). The leaf indices an opening must
-cover are derived here exactly as `contracts/OneStep.sol` derives them, kind by kind.
+cover are derived here exactly as `contracts/inference/OneStep.sol` derives them, kind by kind. The weight, table
+and constant trees are the operator's own (`offchain.inference.graph.Op.trees`), the ones its descriptor commits to.
 """
 
 from __future__ import annotations
@@ -12,21 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .merkle import Tree, build_tree, tensor_tree, words_of
-from .kernels import FAST, Evaluation
-from .graph import PARAM_NAMES, Graph, Kind, Op, table_bytes
-
-
-def _weight_trees(op: Op) -> dict[str, Tree]:
-    cache = op.__dict__.setdefault("_trees", {})
-    if not cache:
-        if op.weight is not None:
-            cache["weight"] = tensor_tree(op.weight)
-        if op.table is not None:
-            cache["table"] = build_tree(words_of(table_bytes(op.table)))
-        if op.const is not None:
-            cache["const"] = tensor_tree(op.const)
-    return cache
+from .evaluators import Evaluation, FastEvaluator
+from .graph import PARAM_NAMES, Graph, Kind
+from .merkle import Tree, build_tree, tensor_tree
 
 
 @dataclass
@@ -67,6 +56,7 @@ class Trace:
 
     @classmethod
     def of(cls, ev: Evaluation) -> "Trace":
+        """The trace of an evaluation (every tensor committed)."""
         return cls(ev.graph, ev.tensors, ev.seconds)
 
     # ------------------------------------------------------------------------------------------------ roots
@@ -115,7 +105,7 @@ class Trace:
         if e >= op.out.numel:
             return roots, tproofs, []
         xs = [self.trees[r] for r in op.inputs]
-        wt = _weight_trees(op)
+        wt = op.trees
         P = dict(zip(PARAM_NAMES[op.kind], op.params))
         k = op.kind
         if k == Kind.QUANTIZE:
@@ -145,9 +135,9 @@ class Trace:
                         ranges.append((((n * P["H"] + ih) * P["W"] + iw) * P["Ci"] + g0, cig))
             K = P["KH"] * P["KW"] * cig
             x_open = _open(xs[0], ranges) if ranges else Opening([], [])
-            return roots, tproofs, [x_open, _open(wt["weight"], [(co * K, K)]), _open(wt["table"], [(co * 32, 32)])]
+            return roots, tproofs, [x_open, _open(wt.weight, [(co * K, K)]), _open(wt.table, [(co * 32, 32)])]
         if k == Kind.ADD:
-            b_tree = xs[1] if len(xs) > 1 else wt["const"]
+            b_tree = xs[1] if len(xs) > 1 else wt.const
             return roots, tproofs, [_open(xs[0], [(e, 1)]), _open(b_tree, [(e % P["numel_b"], 1)])]
         if k == Kind.GAP:
             hw, C = P["H"] * P["W"], P["C"]
@@ -158,8 +148,8 @@ class Trace:
         if k == Kind.MATMUL:
             K, Nn = P["K"], P["N"]
             col, row = e % Nn, e // Nn
-            return roots, tproofs, [_open(xs[0], [(row * K, K)]), _open(wt["weight"], [(col * K, K)]),
-                                    _open(wt["table"], [(col * 32, 32)])]
+            return roots, tproofs, [_open(xs[0], [(row * K, K)]), _open(wt.weight, [(col * K, K)]),
+                                    _open(wt.table, [(col * 32, 32)])]
         if k == Kind.DEQUANTIZE:
             return roots, tproofs, [_open(xs[0], [(e, 1)])]
         raise ValueError(f"no one-step openings for kind {k}")
@@ -176,10 +166,7 @@ class Trace:
             info = np.iinfo(out.dtype)
             out[element] = out[element] + 1 if out[element] < info.max else out[element] - 1
         if propagate:
-            for i in range(op_index + 1, self.graph.n_ops):
-                op = self.graph.ops[i]
-                args = [tensors[r] for r in op.inputs] + ([op.const] if op.const is not None else [])
-                tensors[i + 1] = FAST[op.kind](op, *args)
+            FastEvaluator(self.graph).resume(tensors, op_index + 1)
         return Trace(self.graph, tensors, trees=self.trees[:op_index + 1])
 
 

@@ -1,4 +1,4 @@
-"""Compile `contracts/` with the pinned solc and write the artifacts shipped in `protocol/artifacts/`.
+"""Compile `contracts/` with the pinned solc and write the artifacts shipped in `protocol/chain/artifacts/`.
 
 The compiler is solc SOLC_VERSION: the npm package `solc` (solcjs, WebAssembly) from the project's own
 `node_modules`, or, when one is installed, a native solc of the same version through py-solc-x (same version,

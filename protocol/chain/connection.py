@@ -1,28 +1,22 @@
 """Chain access through web3.py: the in-process chain (eth-tester + py-evm) or any JSON-RPC node.
 
 Everything that talks to a chain goes through `Chain`: loading the shipped artifacts, deploying, sending
-transactions (gas measured from receipts), decoding custom errors, reading time and moving it on dev chains.
+transactions (gas measured from receipts), decoding custom errors, reading time and moving it on dev chains. A local anvil node: `protocol.chain.anvil`.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import os
-import shutil
-import socket
-import subprocess
-import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from eth_utils import function_abi_to_4byte_selector, keccak as _keccak
+from eth_utils import keccak as _keccak
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
-from protocol.config import PROJECT
 from offchain.common.errors import PinpointError
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -80,6 +74,11 @@ def decode_error(data: str | bytes | None) -> tuple[str | None, tuple]:
         return name, ()
 
 
+def fee_paid(receipt) -> int:
+    """The fee a mined transaction paid, in wei: gasUsed * effectiveGasPrice (0 if the node reports no price)."""
+    return int(receipt["gasUsed"]) * int(receipt.get("effectiveGasPrice", 0) or 0)
+
+
 @dataclass
 class Tx:
     """A mined transaction: its hash, gas used and the decoded logs of interest."""
@@ -133,28 +132,46 @@ class Chain:
         return self.contract(name, tx.receipt["contractAddress"]), tx
 
     # ------------------------------------------------------------------------------------------------ transactions
-    def send(self, fn, sender: str | None = None, value: int = 0, gas: int | None = None) -> Tx:
-        """Send a contract call or constructor as a transaction and wait for it.
+    on_sent: Callable[[str], None] | None = None
+    """Called with the 0x-hex hash of each locally signed transaction BEFORE it is broadcast (so a caller can
+    persist it first); `send` refuses to send from an unlocked node account while it is set."""
+    on_mined: Callable[[str, Any], None] | None = None
+    """Called with (hash, receipt) once a transaction is mined, before its status is checked."""
+    receipt_timeout: float = 300
+    """Seconds `send` waits for a receipt (web3 TimeExhausted after; the transaction may still be mined)."""
 
-        Raises ChainError with the decoded custom error if it reverts (estimation or execution)."""
+    def send(self, fn, sender: str | None = None, value: int = 0, gas: int | None = None) -> Tx:
+        """Send a contract call or constructor as a transaction (value in wei; gas estimated x1.2 + 20000 unless
+        given) and wait for it, reporting it to the `on_sent` / `on_mined` hooks when set.
+
+        Signs locally when ``sender`` (default: the first account) has a key in ``local_accounts``, else asks the
+        node to sign. Raises ChainError with the decoded custom error if it reverts (estimation or execution), or
+        if ``on_sent`` is set and ``sender`` has no local key; TimeExhausted after ``receipt_timeout`` seconds."""
         sender = sender or self.accounts[0]
+        local = sender in self.local_accounts
+        if self.on_sent and not local:
+            raise ChainError(f"no key for {sender}: only a locally signed transaction has its hash before broadcast")
         params = {"from": sender, "value": value}
         try:
             params["gas"] = gas or int(fn.estimate_gas(params) * 1.2) + 20_000
-            if sender in self.local_accounts:
+            if local:
                 params["nonce"] = self.w3.eth.get_transaction_count(sender, "pending")
                 params["chainId"] = self.w3.eth.chain_id
-                built = fn.build_transaction(params)
-                signed = self.local_accounts[sender].sign_transaction(built)
-                h = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                signed = self.local_accounts[sender].sign_transaction(fn.build_transaction(params))
+                h = "0x" + bytes(signed.hash).hex()
+                if self.on_sent:
+                    self.on_sent(h)
+                self.w3.eth.send_raw_transaction(signed.raw_transaction)
             else:
-                h = fn.transact(params)
+                h = "0x" + bytes(fn.transact(params)).hex()
         except _REVERTS as e:
             raise self._revert(e) from None
-        receipt = self.w3.eth.wait_for_transaction_receipt(h, timeout=300)
+        receipt = self.w3.eth.wait_for_transaction_receipt(h, timeout=self.receipt_timeout)
+        if self.on_mined:
+            self.on_mined(h, receipt)
         if receipt["status"] != 1:
-            raise ChainError(f"transaction {h.hex()} reverted", None)
-        return Tx("0x" + bytes(h).hex().removeprefix("0x"), int(receipt["gasUsed"]), receipt)
+            raise ChainError(f"transaction {h} reverted", None)
+        return Tx(h, int(receipt["gasUsed"]), receipt)
 
     def call(self, fn, sender: str | None = None):
         """eth_call; raises ChainError with the decoded custom error on revert."""
@@ -199,42 +216,3 @@ class Chain:
 
     def balance(self, address: str) -> int:
         return int(self.w3.eth.get_balance(address))
-
-
-# ---------------------------------------------------------------------------------------------------- local node
-
-def anvil_binary() -> Path | None:
-    """The project's anvil (node_modules/.bin/anvil, or $PINPOINT_ANVIL), or one on PATH; None if absent."""
-    for p in (os.environ.get("PINPOINT_ANVIL"), PROJECT / "node_modules" / ".bin" / "anvil", shutil.which("anvil")):
-        if p and Path(p).exists():
-            return Path(p)
-    return None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_anvil(port: int | None = None, *extra: str, timeout: float = 30) -> tuple[subprocess.Popen, str]:
-    """Start the project's anvil on 127.0.0.1 (``port`` or a free one, ``extra`` anvil arguments) and wait until it
-    accepts connections; returns (process, rpc url). Raises ChainError if anvil is missing or does not start."""
-    anvil = anvil_binary()
-    if anvil is None:
-        raise ChainError("anvil not installed: run `npm install` in the project (node_modules/.bin/anvil)")
-    port = port or free_port()
-    proc = subprocess.Popen([str(anvil), "--port", str(port), "--silent", *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-    proc.kill()
-    raise ChainError(f"anvil did not start on port {port}")

@@ -14,87 +14,49 @@
               pinpoint campaign withdraw --campaign ADDR [--escrow]
     demo      pinpoint demo argus [--rpc-url URL] [--json]
 
-The in-process chain lives inside one process, so every command but the demo needs a JSON-RPC node:
-`--rpc-url` or $PINPOINT_RPC_URL (e.g. `node_modules/.bin/anvil`). Secrets (the owner's OT key and codes, a
-licensee's OT choices, an informer's salt) are kept under $PINPOINT_HOME or ~/.pinpoint (files mode 0600).
+Every command but the demo takes the shared options of `protocol.cli.options` (--network, --rpc-url, --account,
+--deployments, --json, with their environment variables) and talks to a JSON-RPC node: with neither --rpc-url nor
+--network, the "local" network of deploy/networks.toml (127.0.0.1:8545, e.g. `pinpoint chain`); the in-process
+chain lives only inside one process. The keystore alias given by --account ($PINPOINT_ACCOUNT) signs; without it,
+the node's first unlocked account (anvil). Secrets (the owner's OT key and codes, a licensee's OT choices, an
+informer's salt) are kept under $PINPOINT_HOME or ~/.pinpoint (files mode 0600). A user error prints
+``error: ...`` and exits with status 2.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import click
 
-NEEDS_NODE = ("Needs a JSON-RPC node (--rpc-url or $PINPOINT_RPC_URL, e.g. anvil): the in-process chain lives only "
-              "inside one process.")
+from protocol.cli.options import ChainOptions, chain_options, fail, handle_errors, out
 
 
-def _chain(rpc_url: str | None, private_key: str | None):
-    from protocol.chain.connection import Chain, ChainError
-
-    if not rpc_url:
-        _fail("this command needs --rpc-url (or $PINPOINT_RPC_URL): the in-process chain does not outlive one "
-              "command; start a node, e.g. node_modules/.bin/anvil")
-    try:
-        return Chain(rpc_url, keys=[private_key] if private_key else None)
-    except ChainError as e:
-        _fail(str(e))
-
-
-def _sender(chain, sender: str | None) -> str:
-    from web3 import Web3
-
-    if sender is None:
-        return chain.accounts[0]
-    if sender.isdigit():
-        return chain.accounts[int(sender)]
-    return Web3.to_checksum_address(sender)
-
-
-def _fail(msg: str) -> None:
-    click.echo(f"error: {msg}", err=True)
-    sys.exit(2)
-
-
-def _common(f):
-    f = click.option("--rpc-url", envvar="PINPOINT_RPC_URL", default=None, help="JSON-RPC node URL (required).")(f)
-    f = click.option("--sender", default=None, help="account address, or index among the node's accounts "
-                     "(default 0).")(f)
-    f = click.option("--private-key", envvar="PINPOINT_PRIVATE_KEY", default=None,
-                     help="hex private key to sign locally (else the node's unlocked accounts).")(f)
-    f = click.option("--json", "as_json", is_flag=True, help="machine-readable output.")(f)
-    return f
+def _connect(opts: ChainOptions):
+    """(Chain, sender): the node of the shared options and the address that signs (--account, else the node's
+    first unlocked account)."""
+    _, ch = opts.connect()
+    return ch, ch.accounts[0]
 
 
 def _campaign_opt(f):
     return click.option("--campaign", "campaign", required=True, help="campaign contract address.")(f)
 
 
-def _out(as_json: bool, data: dict, text: str) -> None:
-    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
-
-
-def _run(fn):
-    """Run a chain action, turning reverts and flow errors into a clean exit with the custom error name."""
-    from protocol.campaign.flows import ArgusError
-    from protocol.chain.connection import ChainError
-    from offchain.campaign.ot import OTError
-    from offchain.campaign.codes import CodeError
-
-    try:
-        return fn()
-    except ChainError as e:
-        _fail(f"{e.error or 'reverted'}: {e}")
-    except (ArgusError, OTError, CodeError) as e:
-        _fail(str(e))
-
-
 def _work(paths: tuple) -> list:
-    from protocol.campaign.flows import demo_work, image_files, load_image
+    from protocol.campaign.demo import demo_work
+    from protocol.campaign.storage import image_files, load_image
 
     return [load_image(p) for p in image_files(list(paths))] if paths else demo_work()
+
+
+def _mine(campaign: str, who: str, stage: str) -> list:
+    """``who``'s saved reports of ``campaign`` still to reveal (stage "reveal") or to claim ("claim")."""
+    from protocol.campaign.informer import InformerReport
+
+    reps = [r for r in InformerReport.all(campaign) if r.informer.lower() == who.lower()]
+    return [r for r in reps if (stage == "reveal" and not r.revealed_tx)
+            or (stage == "claim" and r.revealed_tx and not r.claimed_tx)]
 
 
 def register(main: click.Group, demo: click.Group) -> None:
@@ -106,7 +68,7 @@ def register(main: click.Group, demo: click.Group) -> None:
         """Argus campaigns: create and license (owner); status, set-guilty, withdraw (anyone)."""
 
     @campaign.command("create")
-    @_common
+    @chain_options
     @click.option("--work", "work", multiple=True, type=click.Path(path_type=Path, exists=True),
                   help="images (or a directory) of the work, one segment each; default: the 4 demo photos.")
     @click.option("--reward", type=int, default=10**17, show_default=True, help="R, wei per single report.")
@@ -119,84 +81,89 @@ def register(main: click.Group, demo: click.Group) -> None:
     @click.option("--duration", type=int, default=30 * 86400, show_default=True, help="seconds.")
     @click.option("--watermark-key", default="argus-demo-watermark-key-0000000", show_default=True,
                   help="public watermark key (<= 32 bytes).")
-    def create(rpc_url, sender, private_key, as_json, work, reward, rho, deposit, escrow, min_age,
-               collection_window, appeal_window, duration, watermark_key) -> None:
-        """Owner: deploy a campaign and keep the OT secret locally.  Needs --rpc-url (a JSON-RPC node such as anvil): the in-process chain lives only inside one process."""
+    def create(opts, work, reward, rho, deposit, escrow, min_age, collection_window, appeal_window, duration,
+               watermark_key) -> None:
+        """Owner: deploy a campaign and keep the OT secret locally."""
         from offchain.campaign import ot
+        from protocol.campaign.binding import Campaign, Params
+        from protocol.campaign.owner import Owner
 
-        from protocol.campaign.flows import Campaign, Owner, Params
-
-        ch = _chain(rpc_url, private_key)
-        num, den = (int(v) for v in rho.split("/"))
+        ch, me = _connect(opts)
+        try:
+            num, den = (int(v) for v in rho.split("/"))
+        except ValueError:
+            fail(f"--rho must be NUM/DEN, got {rho!r}")
         segs = _work(work)
         p = Params(reward, num, den, deposit, len(segs), min_age, collection_window, appeal_window, duration,
                    watermark_key.encode())
         owner = Owner(ot.OwnerKey.generate())
-        camp, tx = _run(lambda: Campaign.create(ch, p, owner.key.A, escrow or 3 * (reward + deposit),
-                                                sender=_sender(ch, sender)))
+        camp, tx = Campaign.create(ch, p, owner.key.A, escrow or 3 * (reward + deposit), sender=me)
         path = owner.save(camp.address)
-        _out(as_json, {"campaign": camp.address, "gas": tx.gas, "owner_state": str(path)},
-             f"campaign {camp.address} ({len(segs)} segments; {tx.gas:,} gas); owner secrets in {path}")
+        out({"campaign": camp.address, "gas": tx.gas, "owner_state": str(path)}, opts.as_json,
+            f"campaign {camp.address} ({len(segs)} segments; {tx.gas:,} gas); owner secrets in {path}")
 
     @campaign.command("license")
-    @_common
+    @chain_options
     @_campaign_opt
     @click.option("--licensee", "lid", type=int, required=True)
     @click.option("--work", "work", multiple=True, type=click.Path(path_type=Path, exists=True))
-    @click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="delivery file to write.")
-    def license_(rpc_url, sender, private_key, as_json, campaign, lid, work, out) -> None:
+    @click.option("--out", "out_path", type=click.Path(path_type=Path), required=True, help="delivery file to write.")
+    def license_(opts, campaign, lid, work, out_path) -> None:
         """Owner: fresh codes for a joined licensee, watermark both variants of every segment, commit the code
-        hashes on chain and write the OT delivery (send that file to the licensee).  Needs --rpc-url (a JSON-RPC node such as anvil): the in-process chain lives only inside one process."""
-        from protocol.campaign.flows import Campaign, Owner, owner_license, save_delivery
+        hashes on chain and write the OT delivery (send that file to the licensee)."""
+        from protocol.campaign.binding import Campaign
+        from protocol.campaign.owner import Owner, owner_license
+        from protocol.campaign.storage import save_delivery
 
-        ch = _chain(rpc_url, private_key)
+        ch, me = _connect(opts)
         camp = Campaign(ch, campaign)
-        owner = _run(lambda: Owner.load(camp.address))
-        delivery, tx = _run(lambda: owner_license(camp, owner, lid, _work(work), _sender(ch, sender)))
+        owner = Owner.load(camp.address)
+        delivery, tx = owner_license(camp, owner, lid, _work(work), me)
         owner.save(camp.address)
-        save_delivery(out, camp.address, lid, delivery)
-        _out(as_json, {"licensee": lid, "gas": tx.gas, "delivery": str(out)},
-             f"licensee {lid} licensed ({tx.gas:,} gas); delivery written to {out}")
+        save_delivery(out_path, camp.address, lid, delivery)
+        out({"licensee": lid, "gas": tx.gas, "delivery": str(out_path)}, opts.as_json,
+            f"licensee {lid} licensed ({tx.gas:,} gas); delivery written to {out_path}")
 
     @campaign.command("status")
-    @_common
+    @chain_options
     @_campaign_opt
-    def status(rpc_url, sender, private_key, as_json, campaign) -> None:
-        """Anyone: parameters, escrow and every licensee's status.  Needs --rpc-url (a JSON-RPC node such as anvil): the in-process chain lives only inside one process."""
-        from protocol.campaign.flows import Campaign
+    def status(opts, campaign) -> None:
+        """Anyone: parameters, escrow and every licensee's status."""
+        from protocol.campaign.binding import Campaign
 
-        st = _run(lambda: Campaign(_chain(rpc_url, private_key), campaign).status())
+        ch, _ = _connect(opts)
+        st = Campaign(ch, campaign).status()
         lines = [f"campaign {st['campaign']} owner {st['owner']}",
                  f"  R {st['reward_wei']} wei, rho {st['rho']}, D_L {st['deposit_wei']} wei, {st['segments']} "
                  f"segments; escrow {st['escrow_wei']} wei, balance {st['balance_wei']} wei"]
         for l in st["licensees"]:
             lines.append(f"  licensee {l['id']} {l['licensee']} {l['status']:<9} reports {l['reports']}")
-        _out(as_json, st, "\n".join(lines))
+        out(st, opts.as_json, "\n".join(lines))
 
     @campaign.command("set-guilty")
-    @_common
+    @chain_options
     @_campaign_opt
     @click.option("--licensee", "lid", type=int, required=True)
-    def set_guilty(rpc_url, sender, private_key, as_json, campaign, lid) -> None:
-        """Anyone: declare an accused licensee guilty after its appeal window (its deposit is slashed).  Needs --rpc-url (a JSON-RPC node such as anvil): the in-process chain lives only inside one process."""
-        from protocol.campaign.flows import Campaign
+    def set_guilty(opts, campaign, lid) -> None:
+        """Anyone: declare an accused licensee guilty after its appeal window (its deposit is slashed)."""
+        from protocol.campaign.binding import Campaign
 
-        ch = _chain(rpc_url, private_key)
-        tx = _run(lambda: Campaign(ch, campaign).set_guilty(lid, _sender(ch, sender)))
-        _out(as_json, {"licensee": lid, "gas": tx.gas}, f"licensee {lid} guilty ({tx.gas:,} gas)")
+        ch, me = _connect(opts)
+        tx = Campaign(ch, campaign).set_guilty(lid, me)
+        out({"licensee": lid, "gas": tx.gas}, opts.as_json, f"licensee {lid} guilty ({tx.gas:,} gas)")
 
     @campaign.command("withdraw")
-    @_common
+    @chain_options
     @_campaign_opt
     @click.option("--escrow", "escrow", is_flag=True, help="owner: the unreserved escrow after the end.")
-    def withdraw(rpc_url, sender, private_key, as_json, campaign, escrow) -> None:
-        """Anyone: withdraw one's credit (or, owner, --escrow).  Needs --rpc-url (a JSON-RPC node such as anvil): the in-process chain lives only inside one process."""
-        from protocol.campaign.flows import Campaign
+    def withdraw(opts, campaign, escrow) -> None:
+        """Anyone: withdraw one's credit (or, owner, --escrow)."""
+        from protocol.campaign.binding import Campaign
 
-        ch = _chain(rpc_url, private_key)
-        camp, who = Campaign(ch, campaign), _sender(ch, sender)
-        tx = _run(lambda: camp.withdraw_escrow(who) if escrow else camp.withdraw(who))
-        _out(as_json, {"gas": tx.gas}, f"withdrawn ({tx.gas:,} gas)")
+        ch, me = _connect(opts)
+        camp = Campaign(ch, campaign)
+        tx = camp.withdraw_escrow(me) if escrow else camp.withdraw(me)
+        out({"gas": tx.gas}, opts.as_json, f"withdrawn ({tx.gas:,} gas)")
 
     # ------------------------------------------------------------------------------------------------ licensee
     @main.group("license")
@@ -204,66 +171,68 @@ def register(main: click.Group, demo: click.Group) -> None:
         """Licensee: join a campaign and accept the delivered copy."""
 
     @license_group.command("join")
-    @_common
+    @chain_options
     @_campaign_opt
-    def join(rpc_url, sender, private_key, as_json, campaign) -> None:
-        """Licensee: pay the deposit and publish the OT choice points (choices kept locally, 0600).  Needs --rpc-url (a JSON-RPC node such as anvil): the in-process chain lives only inside one process."""
-        from protocol.campaign.flows import Campaign, licensee_join
+    def join(opts, campaign) -> None:
+        """Licensee: pay the deposit and publish the OT choice points (choices kept locally, 0600)."""
+        from protocol.campaign.binding import Campaign
+        from protocol.campaign.licensee import licensee_join
 
-        ch = _chain(rpc_url, private_key)
-        lic, tx = _run(lambda: licensee_join(Campaign(ch, campaign), _sender(ch, sender)))
-        _out(as_json, {"licensee": lic.id, "gas": tx.gas},
-             f"joined as licensee {lic.id} ({tx.gas:,} gas); choices saved in {lic.path_for(lic.campaign, lic.id)}")
+        ch, me = _connect(opts)
+        lic, tx = licensee_join(Campaign(ch, campaign), me)
+        out({"licensee": lic.id, "gas": tx.gas}, opts.as_json,
+            f"joined as licensee {lic.id} ({tx.gas:,} gas); choices saved in {lic.path_for(lic.campaign, lic.id)}")
 
     @license_group.command("accept")
-    @_common
+    @chain_options
     @click.argument("delivery", type=click.Path(path_type=Path, exists=True))
-    @click.option("--out", "out", type=click.Path(path_type=Path), default=Path("licensed-copy"))
+    @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("licensed-copy"))
     @click.option("--no-watermark-check", is_flag=True, help="skip extracting each image's watermark.")
-    def accept(rpc_url, sender, private_key, as_json, delivery, out, no_watermark_check) -> None:
+    def accept(opts, delivery, out_dir, no_watermark_check) -> None:
         """Licensee: run the OT receiver on a delivery file, check every code against the owner's on-chain
         commitments (and the images' watermarks), write the images. On a cheating delivery prints the segment;
-        `offchain.campaign.ot.prove_cheating` makes the proof.  Needs --rpc-url (a JSON-RPC node such as anvil): the in-process chain lives only inside one process."""
-        from offchain.campaign.ot import DeliveryError, prove_cheating
+        `offchain.campaign.ot.prove_cheating` makes the proof."""
+        from PIL import Image
 
-        from protocol.campaign.flows import Campaign, Licensee, licensee_accept, load_delivery
+        from offchain.campaign.ot import DeliveryError, prove_cheating
+        from protocol.campaign.binding import Campaign
+        from protocol.campaign.licensee import Licensee, licensee_accept
+        from protocol.campaign.storage import load_delivery
 
         addr, lid, dl = load_delivery(delivery)
-        camp = Campaign(_chain(rpc_url, private_key), addr)
-        lic = _run(lambda: Licensee.load(camp.address, lid))
+        ch, _ = _connect(opts)
+        camp = Campaign(ch, addr)
+        lic = Licensee.load(camp.address, lid)
         try:
             images = licensee_accept(camp, lic, dl, check_watermark=not no_watermark_check)
         except DeliveryError as e:
             proof = prove_cheating(lic.choice, dl, e.segment)
-            _fail(f"cheating delivery: {e}; proof: segment {proof.segment}, sigma {proof.sigma}, "
-                  f"b {hex(proof.b)}")
-        from PIL import Image
-
-        out.mkdir(parents=True, exist_ok=True)
+            fail(f"cheating delivery: {e}; proof: segment {proof.segment}, sigma {proof.sigma}, b {hex(proof.b)}")
+        out_dir.mkdir(parents=True, exist_ok=True)
         for j, img in enumerate(images):
-            Image.fromarray(img).save(out / f"segment-{j}.png")
-        _out(as_json, {"licensee": lid, "segments": len(images), "out": str(out)},
-             f"accepted {len(images)} segments (codes match the commitments); written to {out}/")
+            Image.fromarray(img).save(out_dir / f"segment-{j}.png")
+        out({"licensee": lid, "segments": len(images), "out": str(out_dir)}, opts.as_json,
+            f"accepted {len(images)} segments (codes match the commitments); written to {out_dir}/")
 
     @main.command("appeal")
-    @_common
+    @chain_options
     @_campaign_opt
     @click.option("--licensee", "lid", type=int, required=True)
-    def appeal(rpc_url, sender, private_key, as_json, campaign, lid) -> None:
+    def appeal(opts, campaign, lid) -> None:
         """Licensee: open the OT choice of a segment whose reported variant is not the one received (appeal
-        window: after the collection window).  Needs --rpc-url (a JSON-RPC node such as anvil): the in-process chain lives only inside one process."""
-        from protocol.campaign.flows import Campaign, Licensee, appeal_segment
+        window: after the collection window)."""
+        from protocol.campaign.binding import Campaign
+        from protocol.campaign.licensee import Licensee, appeal_segment
 
-        ch = _chain(rpc_url, private_key)
+        ch, me = _connect(opts)
         camp = Campaign(ch, campaign)
-        lic = _run(lambda: Licensee.load(camp.address, lid))
-        st = camp.license(lid)
-        j = appeal_segment(lic, st.bits)
+        lic = Licensee.load(camp.address, lid)
+        j = appeal_segment(lic, camp.license(lid).bits)
         if j is None:
-            _fail("every reported variant is the one this licensee received: no appeal is possible")
-        tx = _run(lambda: camp.appeal(lid, lic.choice, j, _sender(ch, sender)))
-        _out(as_json, {"licensee": lid, "segment": j, "gas": tx.gas},
-             f"appeal won on segment {j} ({tx.gas:,} gas): licensee {lid} cleared")
+            fail("every reported variant is the one this licensee received: no appeal is possible")
+        tx = camp.appeal(lid, lic.choice, j, me)
+        out({"licensee": lid, "segment": j, "gas": tx.gas}, opts.as_json,
+            f"appeal won on segment {j} ({tx.gas:,} gas): licensee {lid} cleared")
 
     # ------------------------------------------------------------------------------------------------ informer
     @main.group("report")
@@ -271,68 +240,63 @@ def register(main: click.Group, demo: click.Group) -> None:
         """Informer: report a pirated copy by commit and reveal."""
 
     @report.command("commit")
-    @_common
+    @chain_options
     @_campaign_opt
     @click.argument("pirated", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
-    def commit(rpc_url, sender, private_key, as_json, campaign, pirated) -> None:
+    def commit(opts, campaign, pirated) -> None:
         """Extract the watermark of PIRATED (image files or a directory), find the licensee in the campaign's
-        index, save the salt (0600) and commit. Reveal after the minimum age.  Needs --rpc-url (a JSON-RPC node such as anvil): the in-process chain lives only inside one process."""
-        from protocol.campaign.flows import Campaign, extract_codes, image_files, informer_commit, load_image, prepare_report
+        index, save the salt (0600) and commit. Reveal after the minimum age."""
+        from protocol.campaign.binding import Campaign
+        from protocol.campaign.informer import extract_codes, informer_commit, prepare_report
+        from protocol.campaign.storage import image_files, load_image
 
-        ch = _chain(rpc_url, private_key)
+        ch, me = _connect(opts)
         camp = Campaign(ch, campaign)
-        who = _sender(ch, sender)
-        images = [load_image(p) for p in _run(lambda: image_files(list(pirated)))]
-        codes = _run(lambda: extract_codes(images, camp.params().watermark_key))
-        rep = _run(lambda: prepare_report(camp, codes, who))
-        tx = _run(lambda: informer_commit(camp, rep))
-        _out(as_json, {"commitment": rep.commitment.hex(), "licensee": rep.id, "gas": tx.gas,
-                       "state": str(rep.path())},
-             f"committed {rep.commitment.hex()} (licensee {rep.id}; {tx.gas:,} gas); state in {rep.path()}")
-
-    def _mine(campaign: str, who: str, stage: str):
-        from protocol.campaign.flows import InformerReport
-
-        reps = [r for r in InformerReport.all(campaign) if r.informer.lower() == who.lower()]
-        return [r for r in reps if (stage == "reveal" and not r.revealed_tx)
-                or (stage == "claim" and r.revealed_tx and not r.claimed_tx)]
+        images = [load_image(p) for p in image_files(list(pirated))]
+        rep = prepare_report(camp, extract_codes(images, camp.params().watermark_key), me)
+        tx = informer_commit(camp, rep)
+        out({"commitment": rep.commitment.hex(), "licensee": rep.id, "gas": tx.gas, "state": str(rep.path())},
+            opts.as_json,
+            f"committed {rep.commitment.hex()} (licensee {rep.id}; {tx.gas:,} gas); state in {rep.path()}")
 
     @report.command("reveal")
-    @_common
+    @chain_options
     @_campaign_opt
-    def reveal(rpc_url, sender, private_key, as_json, campaign) -> None:
-        """Reveal this sender's saved, unrevealed reports of the campaign.  Needs --rpc-url (a JSON-RPC node such as anvil): the in-process chain lives only inside one process."""
-        from protocol.campaign.flows import Campaign, informer_reveal
+    def reveal(opts, campaign) -> None:
+        """Reveal this account's saved, unrevealed reports of the campaign."""
+        from protocol.campaign.binding import Campaign
+        from protocol.campaign.informer import informer_reveal
 
-        ch = _chain(rpc_url, private_key)
+        ch, me = _connect(opts)
         camp = Campaign(ch, campaign)
-        reps = _mine(camp.address, _sender(ch, sender), "reveal")
+        reps = _mine(camp.address, me, "reveal")
         if not reps:
-            _fail("no unrevealed report saved for this sender and campaign")
-        out = []
+            fail("no unrevealed report saved for this account and campaign")
+        done = []
         for rep in reps:
-            tx = _run(lambda: informer_reveal(camp, rep))
-            out.append({"commitment": rep.commitment.hex(), "licensee": rep.id, "gas": tx.gas})
-        _out(as_json, {"revealed": out},
-             "\n".join(f"revealed {o['commitment'][:16]}... licensee {o['licensee']} ({o['gas']:,} gas)" for o in out))
+            tx = informer_reveal(camp, rep)
+            done.append({"commitment": rep.commitment.hex(), "licensee": rep.id, "gas": tx.gas})
+        out({"revealed": done}, opts.as_json, "\n".join(
+            f"revealed {o['commitment'][:16]}... licensee {o['licensee']} ({o['gas']:,} gas)" for o in done))
 
     @report.command("status")
-    @_common
+    @chain_options
     @click.option("--campaign", "campaign", default=None)
-    def report_status(rpc_url, sender, private_key, as_json, campaign) -> None:
-        """The saved reports (all senders) and their on-chain state.  Needs --rpc-url (a JSON-RPC node such as anvil): the in-process chain lives only inside one process."""
-        from protocol.campaign.flows import Campaign, InformerReport
+    def report_status(opts, campaign) -> None:
+        """The saved reports (all accounts) and their on-chain state."""
+        from protocol.campaign.binding import Campaign
+        from protocol.campaign.informer import InformerReport
 
-        ch = _chain(rpc_url, private_key)
+        ch, _ = _connect(opts)
         rows = []
         for rep in InformerReport.all(campaign):
             camp = Campaign(ch, rep.campaign)
             st = camp.license(rep.id)
             state = "claimed" if rep.claimed_tx else "revealed" if rep.revealed_tx else "committed"
             rows.append({"campaign": rep.campaign, "informer": rep.informer, "commitment": rep.commitment.hex(),
-                         "licensee": rep.id, "state": state, "licensee_status": st.status, "reports": st.reports,
-                         "reward_wei": camp.reward_for(st.reports) if rep.revealed_tx else 0})
-        _out(as_json, {"reports": rows}, "\n".join(
+                         "licensee": rep.id, "state": state, "licensee_status": st.status.label,
+                         "reports": st.reports, "reward_wei": camp.reward_for(st.reports) if rep.revealed_tx else 0})
+        out({"reports": rows}, opts.as_json, "\n".join(
             f"{r['commitment'][:16]}... {r['informer'][:10]} licensee {r['licensee']} {r['state']:<9} "
             f"({r['licensee_status']}, n = {r['reports']}, f(n) = {r['reward_wei']} wei)" for r in rows)
             or "no saved reports")
@@ -342,29 +306,31 @@ def register(main: click.Group, demo: click.Group) -> None:
         """Informer: claim rewards."""
 
     @reward_group.command("claim")
-    @_common
+    @chain_options
     @_campaign_opt
-    def claim(rpc_url, sender, private_key, as_json, campaign) -> None:
-        """Claim f(n) for this sender's revealed reports once their collection window has closed.  Needs --rpc-url (a JSON-RPC node such as anvil): the in-process chain lives only inside one process."""
-        from protocol.campaign.flows import Campaign, informer_claim
+    def claim(opts, campaign) -> None:
+        """Claim f(n) for this account's revealed reports once their collection window has closed."""
+        from protocol.campaign.binding import Campaign
+        from protocol.campaign.informer import informer_claim
 
-        ch = _chain(rpc_url, private_key)
+        ch, me = _connect(opts)
         camp = Campaign(ch, campaign)
-        reps = _mine(camp.address, _sender(ch, sender), "claim")
+        reps = _mine(camp.address, me, "claim")
         if not reps:
-            _fail("no revealed, unclaimed report saved for this sender and campaign")
-        out = []
+            fail("no revealed, unclaimed report saved for this account and campaign")
+        done = []
         for rep in reps:
             n = camp.license(rep.id).reports
-            tx = _run(lambda: informer_claim(camp, rep))
-            out.append({"licensee": rep.id, "reward_wei": camp.reward_for(n), "gas": tx.gas})
-        _out(as_json, {"claimed": out},
-             "\n".join(f"claimed {o['reward_wei']} wei (licensee {o['licensee']}; {o['gas']:,} gas)" for o in out))
+            tx = informer_claim(camp, rep)
+            done.append({"licensee": rep.id, "reward_wei": camp.reward_for(n), "gas": tx.gas})
+        out({"claimed": done}, opts.as_json, "\n".join(
+            f"claimed {o['reward_wei']} wei (licensee {o['licensee']}; {o['gas']:,} gas)" for o in done))
 
     # ------------------------------------------------------------------------------------------------ demo
     @demo.command("argus")
     @click.option("--rpc-url", default=None, help="JSON-RPC node (e.g. anvil); default: the in-process chain.")
     @click.option("--json", "as_json", is_flag=True, help="print the steps, gas per call and balances as JSON.")
+    @handle_errors
     def demo_argus(rpc_url, as_json) -> None:
         """Argus: a work of 4 photos licensed to three licensees; a leak, re-encoded, resized and cropped;
         informers (a copied commitment, a late one, a Sybil pair) paid by f(n); the leaker slashed; a licensee
@@ -374,10 +340,10 @@ def register(main: click.Group, demo: click.Group) -> None:
 
         from rich.console import Console
 
-        from protocol.campaign.flows import run_demo
+        from protocol.campaign.demo import run_demo
 
         os.environ.setdefault("PINPOINT_HOME", tempfile.mkdtemp(prefix="pinpoint-argus-demo-"))
         con = Console(highlight=False, width=150)
         rec = run_demo(rpc_url, log=None if as_json else con.print)
         if as_json:
-            click.echo(json.dumps(rec, indent=2))
+            out(rec)

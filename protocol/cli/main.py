@@ -3,15 +3,13 @@
     pinpoint eval --model PATH --input IMAGE_OR_NPY [--json]
     pinpoint demo [--rpc-url URL] [--model PATH --input PATH] [--json]
 
-Command groups of other capabilities register themselves in `_register_groups`.
+The command groups of the other capabilities are attached by their modules' ``register(main, demo)``:
+`protocol.cli.campaign` (Argus campaigns) and `protocol.cli.operations` (accounts, deployment, tasks, daemons).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-import time
 from importlib import resources
 from pathlib import Path
 
@@ -19,22 +17,26 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from offchain.inference.kernels import InputError, evaluate, load_input
-from offchain.inference.graph import ModelError, load
-from offchain.inference.trace import Trace, commitments
+from offchain.inference.pipeline import run_files
+from offchain.inference.trace import commitments
+from protocol.cli import campaign, operations
+from protocol.cli.options import handle_errors
 
 console = Console(stderr=False, highlight=False, width=132)
 
 
 def default_model() -> Path:
+    """The bundled int8 MobileNetV2 (offchain/assets)."""
     return Path(str(resources.files("offchain.assets").joinpath("mobilenetv2-12-int8.onnx")))
 
 
 def default_input() -> Path:
+    """The bundled example photo (a bald eagle)."""
     return Path(str(resources.files("offchain.assets").joinpath("bald_eagle.jpeg")))
 
 
 def labels() -> list[str]:
+    """The 1000 ImageNet class names, in class order."""
     text = resources.files("offchain.assets").joinpath("synset.txt").read_text()
     return [ln.split(" ", 1)[1].strip() for ln in text.splitlines() if ln.strip()]
 
@@ -45,22 +47,10 @@ def _label(i: int, n_classes: int) -> str:
     return str(i)
 
 
-def _fail(msg: str) -> None:
-    click.echo(f"error: {msg}", err=True)
-    sys.exit(2)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pinpoint")
 def main() -> None:
     """pinpoint: smart contracts that referee off-chain truth (verifiable int8 DNN inference; anti-piracy)."""
-
-
-def evaluate_file(model: Path, input_path: Path) -> Trace:
-    """Load, evaluate (XCE fast path) and commit; raises ModelError / InputError."""
-    graph = load(model)
-    x = load_input(input_path, graph)
-    return Trace.of(evaluate(graph, x))
 
 
 @main.command("eval")
@@ -68,12 +58,10 @@ def evaluate_file(model: Path, input_path: Path) -> Trace:
 @click.option("--input", "input_path", type=click.Path(path_type=Path), default=None,
               help="an image (preprocessed as the model needs) or a .npy input tensor.")
 @click.option("--json", "as_json", is_flag=True, help="print the commitments as JSON.")
+@handle_errors
 def eval_cmd(model: Path | None, input_path: Path | None, as_json: bool) -> None:
     """Evaluate a model bit-exactly and print its commitments (model, input, output, trace roots; top-1)."""
-    try:
-        trace = evaluate_file(model or default_model(), input_path or default_input())
-    except (ModelError, InputError) as e:
-        _fail(str(e))
+    trace = run_files(model or default_model(), input_path or default_input())
     c = commitments(trace)
     if as_json:
         click.echo(json.dumps(c, indent=2))
@@ -95,34 +83,21 @@ def eval_cmd(model: Path | None, input_path: Path | None, as_json: bool) -> None
 @click.option("--cheat-op", type=int, default=None, help="operator the cheating solver alters (default: middle).")
 @click.option("--json", "as_json", is_flag=True, help="print the scenarios as JSON.")
 @click.pass_context
+@handle_errors
 def demo(ctx, rpc_url, model, input_path, cheat_op, as_json) -> None:
     """The main job: a cheating solver and a lying challenger caught on chain, move by move with gas."""
     if ctx.invoked_subcommand is not None:
         return
     from protocol.inference.scenarios import run_demo
 
-    try:
-        report = run_demo(model or default_model(), input_path or default_input(), rpc_url=rpc_url,
-                          cheat_op=cheat_op, log=None if as_json else console.print)
-    except (ModelError, InputError) as e:
-        _fail(str(e))
+    report = run_demo(model or default_model(), input_path or default_input(), rpc_url=rpc_url,
+                      cheat_op=cheat_op, log=None if as_json else console.print)
     if as_json:
         click.echo(json.dumps(report, indent=2))
 
 
-def _register_groups() -> None:
-    """Attach the command groups of the other capabilities (each module exposes ``register(main, demo)``)."""
-    for mod in ("protocol.cli.campaign", "protocol.cli.operations"):
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name == mod:
-                continue
-            raise
-        m.register(main, demo)
-
-
-_register_groups()
+campaign.register(main, demo)
+operations.register(main, demo)
 
 if __name__ == "__main__":
     main()

@@ -13,25 +13,27 @@ from typing import Callable
 
 import numpy as np
 
-from offchain.inference.kernels import evaluate, load_input
-from offchain.inference.graph import load
+from offchain.common.errors import PinpointError
+from offchain.inference.pipeline import run_files
 from offchain.inference.trace import Trace
 
-from protocol.chain.connection import Chain
-from .game import (Challenger, Deployment, LyingChallenger, Solver, challenge, play, post_task, submit, task_bond,
-                   winner)
+from protocol.chain.connection import Chain, fee_paid
+from .game import Deployment, challenge, play, post_task, submit, task_bond, winner
+from .strategies import Challenger, LyingChallenger, Solver
 
 FEE = 10**16  # wei
 
 
-def _gas_cost(receipt) -> int:
-    """Wei paid for gas by a mined transaction."""
-    return int(receipt["gasUsed"]) * int(receipt.get("effectiveGasPrice", 0) or 0)
+class ScenarioError(PinpointError, ValueError):
+    """A scenario cannot be set up as asked (e.g. the operator to cheat at does not exist)."""
 
 
 def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace, challenger: Challenger,
                  requester: str, solver_addr: str, log: Callable | None = None) -> dict:
-    """Post, submit, challenge, play, settle and withdraw; return the scenario record (JSON-ready)."""
+    """Post, submit, challenge, play, settle and withdraw; return the scenario record (JSON-ready): winner,
+    rounds, gas per move and totals, balances before and after (wei, as strings) and whether every wei is
+    accounted for. ``honest`` gives the task (model and input), ``solver_trace`` what the solver commits. Raises
+    ChainError if a transaction is rejected."""
     ch = dep.chain
     parties = {"requester": requester, "solver": solver_addr, "challenger": challenger.address}
     before = {k: ch.balance(a) for k, a in parties.items()}
@@ -39,7 +41,7 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
     moves = []
 
     def record(who, what, tx):
-        spent[who] += _gas_cost(tx.receipt)
+        spent[who] += fee_paid(tx.receipt)
         moves.append({"who": who, "what": what, "gas": tx.gas})
         if log:
             log(f"  [bold]{who:>10}[/]  {what:<66} {tx.gas:>9,} gas")
@@ -54,7 +56,7 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
     game_id, tx = challenge(dep, task_id, challenger.address)
     record("challenger", f"challenge -> game {game_id}", tx)
     for mv in play(dep, game_id, Solver(solver_trace, solver_addr), challenger):
-        spent[mv.who] += _gas_cost(ch.w3.eth.get_transaction_receipt(mv.tx))
+        spent[mv.who] += fee_paid(ch.w3.eth.get_transaction_receipt(mv.tx))
         moves.append({"who": mv.who, "what": mv.what, "gas": mv.gas})
         if log:
             log(f"  [bold]{mv.who:>10}[/]  {mv.what:<66} {mv.gas:>9,} gas")
@@ -108,17 +110,17 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
 
 def run_demo(model: Path, input_path: Path, rpc_url: str | None = None, cheat_op: int | None = None,
              log: Callable | None = None) -> dict:
-    """Both scenarios on the in-process chain (or ``rpc_url``); returns {"chain", "model", "scenarios": [...]}."""
-    graph = load(model)
-    x = load_input(input_path, graph)
-    ev = evaluate(graph, x)
-    honest = Trace.of(ev)
-    top1 = ev.top1()[0]
+    """Both scenarios on the in-process chain (or ``rpc_url``); returns {"chain", "model", "input", "top1",
+    "scenarios": [...]}. ``cheat_op``: the operator the cheating solver alters (default: the middle one). Raises
+    ModelError, InputError, ScenarioError (cheat_op out of range) or ChainError."""
+    honest = run_files(model, input_path)
+    graph = honest.graph
+    top1 = int(np.argmax(honest.tensors[-1].reshape(honest.tensors[-1].shape[0], -1)[0]))
     chain = Chain(rpc_url)
     if log:
         log(f"[bold]pinpoint demo[/] on {chain.kind}: {Path(model).name} ({graph.n_ops} canonical operators) on "
             f"{Path(input_path).name}")
-        log(f"  XCE evaluation {ev.seconds * 1000:.0f} ms, commitments {honest.seconds_commit * 1000:.0f} ms, "
+        log(f"  XCE evaluation {honest.seconds_eval * 1000:.0f} ms, commitments {honest.seconds_commit * 1000:.0f} ms, "
             f"top-1 class {top1}")
         log(f"  trace root {honest.trace_root.hex()[:16]}...  output root {honest.output_root.hex()[:16]}...")
     dep = Deployment.deploy(chain)
@@ -128,7 +130,7 @@ def run_demo(model: Path, input_path: Path, rpc_url: str | None = None, cheat_op
     A = chain.accounts
     j = graph.n_ops // 2 if cheat_op is None else cheat_op
     if not 0 <= j < graph.n_ops:
-        raise ValueError(f"--cheat-op must be in [0, {graph.n_ops})")
+        raise ScenarioError(f"--cheat-op must be in [0, {graph.n_ops})")
     n_out = graph.ops[j].out.numel
     elem = int(np.random.default_rng(7).integers(n_out))
     cheat = honest.altered(j, elem)

@@ -1,0 +1,236 @@
+"""The channel code of the watermark payload: CRC-16 and a shortened binary BCH code.
+
+payload = 64-bit code + CRC-16/CCITT-FALSE (80 bits), encoded by a shortened binary BCH code over GF(2^8)
+(n = 220, k = 80, t = 20: corrects any 20 bit errors). `decode_payload` accepts a word only if BCH decoding
+succeeds *and* the CRC matches; a random word passes both with probability ~2^-63.
+
+The watermark's exceptions live here, at the bottom of its layers (`offchain.campaign.watermark` re-exports them):
+a word that does not decode is a watermark not found.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from offchain.campaign.codes import CODE_BYTES
+from offchain.common.errors import PinpointError
+
+__all__ = ["WatermarkError", "WatermarkNotFound", "crc16", "BCH", "bch", "encode_payload", "decode_payload"]
+
+_CRC_BITS = 16
+_DATA_BITS = CODE_BYTES * 8 + _CRC_BITS  # 80
+_BCH_M = 8
+_BCH_T = 20
+
+
+class WatermarkError(PinpointError, ValueError):
+    """Invalid input to the watermark functions (bad image shape/dtype, bad code length, ...)."""
+
+
+class WatermarkNotFound(WatermarkError):
+    """No valid watermark for this key could be decoded from the image."""
+
+
+def crc16(data: bytes, init: int = 0xFFFF) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021) of ``data``; returns an int in [0, 65535]."""
+    crc = init
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+class BCH:
+    """Shortened narrow-sense binary BCH code over GF(2^m).
+
+    ``BCH(m, t, k)`` encodes ``k`` data bits into ``n = k + deg(g)`` bits (``deg(g) <= m*t``) and
+    corrects any pattern of at most ``t`` bit errors.  Bits are numpy ``uint8`` arrays of 0/1;
+    codeword bit ``i`` is the coefficient of ``x^i`` (parity bits first, data bits last).
+    ``decode`` raises ``WatermarkNotFound`` when the word is not within distance ``t`` of a
+    codeword (detected failure).
+    """
+
+    _PRIM = {4: 0x13, 5: 0x25, 6: 0x43, 7: 0x89, 8: 0x11D, 9: 0x211, 10: 0x409}
+
+    def __init__(self, m: int = _BCH_M, t: int = _BCH_T, k: int = _DATA_BITS):
+        if m not in self._PRIM:
+            raise ValueError(f"unsupported field GF(2^{m})")
+        self.m, self.t, self.k = m, t, k
+        self.q = (1 << m) - 1  # multiplicative order
+        exp = np.zeros(2 * self.q, dtype=np.int64)
+        log = np.full(self.q + 1, -1, dtype=np.int64)
+        x = 1
+        for i in range(self.q):
+            exp[i] = x
+            log[x] = i
+            x <<= 1
+            if x >> m:
+                x ^= self._PRIM[m]
+        exp[self.q:] = exp[: self.q]
+        self.exp, self.log = exp, log
+        # generator polynomial: product of distinct minimal polynomials of alpha^1..alpha^2t
+        g = 1  # GF(2) polynomial as int bit-vector
+        seen: set[int] = set()
+        for i in range(1, 2 * t + 1):
+            if i % self.q in seen:
+                continue
+            coset = []
+            j = i % self.q
+            while j not in coset:
+                coset.append(j)
+                j = (2 * j) % self.q
+            seen.update(coset)
+            # minimal polynomial = prod (x - alpha^j) over the coset, coefficients in GF(2)
+            poly = [1]  # coefficients in GF(2^m), lowest degree first
+            for j in coset:
+                root = int(exp[j])
+                new = [0] * (len(poly) + 1)
+                for d, c in enumerate(poly):
+                    new[d + 1] ^= c
+                    new[d] ^= self._mul(c, root)
+                poly = new
+            assert all(c in (0, 1) for c in poly)
+            mp = sum(c << d for d, c in enumerate(poly))
+            g = self._pmul2(g, mp)
+        self.g = g
+        self.n_parity = g.bit_length() - 1
+        self.n = self.k + self.n_parity
+        if self.n > self.q:
+            raise ValueError(f"k={k}, t={t} too large for GF(2^{m}) (n={self.n} > {self.q})")
+
+    # -- field helpers
+    def _mul(self, a: int, b: int) -> int:
+        if a == 0 or b == 0:
+            return 0
+        return int(self.exp[self.log[a] + self.log[b]])
+
+    @staticmethod
+    def _pmul2(a: int, b: int) -> int:
+        r = 0
+        while b:
+            if b & 1:
+                r ^= a
+            a <<= 1
+            b >>= 1
+        return r
+
+    # -- encoding
+    def encode(self, data_bits: np.ndarray) -> np.ndarray:
+        """``data_bits``: uint8 0/1 array of shape (k,) -> codeword uint8 0/1 array of shape (n,)."""
+        data_bits = np.asarray(data_bits, dtype=np.uint8)
+        if data_bits.shape != (self.k,):
+            raise ValueError(f"expected {self.k} data bits, got shape {data_bits.shape}")
+        msg = 0
+        for i, b in enumerate(data_bits):
+            msg |= int(b) << i
+        rem = msg << self.n_parity
+        glen = self.g.bit_length()
+        while rem.bit_length() >= glen:
+            rem ^= self.g << (rem.bit_length() - glen)
+        cw = (msg << self.n_parity) | rem
+        return np.array([(cw >> i) & 1 for i in range(self.n)], dtype=np.uint8)
+
+    # -- decoding
+    def decode(self, word: np.ndarray) -> tuple[np.ndarray, int]:
+        """Correct up to ``t`` errors in ``word`` (uint8 0/1, shape (n,)).
+
+        Returns ``(data_bits (k,) uint8, number_of_corrected_errors)``; raises
+        ``WatermarkNotFound`` if decoding fails (more than ``t`` errors detected).
+        """
+        word = np.asarray(word, dtype=np.uint8)
+        if word.shape != (self.n,):
+            raise ValueError(f"expected {self.n} bits, got shape {word.shape}")
+        q, exp, log, t = self.q, self.exp, self.log, self.t
+        idx = np.nonzero(word)[0]
+        js = np.arange(1, 2 * t + 1)
+        if idx.size:
+            synd = np.bitwise_xor.reduce(exp[(np.outer(js, idx)) % q], axis=1)
+        else:
+            synd = np.zeros(2 * t, dtype=np.int64)
+        if not synd.any():
+            return word[self.n_parity:].copy(), 0
+        s = [int(v) for v in synd]
+        # Berlekamp-Massey
+        C = [1] + [0] * (2 * t)
+        B = [1] + [0] * (2 * t)
+        L, mshift, b = 0, 1, 1
+        for nn in range(2 * t):
+            d = s[nn]
+            for i in range(1, L + 1):
+                if C[i] and s[nn - i]:
+                    d ^= int(exp[log[C[i]] + log[s[nn - i]]])
+            if d == 0:
+                mshift += 1
+                continue
+            coef = int(exp[(log[d] - log[b]) % q])
+            T = C[:]
+            for i in range(2 * t + 1 - mshift):
+                if B[i]:
+                    C[i + mshift] ^= int(exp[log[coef] + log[B[i]]])
+            if 2 * L <= nn:
+                L = nn + 1 - L
+                B, b, mshift = T, d, 1
+            else:
+                mshift += 1
+        if L > t:
+            raise WatermarkNotFound("BCH: too many errors")
+        # Chien search over the (shortened) positions 0..n-1
+        pos = np.arange(self.n)
+        acc = np.zeros(self.n, dtype=np.int64)
+        acc ^= C[0]
+        for l in range(1, L + 1):
+            if C[l]:
+                acc ^= exp[(log[C[l]] - pos * l) % q]
+        roots = np.nonzero(acc == 0)[0]
+        if len(roots) != L:
+            raise WatermarkNotFound("BCH: uncorrectable error pattern")
+        out = word.copy()
+        out[roots] ^= 1
+        return out[self.n_parity:].copy(), int(L)
+
+
+@functools.lru_cache(maxsize=None)
+def bch() -> BCH:
+    """The payload code BCH(m=8, t=20, k=80) (n = 220), built once."""
+    return BCH(_BCH_M, _BCH_T, _DATA_BITS)
+
+
+def _bytes_to_bits(data: bytes) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+
+
+def _bits_to_bytes(bits: np.ndarray) -> bytes:
+    return np.packbits(np.asarray(bits, dtype=np.uint8), bitorder="little").tobytes()
+
+
+def _payload_bits(code: bytes) -> np.ndarray:
+    crc = crc16(code)
+    return _bytes_to_bits(code + crc.to_bytes(2, "little"))
+
+
+def encode_payload(code: bytes) -> np.ndarray:
+    """Channel-encode an 8-byte code: CRC-16 appended, then BCH(220, 80, t=20).
+
+    Returns the codeword as a uint8 0/1 array of shape (220,) (before key scrambling).
+    Raises ``WatermarkError`` if ``code`` is not 8 bytes.
+    """
+    if not isinstance(code, (bytes, bytearray)) or len(code) != CODE_BYTES:
+        raise WatermarkError(f"code must be {CODE_BYTES} bytes")
+    return bch().encode(_payload_bits(bytes(code)))
+
+
+def decode_payload(bits: np.ndarray) -> bytes:
+    """Inverse of :func:`encode_payload`: correct up to 20 bit errors, check the CRC.
+
+    ``bits``: uint8 0/1 array of shape (220,).  Returns the 8-byte code; raises
+    ``WatermarkNotFound`` if the BCH decoder fails or the CRC does not match.
+    """
+    data, _ = bch().decode(np.asarray(bits, dtype=np.uint8))
+    raw = _bits_to_bytes(data)
+    code, crc = raw[:CODE_BYTES], int.from_bytes(raw[CODE_BYTES:], "little")
+    if crc16(code) != crc:
+        raise WatermarkNotFound("CRC mismatch")
+    return code

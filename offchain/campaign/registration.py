@@ -1,0 +1,315 @@
+"""The watermark's canonical frame, its key-derived patterns and geometric registration.
+
+* Everything happens on the luminance of the image resampled to a *canonical* ``N x N`` frame (N = 256), which
+  undoes any rescaling (`offchain.campaign.watermark`).
+* `Keyed`: every key-dependent constant (version-stable: derived from SHAKE-256, not numpy's RNG): the sync tile,
+  the payload DCT coefficients of each coded bit with their signs, the dither and the scrambling mask.
+* **Sync template** (geometry after cropping): a key-derived pseudo-random band-pass tile of ``TILE x TILE``
+  canonical px (spatial wavelengths ~5.3..21 px), repeated 2 x 2 times over the frame.  `sync_candidates` folds
+  the whitened suspect modulo the tile period for a grid of horizontal/vertical extents ``e in [0.89, 1.005]``
+  (a crop of <= 5 % per border leaves ``1 - left - right >= 0.9`` of the frame visible); a phase-only FFT
+  correlation with the tile gives the offsets (restricted to the admissible range).  The best distinct peaks are
+  refined on a finer extent grid.
+* **Fine registration** (`refine`): around each sync hypothesis a joint grid of (extent, centre) per axis
+  maximizes the lattice fit ``Q = mean cos(4 pi (p - dither) / delta)`` (~1 when aligned, ~0 otherwise),
+  computed cheaply through the separability of resampling and DCT (`projections`).
+
+A geometry is (ex, ox, ey, oy): the visible fraction of the canonical frame per axis and the canonical position
+(px) of the suspect's left/top edge.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+
+import numpy as np
+from scipy import fft as sfft
+from scipy import ndimage
+
+from offchain.campaign.ecc import bch
+
+# Parameters (all in canonical-frame pixels)
+N = 256  # canonical frame size
+TILE = 128  # sync tile period
+_SYNC_BAND = (6.0, 24.0)  # cycles per tile (wavelength ~21..5.3 px)
+SYNC_AMP = 2.1  # RMS of the sync template (grey levels)
+MARGIN = 16  # payload region = [MARGIN, N - MARGIN)
+REGION = N - 2 * MARGIN
+_PAY_BAND = (3.0, 18.0)  # radial DCT index band of payload coefficients
+DELTA = 120.0  # STDM quantization step (orthonormal DCT units)
+_EXTENT_RANGE = (0.89, 1.005)  # searched visible fraction of the canonical frame per axis
+
+
+# ---------------------------------------------------------------------------------------------
+# Key-derived patterns (version-stable: derived from SHAKE-256, not numpy's RNG)
+# ---------------------------------------------------------------------------------------------
+def _stream(key: bytes, label: str, nbytes: int) -> bytes:
+    return hashlib.shake_256(b"wm-v1|" + label.encode() + b"|" + key).digest(nbytes)
+
+
+def _uniform(key: bytes, label: str, n: int) -> np.ndarray:
+    raw = np.frombuffer(_stream(key, label, 8 * n), dtype="<u8")
+    return (raw >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def _bits(key: bytes, label: str, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(_stream(key, label, (n + 7) // 8), dtype=np.uint8))[:n]
+
+
+class Keyed:
+    """All key-dependent constants: sync tile, payload coefficient groups, signs, dither, mask."""
+
+    def __init__(self, key: bytes):
+        self.n_bits = bch().n
+        # --- sync tile: random phases on an annulus of frequencies, unit RMS
+        P = TILE
+        f = np.fft.fftfreq(P) * P
+        fy, fx = np.meshgrid(f, f, indexing="ij")
+        rad = np.hypot(fy, fx)
+        band = (rad >= _SYNC_BAND[0]) & (rad <= _SYNC_BAND[1])
+        ph = _uniform(key, "sync-phase", P * P).reshape(P, P) * 2 * np.pi
+        spec = band * np.exp(1j * ph)
+        tile = np.real(np.fft.ifft2(spec))
+        tile -= tile.mean()
+        tile /= tile.std()
+        self.tile = tile
+        self.tile_fft = np.fft.fft2(tile)
+        reps = N // P
+        self.sync = np.tile(tile, (reps, reps))
+        # --- payload coefficients
+        R = REGION
+        u = np.arange(R)
+        uu, vv = np.meshgrid(u, u, indexing="ij")
+        r = np.hypot(uu, vv)
+        sel = np.nonzero(((r >= _PAY_BAND[0]) & (r <= _PAY_BAND[1])).ravel())[0]
+        order = np.argsort(_uniform(key, "coef-perm", sel.size), kind="stable")
+        per = sel.size // self.n_bits
+        if per < 1:
+            raise RuntimeError("payload band too small")
+        used = sel[order[: per * self.n_bits]]
+        self.coef_idx = used  # flat indices into the R x R DCT, grouped per bit
+        self.coef_u, self.coef_v = np.divmod(used, R)
+        self.per = per
+        signs = np.where(_bits(key, "coef-sign", used.size) > 0, 1.0, -1.0)
+        self.coef_w = signs / math.sqrt(per)  # projection weights (unit-norm per bit)
+        self.dither = _uniform(key, "dither", self.n_bits) * DELTA
+        self.mask = _bits(key, "scramble", self.n_bits)
+
+    def project(self, region: np.ndarray) -> np.ndarray:
+        """Payload projections (n_bits,) float64 of a canonical payload region (REGION x REGION grey levels)."""
+        c = sfft.dctn(region, norm="ortho").ravel()[self.coef_idx]
+        return (c * self.coef_w).reshape(self.n_bits, self.per).sum(axis=1)
+
+    def backproject(self, amounts: np.ndarray) -> np.ndarray:
+        """The REGION x REGION image whose projections change by ``amounts`` (n_bits,) (adjoint of `project`)."""
+        c = np.zeros(REGION * REGION)
+        c[self.coef_idx] = (np.repeat(amounts, self.per) * self.coef_w)
+        return sfft.idctn(c.reshape(REGION, REGION), norm="ortho")
+
+
+@functools.lru_cache(maxsize=16)
+def keyed(key: bytes) -> Keyed:
+    """The `Keyed` constants of ``key`` (non-empty bytes), cached for the last 16 keys."""
+    return Keyed(bytes(key))
+
+
+# ---------------------------------------------------------------------------------------------
+# Sync template search
+# ---------------------------------------------------------------------------------------------
+def _fold_matrix(extent: float, n_in: int = N, period: int | None = None) -> np.ndarray:
+    """(period, n_in) matrix splatting suspect samples at canonical positions onto the tile."""
+    period = TILE if period is None else period
+    X = extent * (np.arange(n_in) + 0.5) * (N / n_in) - 0.5
+    j0 = np.floor(X)
+    fr = X - j0
+    j0 = j0.astype(np.int64)
+    M = np.zeros((period, n_in))
+    cols = np.arange(n_in)
+    np.add.at(M, (j0 % period, cols), 1.0 - fr)
+    np.add.at(M, ((j0 + 1) % period, cols), fr)
+    return M
+
+
+def _cubic_matrix(coords: np.ndarray, n: int) -> np.ndarray:
+    """(len(coords), n) Keys-cubic (a=-0.5) interpolation matrix, edge-clamped."""
+    a = -0.5
+    i0 = np.floor(coords).astype(np.int64)
+    fr = coords - i0
+    M = np.zeros((coords.size, n))
+    rows = np.arange(coords.size)
+    for k in range(-1, 3):
+        d = np.abs(fr - k)
+        w = np.where(
+            d <= 1,
+            (a + 2) * d**3 - (a + 3) * d**2 + 1,
+            np.where(d < 2, a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a, 0.0),
+        )
+        np.add.at(M, (rows, np.clip(i0 + k, 0, n - 1)), w)
+    return M
+
+
+def _whiten(S: np.ndarray) -> np.ndarray:
+    hp = ndimage.gaussian_filter(S, 0.8) - ndimage.gaussian_filter(S, 3.0)
+    env = np.sqrt(ndimage.gaussian_filter(hp * hp, 6.0)) + 1.0
+    return hp / env
+
+
+def _sync_scores(kd: Keyed, Wp: np.ndarray, exts_x, exts_y):
+    """Fold the whitened suspect for every (ey, ex) pair and phase-correlate with the tile.
+
+    Returns a list of (score, ex, ox, ey, oy): the best admissible peak for each pair.
+    """
+    P = TILE
+    Mx = np.concatenate([_fold_matrix(ex) for ex in exts_x])  # (nx*P, N)
+    A = Wp @ Mx.T  # (N, nx*P)
+    nx, ny = len(exts_x), len(exts_y)
+    My = np.stack([_fold_matrix(ey) for ey in exts_y])  # (ny, P, N)
+    F = (My.reshape(ny * P, N) @ A).reshape(ny, P, nx, P).transpose(0, 2, 1, 3)  # (ny,nx,P,P)
+    Ff = np.fft.fft2(F)
+    cross = np.conj(Ff) * kd.tile_fft  # peak at the canonical offset
+    mag = np.abs(Ff)
+    cross /= mag + 1e-3 * mag.mean() + 1e-12
+    corr = np.real(np.fft.ifft2(cross))  # (ny, nx, P, P)
+    sd = corr.std(axis=(2, 3)) + 1e-12
+    sh = np.arange(P)
+    shs = np.where(sh > P / 2, sh - P, sh)
+    out = []
+    for iy, ey in enumerate(exts_y):
+        oky = (shs >= -2.5) & (shs <= (1 - ey) * N + 2.5)
+        for ix, ex in enumerate(exts_x):
+            okx = (shs >= -2.5) & (shs <= (1 - ex) * N + 2.5)
+            c = corr[iy, ix]
+            sub = c[np.ix_(oky, okx)]
+            a, b = np.unravel_index(np.argmax(sub), sub.shape)
+            py, px = np.nonzero(oky)[0][a], np.nonzero(okx)[0][b]
+            v0 = c[py, px]
+
+            def interp(vm, vp):
+                den = vm - 2 * v0 + vp
+                return 0.0 if den >= 0 else float(np.clip(0.5 * (vm - vp) / den, -0.5, 0.5))
+
+            dy = interp(c[(py - 1) % P, px], c[(py + 1) % P, px])
+            dx = interp(c[py, (px - 1) % P], c[py, (px + 1) % P])
+            out.append((float(v0 / sd[iy, ix]), float(ex), float(shs[px] + dx), float(ey), float(shs[py] + dy)))
+    out.sort(key=lambda r: -r[0])
+    return out
+
+
+def sync_candidates(kd: Keyed, S: np.ndarray, n_best: int = 3) -> list[tuple[float, float, float, float, float]]:
+    """Return up to ``n_best`` (score, ex, ox, ey, oy) geometry hypotheses, best first.
+
+    ``ex``/``ey``: visible fraction of the canonical frame per axis; ``ox``/``oy``: canonical
+    position (px) of the suspect's left/top edge.  Coarse grid of extents (step 0.008), then a
+    finer grid (step 0.002) around the best distinct coarse peaks.
+    """
+    Wp = _whiten(S)
+    lo, hi = _EXTENT_RANGE
+    grid = np.arange(lo, hi + 1e-9, 0.008)
+    coarse = _sync_scores(kd, Wp, grid, grid)
+    picked: list = []
+    for cand in coarse:
+        _, ex, ox, ey, oy = cand
+        cx, cy = ox + ex * N / 2, oy + ey * N / 2
+        if any(abs(cx - (p[2] + p[1] * N / 2)) < 4 and abs(cy - (p[4] + p[3] * N / 2)) < 4
+               and abs(ex - p[1]) < 0.02 and abs(ey - p[3]) < 0.02 for p in picked):
+            continue
+        picked.append(cand)
+        if len(picked) >= n_best:
+            break
+    refined = []
+    for _, ex, ox, ey, oy in picked:
+        fx = np.arange(ex - 0.006, ex + 0.0061, 0.002)
+        fy = np.arange(ey - 0.006, ey + 0.0061, 0.002)
+        refined.append(_sync_scores(kd, Wp, fx, fy)[0])
+    refined.sort(key=lambda r: -r[0])
+    return refined
+
+
+# ---------------------------------------------------------------------------------------------
+# Fine registration on the payload lattice
+# ---------------------------------------------------------------------------------------------
+def _region_coords(e: float, o: float) -> np.ndarray:
+    """Suspect (canonical-resized) pixel coordinates of the payload region's pixel centres."""
+    i = np.arange(MARGIN, N - MARGIN) + 0.5
+    return (i - o) / e - 0.5
+
+
+@functools.lru_cache(maxsize=1)
+def _dct_matrix() -> np.ndarray:
+    """First ``_K`` rows of the orthonormal DCT-II matrix of size ``REGION``."""
+    n = REGION
+    k = np.arange(_K)[:, None]
+    i = np.arange(n)[None, :]
+    D = np.sqrt(2.0 / n) * np.cos(np.pi * k * (i + 0.5) / n)
+    D[0] /= np.sqrt(2.0)
+    return D
+
+
+_K = int(math.floor(_PAY_BAND[1])) + 1  # DCT rows/cols that can hold payload coefficients
+
+
+def projections(kd: Keyed, S: np.ndarray, geo_y: list, geo_x: list) -> np.ndarray:
+    """Payload projections for all pairs of per-axis geometries.
+
+    ``geo_y`` / ``geo_x``: lists of (extent, offset).  Returns float array of shape
+    (len(geo_y), len(geo_x), n_bits).  Uses the separability of resampling and DCT: only the
+    low ``_K x _K`` corner of the region's DCT is computed.
+    """
+    D = _dct_matrix()
+    Ay = np.concatenate([D @ _cubic_matrix(_region_coords(e, o), N) for e, o in geo_y])
+    Ax = np.concatenate([D @ _cubic_matrix(_region_coords(e, o), N) for e, o in geo_x])
+    C = (Ay @ S) @ Ax.T  # (ny*K, nx*K)
+    ny, nx = len(geo_y), len(geo_x)
+    C = C.reshape(ny, _K, nx, _K).transpose(0, 2, 1, 3)
+    coefs = C[:, :, kd.coef_u, kd.coef_v] * kd.coef_w  # (ny, nx, n_bits*per)
+    return coefs.reshape(ny, nx, kd.n_bits, kd.per).sum(axis=3)
+
+
+
+def _axis_grid(e0: float, o0: float, de: float, ne: int, dc: float, nc: int) -> list:
+    """Per-axis hypotheses around (e0, o0): extents e0 + i*de and centre shifts j*dc."""
+    c0 = o0 + e0 * N / 2  # canonical position of the suspect's centre
+    out = []
+    for i in range(-ne, ne + 1):
+        e = e0 + i * de
+        for j in range(-nc, nc + 1):
+            out.append((e, c0 + j * dc - e * N / 2))
+    return out
+
+
+def _lattice_fit(kd: Keyed, proj: np.ndarray) -> np.ndarray:
+    """Q = mean over bits of cos(4 pi (p - d) / delta): ~1 when aligned, ~0 (+-0.05) otherwise."""
+    return np.cos(4 * np.pi * (proj - kd.dither) / DELTA).mean(axis=-1)
+
+
+def refine(kd: Keyed, S: np.ndarray, ex, ox, ey, oy, n_seeds: int = 3, n_out: int = 2):
+    """Local search maximizing the lattice fit ``Q`` around one sync hypothesis.
+
+    A coarse joint grid (extent step 0.003, centre step 0.5 px, per axis) is searched; the
+    ``n_seeds`` best coarse points are refined on a fine grid (0.001, 0.17 px).  Returns a list of
+    (Q, ex, ox, ey, oy, projections) with the ``n_out`` best fine points per seed, best first.
+    """
+    gy = _axis_grid(ey, oy, 0.003, 3, 0.5, 4)
+    gx = _axis_grid(ex, ox, 0.003, 3, 0.5, 4)
+    q = _lattice_fit(kd, projections(kd, S, gy, gx))
+    seeds = []
+    for flat in np.argsort(q, axis=None)[::-1]:
+        iy, ix = np.unravel_index(flat, q.shape)
+        if any(abs(iy - a) + abs(ix - b) <= 1 for a, b in seeds):
+            continue
+        seeds.append((iy, ix))
+        if len(seeds) >= n_seeds:
+            break
+    out = []
+    for iy, ix in seeds:
+        fy = _axis_grid(*gy[iy], 0.001, 2, 0.17, 2)
+        fx = _axis_grid(*gx[ix], 0.001, 2, 0.17, 2)
+        proj = projections(kd, S, fy, fx)
+        qf = _lattice_fit(kd, proj)
+        for flat in np.argsort(qf, axis=None)[::-1][:n_out]:
+            a, b = np.unravel_index(flat, qf.shape)
+            out.append((float(qf[a, b]), fx[b][0], fx[b][1], fy[a][0], fy[a][1], proj[a, b]))
+    out.sort(key=lambda r: -r[0])
+    return out

@@ -1,0 +1,115 @@
+"""The informer's side of a campaign: extract the watermark of a pirated copy, locate the licensee, commit, reveal,
+claim.
+
+`InformerReport` holds the located watermark and the salt of a commitment; it is saved (0600, as
+`report-<campaign>-<commitment>.json`) *before* the commit transaction is sent, so a crash between commit and
+reveal loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from offchain.campaign.codes import Located, commitment, locate
+from protocol.campaign.binding import ArgusError, Campaign
+from protocol.campaign.storage import save_private, state_dir
+from protocol.chain.connection import Tx
+
+
+def extract_codes(images: list[np.ndarray], wm_key: bytes) -> list[bytes]:
+    """The watermark codes found in the images (images without one are skipped). Raises ArgusError if none."""
+    from offchain.campaign.watermark import WatermarkNotFound, extract
+
+    out = []
+    for img in images:
+        try:
+            out.append(extract(img, wm_key))
+        except WatermarkNotFound:
+            continue
+    if not out:
+        raise ArgusError("no watermark found in the pirated copy")
+    return out
+
+
+@dataclass
+class InformerReport:
+    """What an informer keeps between commit and reveal (and until it claims)."""
+
+    campaign: str
+    informer: str
+    id: int
+    codes: bytes
+    bits: int
+    other_hashes: list[bytes]
+    salt: bytes
+    commitment: bytes
+    committed_tx: str | None = None
+    revealed_tx: str | None = None
+    claimed_tx: str | None = None
+
+    @property
+    def located(self) -> Located:
+        """The report as `offchain.campaign.codes.Located` (what `Campaign.reveal` sends)."""
+        return Located(self.id, self.codes, self.bits, self.other_hashes)
+
+    def path(self) -> Path:
+        """Where this report is saved."""
+        return state_dir() / f"report-{self.campaign.lower()}-{self.commitment.hex()}.json"
+
+    def save(self) -> Path:
+        """Save (0600); returns the path."""
+        d = asdict(self)
+        d.update(codes=self.codes.hex(), salt=self.salt.hex(), commitment=self.commitment.hex(),
+                 other_hashes=[h.hex() for h in self.other_hashes])
+        return save_private(self.path(), d)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "InformerReport":
+        """The report of the JSON written by `save`."""
+        return cls(d["campaign"], d["informer"], d["id"], bytes.fromhex(d["codes"]), d["bits"],
+                   [bytes.fromhex(h) for h in d["other_hashes"]], bytes.fromhex(d["salt"]),
+                   bytes.fromhex(d["commitment"]), d.get("committed_tx"), d.get("revealed_tx"), d.get("claimed_tx"))
+
+    @classmethod
+    def all(cls, campaign: str | None = None) -> list["InformerReport"]:
+        """Every saved report (of ``campaign`` if given), sorted by file name."""
+        pat = f"report-{campaign.lower()}-*.json" if campaign else "report-*.json"
+        return [cls.from_dict(json.loads(p.read_text())) for p in sorted(state_dir().glob(pat))]
+
+
+def prepare_report(camp: Campaign, codes: list[bytes], informer: str, salt: bytes | None = None) -> InformerReport:
+    """Informer: locate the extracted codes in the campaign's index and build the commitment (fresh salt)."""
+    loc = locate(codes, camp.code_index())
+    salt = salt or secrets.token_bytes(32)
+    return InformerReport(camp.address, informer, loc.id, loc.codes, loc.bits, loc.other_hashes, salt,
+                          commitment(informer, loc.codes, salt))
+
+
+def informer_commit(camp: Campaign, rep: InformerReport) -> Tx:
+    """Save the report state (0600) first, then send the commitment; the state records the tx."""
+    rep.save()
+    tx = camp.commit(rep.commitment, rep.informer)
+    rep.committed_tx = tx.hash
+    rep.save()
+    return tx
+
+
+def informer_reveal(camp: Campaign, rep: InformerReport) -> Tx:
+    """Reveal the report's codes and salt (after the minimum age); the state records the tx."""
+    tx = camp.reveal(rep.located, rep.salt, rep.informer)
+    rep.revealed_tx = tx.hash
+    rep.save()
+    return tx
+
+
+def informer_claim(camp: Campaign, rep: InformerReport) -> Tx:
+    """Claim f(n) for the report's licensee (after the collection window); the state records the tx."""
+    tx = camp.claim(rep.id, rep.informer)
+    rep.claimed_tx = tx.hash
+    rep.save()
+    return tx

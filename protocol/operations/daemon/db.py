@@ -1,0 +1,55 @@
+"""The daemon's SQLite state: what it scanned (``meta``, ``blocks``), what it tracks (``tasks``, ``games``) and the
+transactions it sent (``txs``). Everything else is recomputed from chain state."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (number INTEGER PRIMARY KEY, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id INTEGER PRIMARY KEY, state TEXT NOT NULL, found_block INTEGER, bond TEXT,
+    pending_tx TEXT, pending_kind TEXT, note TEXT, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS games (
+    game_id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, side TEXT NOT NULL, state TEXT NOT NULL,
+    found_block INTEGER, bond TEXT, moves INTEGER NOT NULL DEFAULT 0,
+    pending_tx TEXT, pending_kind TEXT, note TEXT, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS txs (
+    hash TEXT PRIMARY KEY, kind TEXT NOT NULL, ref INTEGER, sent REAL NOT NULL, block INTEGER, gas INTEGER,
+    fee_wei TEXT, status INTEGER);
+"""
+
+
+class DB:
+    """The daemon's SQLite state (autocommit: every statement is durable on return)."""
+
+    def __init__(self, path: Path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(str(path), isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.executescript(SCHEMA)
+
+    def get(self, key: str, default=None):
+        """The JSON value stored under ``key`` in ``meta``, else ``default``."""
+        r = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return json.loads(r[0]) if r else default
+
+    def set(self, key: str, value) -> None:
+        """Store the JSON-encodable ``value`` under ``key`` in ``meta``."""
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def q(self, sql: str, *args) -> list[sqlite3.Row]:
+        """The rows of query ``sql`` with parameters ``args``."""
+        return self.conn.execute(sql, args).fetchall()
+
+    def x(self, sql: str, *args) -> None:
+        """Execute statement ``sql`` with parameters ``args`` (durable on return)."""
+        self.conn.execute(sql, args)
+
+    def close(self) -> None:
+        self.conn.close()
