@@ -17,7 +17,7 @@ from protocol.campaign.informer import extract_codes, informer_claim, informer_c
 from protocol.campaign.licensee import appeal_segment, licensee_accept, licensee_join
 from protocol.campaign.owner import Owner, owner_license
 from protocol.campaign.storage import load_image
-from protocol.chain.connection import Chain, Tx
+from protocol.chain.connection import Chain, Tx, fee_paid
 
 DEMO_WORK = ("kitten.png", "fish.png", "pelican.jpeg", "bald_eagle.jpeg")
 DEMO_SHORT_SIDE = 448
@@ -64,7 +64,7 @@ def run_demo(rpc_url: str | None = None, log=None) -> dict:
     def step(who: str, what: str, tx: Tx | None = None, value: int = 0):
         g = tx.gas if tx is not None else 0
         if tx is not None:
-            spent[who] += int(tx.receipt["gasUsed"]) * int(tx.receipt.get("effectiveGasPrice", 0) or 0)
+            spent[who] += fee_paid(tx.receipt)
         sent[who] += value
         steps.append({"who": who, "what": what, "gas": g})
         say(f"  [bold]{who:>10}[/] {what:<78} [dim]{(f'{g:>9,} gas' if tx else '')}[/]")

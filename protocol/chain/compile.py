@@ -16,9 +16,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from offchain.common.errors import PinpointError
 
-ROOT = Path(__file__).resolve().parents[2]
+from offchain.common.errors import PinpointError
+from protocol.config import PROJECT as ROOT
+
 CONTRACTS = ROOT / "contracts"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SOLC_VERSION = "0.8.28"
