@@ -1,5 +1,7 @@
 """Gas of every Argus `Campaign` entry point, and the cost of one report (commit + reveal) against the paper's
-~14 ETH transfers (~294k gas); our target is half of that or less.
+~14 ETH transfers (~294k gas); our target is half of that or less (enforced at 4 segments), and issue 11's
+100k at 64 segments (reported at every size, not met: 98-103k at 4 segments, 209-214k at 64; the reveal
+carries 40 bytes per segment, an 8-byte code and the other variant's 32-byte hash).
 
 Usage: ``python benchmarks/argus_gas.py [--segments 4 16 64] [--rpc-url URL] [--json]``
 (in-process chain by default; the gas is the same on anvil). Exits 1 if a report of the default campaign
@@ -26,6 +28,7 @@ from protocol.chain.connection import Chain  # noqa: E402
 
 PAPER_REPORT_GAS = 294_000  # ~14 ETH transfers of 21,000 gas
 TARGET = PAPER_REPORT_GAS // 2
+ISSUE_TARGET = 100_000  # issue 11: one report at most 100k gas at 64 segments (not met yet)
 
 
 def measure(segments: int, rpc_url: str | None = None) -> dict[str, int]:
@@ -59,7 +62,7 @@ def measure(segments: int, rpc_url: str | None = None) -> dict[str, int]:
     ch.advance(p.min_age)
     camp.reveal(fr.located, fr.salt, A[8])
     ch.advance(p.collection_window)
-    g["claimReward"] = camp.claim(0, reps[0].informer).gas
+    g["claimReward"] = camp.claim(reps[0].commitment, reps[0].informer).gas
     g["appeal (ecMul + ecAdd)"] = camp.appeal(2, lics[2].choice, 0, A[3]).gas
     ch.advance(p.appeal_window)
     g["setGuilty"] = camp.set_guilty(0, A[9]).gas
@@ -87,13 +90,15 @@ def main(argv=None) -> int:
     meets = {s: report(g) <= TARGET for s, g in res.items()}
     if a.json:
         print(json.dumps({"segments": res, "paper_report_gas": PAPER_REPORT_GAS, "target": TARGET,
-                          "worst_report_gas": worst}, indent=2))
+                          "issue_target": ISSUE_TARGET, "worst_report_gas": worst}, indent=2))
     else:
         names = list(next(iter(res.values())))
         print(f"{'entry point (gas)':<36}" + "".join(f"{f'S = {s}':>12}" for s in res))
         for n in names:
             print(f"{n:<36}" + "".join(f"{res[s][n]:>12,}" for s in res))
         print(f"{'report <= target ' + format(TARGET, ',') + '?':<36}" + "".join(f"{str(m):>12}" for m in meets.values()))
+        print(f"{'report <= ' + format(ISSUE_TARGET, ',') + ' (issue 11)?':<36}"
+              + "".join(f"{str(report(g) <= ISSUE_TARGET):>12}" for g in res.values()))
         print(f"\npaper: one report ~ {PAPER_REPORT_GAS:,} gas (14 transfers); target <= {TARGET:,}; "
               f"worst measured report {worst:,} ({worst / PAPER_REPORT_GAS:.0%} of the paper's)")
     # the target binds the default campaign (Params().segments segments); larger S is reported, not enforced

@@ -1,15 +1,21 @@
 """Pinpoint benchmark on MobileNetV2-int8: gas of every action, worst-case dispute, rounds, evaluator latency
-against onnxruntime on the same model in the same run, and the time to produce all intermediates with their
-commitments. Prints a table next to Agatha's figures (arXiv 2105.04919).
+against onnxruntime's own int8 kernels on the same model in the same run (interleaved, medians), the time of the
+commitments alone and of all intermediates with their commitments, and the peak RSS. Prints a table next to
+Agatha's figures (arXiv 2105.04919), or with ``--json``
+``{"models": {name: {"latency_ratio", "ours_ms", "onnxruntime_ms", "commitment_s", "peak_rss_mb", "submit_gas",
+"reveal_gas_max", "pick_gas_max", "worst_dispute_gas", "rounds_max"}}}``.
 
-    .venv/bin/python benchmarks/pinpoint_bench.py [--rpc-url URL] [--runs N]
+    .venv/bin/python benchmarks/pinpoint_bench.py [--rpc-url URL] [--runs N] [--json] [--no-gas]
 
-Without --rpc-url it starts the project's anvil (node_modules/.bin/anvil) on a free port.
+Without --rpc-url it starts the project's anvil (node_modules/.bin/anvil) on a free port; ``--no-gas`` skips the
+chain (gas fields null).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
 import statistics
 import sys
 import time
@@ -20,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from offchain.inference.graph import Kind  # noqa: E402
-from offchain.inference.pipeline import Trace, load_input, load_model, make_evaluator, run  # noqa: E402
+from offchain.inference.pipeline import Trace, load_input, load_model, make_evaluator  # noqa: E402
 from protocol.chain.anvil import start_anvil  # noqa: E402
 from protocol.chain.connection import Chain  # noqa: E402
 from protocol.inference.game import Deployment, challenge, play, post_task, submit  # noqa: E402
@@ -40,12 +46,14 @@ def gas_table() -> dict[str, int]:
 
 
 def latency(evaluator, x, runs: int) -> tuple[float, float]:
-    """Median seconds of one evaluation: ours (``evaluator``, built beforehand) and onnxruntime on the ONNX model."""
+    """Median seconds of one evaluation, interleaved run by run: ours (``evaluator``, built beforehand; every
+    intermediate in its committed layout) and onnxruntime's own int8 kernels on the ONNX model (default session
+    options: all graph optimizations, default threads)."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
-    for _ in range(3):
+    for _ in range(5):
         sess.run(None, {name: x})
         evaluator(x)
     ours, theirs = [], []
@@ -53,6 +61,18 @@ def latency(evaluator, x, runs: int) -> tuple[float, float]:
         t = time.perf_counter(); sess.run(None, {name: x}); theirs.append(time.perf_counter() - t)
         t = time.perf_counter(); evaluator(x); ours.append(time.perf_counter() - t)
     return statistics.median(ours), statistics.median(theirs)
+
+
+def commitment_times(evaluator, x, runs: int) -> tuple[float, float, float, Trace]:
+    """(first, median) seconds of committing one evaluation (every tensor's tree, the trace tree; the first call
+    in the process includes loading the compiled Keccak), and the median seconds of evaluation + commitments."""
+    ev = evaluator(x)
+    t = time.perf_counter(); Trace.of(ev); first = time.perf_counter() - t
+    commit, total = [], []
+    for _ in range(max(3, runs // 3)):
+        t = time.perf_counter(); ev = evaluator(x); t1 = time.perf_counter(); trace = Trace.of(ev)
+        commit.append(time.perf_counter() - t1); total.append(time.perf_counter() - t)
+    return first, statistics.median(commit), statistics.median(total), trace
 
 
 def one_step_costs(dep: Deployment, trace: Trace) -> dict[int, int]:
@@ -82,17 +102,52 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rpc-url")
     ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
+    ap.add_argument("--no-gas", action="store_true", help="skip the chain: timings and memory only")
     args = ap.parse_args()
     graph = load_model(MODEL)
     x = load_input(PHOTO, graph)
     evaluator = make_evaluator(graph)
+    first_commit, t_commit, t_all, honest = commitment_times(evaluator, x, args.runs)
     ours, ort_t = latency(evaluator, x, args.runs)
-    t0 = time.perf_counter()
-    honest = run(graph, x, evaluator)
-    t_all = time.perf_counter() - t0
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    fig = {"latency_ratio": ours / ort_t, "ours_ms": ours * 1000, "onnxruntime_ms": ort_t * 1000,
+           "commitment_s": t_commit, "peak_rss_mb": peak_rss_mb, "submit_gas": None, "reveal_gas_max": None,
+           "pick_gas_max": None, "worst_dispute_gas": None, "rounds_max": None}
+    url, over = args.rpc_url, []
+    if not args.no_gas:
+        g = gas_figures(graph, honest, url)
+        url, over = g.pop("url"), g.pop("over")
+        fig.update({k: g[k] for k in ("submit_gas", "reveal_gas_max", "pick_gas_max", "worst_dispute_gas",
+                                      "rounds_max")})
+    if args.json:
+        print(json.dumps({"models": {MODEL.stem: fig}}))
+    else:
+        print(f"\npinpoint benchmark: {MODEL.name}, {graph.n_ops} canonical operators, input {PHOTO.name}, "
+              f"evaluator {type(evaluator).__name__}" + ("" if args.no_gas else f", chain {url}") + "\n")
+        print(f"{'metric':<58}{'pinpoint':>16}{'Agatha':>16}")
+        rows = [] if args.no_gas else g["rows"]
+        rows += [
+            ("XCE evaluator latency (median, every intermediate)", f"{ours * 1000:.2f} ms", "43.9 ms"),
+            ("onnxruntime int8 latency, same model, same run", f"{ort_t * 1000:.2f} ms", "41.2 ms"),
+            ("evaluator latency / onnxruntime", f"{ours / ort_t:.2f}x", "1.066x"),
+            ("commitments of every tensor + trace (median)", f"{t_commit:.3f} s", "-"),
+            ("  first in the process (loads compiled Keccak, hashes model)", f"{first_commit:.3f} s", "-"),
+            ("all intermediates + commitments (median)", f"{t_all:.3f} s", "7.3 s"),
+            ("peak RSS of the benchmark process", f"{peak_rss_mb:.0f} MB", "-"),
+        ]
+        for r in rows:
+            print(f"{r[0]:<58}{r[1]:>16}{r[2]:>16}")
+        if not args.no_gas:
+            print("\n".join(g["notes"]))
+    if over:
+        sys.exit(1)
 
+
+def gas_figures(graph, honest: Trace, url: str | None) -> dict:
+    """Play disputes at a spread of operators on a chain (``url``, or a fresh anvil) and gather the gas figures,
+    the table rows and notes, and the Gas.sol bounds exceeded (``over``)."""
     proc = None
-    url = args.rpc_url
     if url is None:
         proc, url = start_anvil(None, "--gas-limit", "100000000")
     try:
@@ -112,10 +167,6 @@ def main() -> None:
     pick = [m.gas for m in moves if m.what.startswith("pick")]
     select = [m.gas for m in moves if m.what.startswith("select")]
     step = [m.gas for m in moves if m.what.startswith("one-step")]
-
-    print(f"\npinpoint benchmark: {MODEL.name}, {graph.n_ops} canonical operators, input {PHOTO.name}, "
-          f"chain {url}\n")
-    print(f"{'metric':<58}{'pinpoint':>16}{'Agatha':>16}")
     rows = [
         ("submit gas (normal case, no dispute)", f"{games[0]['submit']:,}", "63.0k"),
         ("challenge gas (opens a game)", f"{games[0]['challenge']:,}", "-"),
@@ -127,24 +178,19 @@ def main() -> None:
         (f"worst-case dispute gas (op {worst['op']} {worst['kind']})", f"{worst['dispute']:,}", "1,495k"),
         ("rounds (solver reveals) in that dispute", f"{worst['rounds']}", "~10"),
         ("rounds, max over the games played", f"{max(g['rounds'] for g in games)}", "~10"),
-        ("XCE evaluator latency (median)", f"{ours * 1000:.1f} ms", "43.9 ms"),
-        ("onnxruntime int8 latency, same model, same run", f"{ort_t * 1000:.2f} ms", "41.2 ms"),
-        ("evaluator latency / onnxruntime", f"{ours / ort_t:.1f}x", "1.066x"),
-        ("all intermediates + commitments", f"{t_all:.2f} s", "7.3 s"),
     ]
-    for r in rows:
-        print(f"{r[0]:<58}{r[1]:>16}{r[2]:>16}")
-    print(f"\ndisputes played (cheat at op, dispute gas, rounds): " +
-          ", ".join(f"{g['op']} {g['kind']} {g['dispute']:,} {g['rounds']}" for g in games))
     top = sorted(costs.items(), key=lambda kv: -kv[1])[:5]
-    print("most expensive one-step cores (OneStep.element, estimateGas - 21000): " +
-          ", ".join(f"op {j} {graph.ops[j].kind.name} {c:,}" for j, c in top))
     bound = gas_table()
     over = [k for k, v in {"STEP": max(step), "REVEAL": max(reveal), "PICK": max(pick), "SELECT": max(select),
                            "CHALLENGE": max(g["challenge"] for g in games)}.items() if v > bound[k]]
-    print("Gas.sol bounds respected" if not over else f"EXCEEDS Gas.sol bounds: {over}")
-    if over:
-        sys.exit(1)
+    notes = ["\ndisputes played (cheat at op, dispute gas, rounds): " +
+             ", ".join(f"{g['op']} {g['kind']} {g['dispute']:,} {g['rounds']}" for g in games),
+             "most expensive one-step cores (OneStep.element, estimateGas - 21000): " +
+             ", ".join(f"op {j} {graph.ops[j].kind.name} {c:,}" for j, c in top),
+             "Gas.sol bounds respected" if not over else f"EXCEEDS Gas.sol bounds: {over}"]
+    return {"url": url, "over": over, "rows": rows, "notes": notes, "submit_gas": games[0]["submit"],
+            "reveal_gas_max": max(reveal), "pick_gas_max": max(pick), "worst_dispute_gas": worst["dispute"],
+            "rounds_max": max(g["rounds"] for g in games)}
 
 
 if __name__ == "__main__":

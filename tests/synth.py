@@ -100,3 +100,98 @@ def make_input(seed: int, shape, x_scale=None) -> np.ndarray:
         mask = rng.random(shape) < 0.33
         x = np.where(mask, ties, x).astype(np.float32)
     return x
+
+
+class Builder:
+    """A small QOperator ONNX graph under construction, node by node (for the parity tests and the fuzzer,
+    `benchmarks/parity_fuzz.py`). ``cur`` is the current runtime tensor: its name, logical (ONNX) shape, scale,
+    zero point; ``keep`` records earlier 4-D tensors by shape (residual ADD partners)."""
+
+    def __init__(self, shape=(1, 3, 4, 4), opset=21):
+        self.nodes, self.inits, self.opset = [], [], opset
+        self.in_shape = tuple(shape)
+        self.cur = ("input", tuple(shape), None, None)
+        self.keep: list[tuple] = []
+
+    def c(self, arr) -> str:
+        name = f"k{len(self.inits)}"
+        self.inits.append(numpy_helper.from_array(np.asarray(arr), name))
+        return name
+
+    def node(self, op_type, ins, domain="", **attrs) -> str:
+        out = f"t{len(self.nodes)}"
+        self.nodes.append(helper.make_node(op_type, ins, [out], name=f"{op_type}_{len(self.nodes)}", domain=domain,
+                                           **attrs))
+        return out
+
+    def quantize(self, scale, zp, **attrs):
+        name, shape, _, _ = self.cur
+        ins = [name, self.c(np.float32(scale))] + ([self.c(zp)] if zp is not None else [])
+        dt = np.asarray(zp).dtype if zp is not None else (np.int8 if attrs.get("output_dtype") == TensorProto.INT8
+                                                            else np.uint8)
+        self.cur = (self.node("QuantizeLinear", ins, **attrs), shape, np.float32(scale), np.asarray(zp if zp is not None else 0, dt))
+        return self
+
+    def dequantize(self):
+        name, shape, s, z = self.cur
+        self.cur = (self.node("DequantizeLinear", [name, self.c(s), self.c(z)]), shape, None, None)
+        return self
+
+    def add_const(self, b, b_scale, b_zp, y_scale, y_zp):
+        name, shape, s, z = self.cur
+        out = self.node("QLinearAdd", [name, self.c(s), self.c(z), self.c(b), self.c(np.float32(b_scale)),
+                                       self.c(b_zp), self.c(np.float32(y_scale)), self.c(y_zp)], domain="com.microsoft")
+        self.cur = (out, shape, np.float32(y_scale), np.asarray(y_zp))
+        return self
+
+    def add(self, other, y_scale, y_zp):
+        name, shape, s, z = self.cur
+        oname, oshape, os_, oz = other
+        out = self.node("QLinearAdd", [name, self.c(s), self.c(z), oname, self.c(os_), self.c(oz),
+                                       self.c(np.float32(y_scale)), self.c(y_zp)], domain="com.microsoft")
+        self.cur = (out, shape, np.float32(y_scale), np.asarray(y_zp))
+        return self
+
+    def conv(self, w, w_scale, w_zp, bias, y_scale, y_zp, **attrs):
+        name, (N, C, H, W), s, z = self.cur
+        Co, _, KH, KW = w.shape
+        st, pd, dl = attrs.get("strides", [1, 1]), attrs.get("pads", [0, 0, 0, 0]), attrs.get("dilations", [1, 1])
+        OH = (H + pd[0] + pd[2] - dl[0] * (KH - 1) - 1) // st[0] + 1
+        OW = (W + pd[1] + pd[3] - dl[1] * (KW - 1) - 1) // st[1] + 1
+        ins = [name, self.c(s), self.c(z), self.c(w), self.c(np.asarray(w_scale, np.float32)), self.c(w_zp),
+               self.c(np.float32(y_scale)), self.c(y_zp)] + ([self.c(bias)] if bias is not None else [])
+        out = self.node("QLinearConv", ins, kernel_shape=[KH, KW], **attrs)
+        self.cur = (out, (N, Co, OH, OW), np.float32(y_scale), np.asarray(y_zp))
+        return self
+
+    def gap(self, y_scale, y_zp):
+        name, (N, C, H, W), s, z = self.cur
+        out = self.node("QLinearGlobalAveragePool", [name, self.c(s), self.c(z), self.c(np.float32(y_scale)),
+                                                     self.c(y_zp)], domain="com.microsoft", channels_last=0)
+        self.cur = (out, (N, C, 1, 1), np.float32(y_scale), np.asarray(y_zp))
+        return self
+
+    def matmul(self, b, b_scale, b_zp, y_scale, y_zp):
+        name, (M, K), s, z = self.cur
+        out = self.node("QLinearMatMul", [name, self.c(s), self.c(z), self.c(b), self.c(np.asarray(b_scale, np.float32)),
+                                          self.c(b_zp), self.c(np.float32(y_scale)), self.c(y_zp)])
+        self.cur = (out, (M, b.shape[1]), np.float32(y_scale), np.asarray(y_zp))
+        return self
+
+    def reshape(self, shape):
+        name, old, s, z = self.cur
+        tgt = tuple(int(d) for d in shape)
+        self.cur = (self.node("Reshape", [name, self.c(np.array(tgt, np.int64))]), tgt, s, z)
+        return self
+
+    def model(self) -> onnx.ModelProto:
+        """The model: input ``input`` float32, output the current tensor (dequantized if it is quantized)."""
+        if self.cur[2] is not None:
+            self.dequantize()
+        self.nodes[-1].output[0] = "output"
+        g = helper.make_graph(self.nodes, "parity", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                                  list(self.in_shape))],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, list(self.cur[1]))],
+                              self.inits)
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", self.opset),
+                                                   helper.make_opsetid("com.microsoft", 1)], ir_version=10)

@@ -52,17 +52,27 @@ def test_cli_flow(anvil, tmp_path, monkeypatch):
     work.mkdir()
     for n in ("kitten.png", "fish.png"):
         shutil.copy(ROOT / "offchain" / "assets" / n, work / n)
-    out = json.loads(_run(["campaign", "create", "--work", str(work), "--min-age", "5", "--collection-window",
-                           "100", "--appeal-window", "100", "--json"]))
+    for n in ("pelican.jpeg", "bald_eagle.jpeg"):  # 4 segments (the floor), at most 320 px wide
+        Image.open(ROOT / "offchain" / "assets" / n).convert("RGB").resize((320, 240)).save(work / (n + ".png"))
+    out = json.loads(_run(["campaign", "create", "--work", str(work), "--min-age", "60", "--collection-window",
+                           "3600", "--appeal-window", "86400", "--json"]))
     camp = out["campaign"]
     owner_file = tmp_path / "home" / "argus" / f"owner-{camp.lower()}.json"
     assert stat.S_IMODE(owner_file.stat().st_mode) == 0o600
+    # the licensee's client refuses a campaign outside the safe parameters (e.g. one deployed by older code)
+    from protocol.campaign.binding import Campaign, Params
+
+    with monkeypatch.context() as m:
+        m.setattr(Campaign, "params", lambda self: Params(appeal_window=0))
+        err = _run(["license", "join", "--campaign", camp, "--account", "licensee"], expect=2)
+    assert err.startswith("error: campaign outside the safe parameters") and "appeal window 0 s" in err
     lid = json.loads(_run(["license", "join", "--campaign", camp, "--account", "licensee", "--json"]))["licensee"]
     delivery = tmp_path / "delivery.json"
     _run(["campaign", "license", "--campaign", camp, "--licensee", str(lid), "--work", str(work), "--out",
           str(delivery)])
     copy = tmp_path / "copy"
     _run(["license", "accept", str(delivery), "--out", str(copy)])
+    assert {stat.S_IMODE(f.stat().st_mode) for f in copy.iterdir()} == {0o600}  # the licensed copy is private
     # the licensee leaks; the pirate re-encodes and resizes
     pirated = tmp_path / "pirated"
     pirated.mkdir()
@@ -72,27 +82,56 @@ def test_cli_flow(anvil, tmp_path, monkeypatch):
     rec = json.loads(_run(["report", "commit", str(pirated), "--campaign", camp, "--account", "informer", "--json"]))
     assert rec["licensee"] == lid
     assert stat.S_IMODE(Path(rec["state"]).stat().st_mode) == 0o600
+    # a second commitment of the same copy (it counts, like a second identity: 2*f(2) < f(1)) and a report saved
+    # but never
+    # committed (a crash before the commit was mined), named so that it comes first: the old client stopped there
+    _run(["report", "commit", str(pirated), "--campaign", camp, "--account", "informer"])
+    from offchain.campaign.codes import commitment
+    from protocol.campaign.informer import InformerReport
+
+    saved = InformerReport.all(camp)
+    first = min(r.commitment for r in saved)
+    a = saved[0]
+    salt = 0
+    while True:
+        c = commitment(a.informer, a.codes, salt.to_bytes(32, "big"))
+        if c < first:
+            break
+        salt += 1
+    InformerReport(a.campaign, a.informer, a.id, a.codes, a.bits, a.other_hashes, salt.to_bytes(32, "big"), c).save()
     err = _run(["report", "reveal", "--campaign", camp, "--account", "informer"], expect=2)
-    assert "CommitmentTooYoung" in err
+    assert err.count("CommitmentTooYoung") == 2 and "never mined" in err
     ch = Chain(anvil)
-    ch.advance(6)
-    _run(["report", "reveal", "--campaign", camp, "--account", "informer"])
+    ch.advance(61)
+    err = _run(["report", "reveal", "--campaign", camp, "--account", "informer"], expect=2)
+    assert err.count("revealed") == 2 and "never mined" in err  # each report on its own
     st = json.loads(_run(["report", "status", "--campaign", camp, "--json"]))["reports"]
-    assert st[0]["state"] == "revealed" and st[0]["licensee_status"] == "Accused" and st[0]["reports"] == 1
+    revealed = [r for r in st if r["state"] == "revealed"]
+    assert len(revealed) == 2 and revealed[0]["licensee_status"] == "Accused" and revealed[0]["reports"] == 2
+    # a crash right after a reveal was mined: the file never learnt it; the chain (`commitmentOf`) says so
+    path = next(p for p in (tmp_path / "home" / "argus").glob("report-*.json")
+                if json.loads(p.read_text())["revealed_tx"])
+    d = json.loads(path.read_text())
+    d["revealed_tx"] = None
+    path.write_text(json.dumps(d))
     assert "RewardNotFinal" in _run(["reward", "claim", "--campaign", camp, "--account", "informer"], expect=2)
-    ch.advance(101)
+    ch.advance(3601)
     before = ch.balance(ch.accounts[4])
     claimed = json.loads(_run(["reward", "claim", "--campaign", camp, "--account", "informer", "--json"]))["claimed"]
-    assert claimed[0]["reward_wei"] == 10**17 and ch.balance(ch.accounts[4]) > before
+    assert [c["reward_wei"] for c in claimed] == [10**17 // 3] * 2 and ch.balance(ch.accounts[4]) > before
     # the real leaker has no segment to appeal on
     assert "no appeal is possible" in _run(["appeal", "--campaign", camp, "--licensee", str(lid), "--account", "licensee"],
                                            expect=2)
     assert "AppealWindowOpen" in _run(["campaign", "set-guilty", "--campaign", camp, "--licensee", str(lid)],
                                       expect=2)
-    ch.advance(101)
+    text = _run(["campaign", "status", "--campaign", camp])
+    assert "parameters: SAFE" in text and "appeal window 86400 s (86400..2592000)" in text
+    assert "collection window 0 s left, appeal window 86399 s left" in text or "appeal window 8639" in text
+    ch.advance(86401)
     _run(["campaign", "set-guilty", "--campaign", camp, "--licensee", str(lid), "--account", "carol"])
     status = json.loads(_run(["campaign", "status", "--campaign", camp, "--json"]))
-    assert status["licensees"][0]["status"] == "Guilty"
+    assert status["licensees"][0]["status"] == "Guilty" and status["violations"] == []
+    assert status["licensees"][0]["appeal_left_s"] == 0 and status["chain_bounds"][10] == 86400
     _run(["campaign", "withdraw", "--campaign", camp])  # the owner's share of the slashed deposit
 
 

@@ -13,7 +13,7 @@ from protocol.campaign.licensee import Licensee, licensee_join
 from protocol.chain.connection import Chain, ChainError
 
 P = Params(reward=10**17, rho_num=1, rho_den=3, deposit=3 * 10**17, segments=4, min_age=60,
-           collection_window=3600, appeal_window=1800, duration=30 * 86400)
+           collection_window=3600, appeal_window=86400, duration=30 * 86400)
 ESCROW = 2 * (P.reward + P.deposit)
 
 
@@ -88,29 +88,30 @@ def test_guilty_leak_every_wei_accounted():
     lic0 = camp.license(0)
     assert lic0.status == LicenseStatus.ACCUSED and lic0.reports == 3
     assert lic0.bits == sum(s << j for j, s in enumerate(w.lic[0].choice.sigma))
-    held = P.reward + 2 * P.deposit
-    assert ch.balance(camp.address) == camp.escrow() + held + P.deposit  # + licensee 1's deposit
+    held = P.reward + 2 * P.deposit  # per licence: deposit + reserve R + D_L (licensee 1's too)
+    assert camp.escrow() == 0 and ch.balance(camp.address) == 2 * held
     ch.advance(P.collection_window)
     f3 = reward(P.reward, P.rho_num, P.rho_den, 3)
     assert camp.reward_for(3) == f3 == P.reward // 9
     for rep in reps:
-        gas[rep.informer] += gas_paid(ch, camp.claim(0, rep.informer))
+        gas[rep.informer] += gas_paid(ch, camp.claim(rep.commitment, rep.informer))
     ch.advance(P.appeal_window)
     gas[w.A[6]] += gas_paid(ch, camp.set_guilty(0, w.A[6]))
     assert camp.license(0).status == LicenseStatus.GUILTY
-    assert camp.credit(w.owner) == P.deposit - 3 * f3
+    assert camp.credit(w.owner) == P.deposit - P.reward  # whatever n (owner-neutral)
+    assert camp.burned() == P.reward - 3 * f3
     gas[w.owner] += gas_paid(ch, camp.withdraw(w.owner))
-    ch.advance(P.duration)
+    ch.advance(P.duration + P.min_age + P.collection_window)  # first reveals closed: licensee 1 refundable
     gas[w.A[2]] += gas_paid(ch, camp.refund(1, w.A[2]))
     gas[w.A[2]] += gas_paid(ch, camp.withdraw(w.A[2]))
     gas[w.owner] += gas_paid(ch, camp.withdraw_escrow(w.owner))
-    assert ch.balance(camp.address) == 0
+    assert ch.balance(camp.address) == camp.burned()
     end = {a: ch.balance(a) for a in w.A[:7]}
     for a in informers[:2]:
         assert end[a] - start[a] == f3 - gas[a]
     assert end[w.A[6]] - start[w.A[6]] == f3 - gas[w.A[6]]
-    # the owner: its whole escrow back, plus the slashed deposit minus the rewards it paid
-    assert end[w.owner] - start[w.owner] == ESCROW + P.deposit - 3 * f3 - gas[w.owner]
+    # the owner: its whole escrow back, plus D_L - R of the slashed deposit (R - 3*f(3) of it burned)
+    assert end[w.owner] - start[w.owner] == ESCROW + P.deposit - P.reward - gas[w.owner]
     assert end[w.A[2]] - start[w.A[2]] == P.deposit - gas[w.A[2]]  # innocent licensee 1: its deposit back
 
 
@@ -135,7 +136,7 @@ def test_framed_licensee_wins_appeal_and_is_compensated():
     assert camp.escrow() == escrow_after_accuse + P.reward - P.reward  # R - 1*f(1) = 0 back
     tx2 = camp.withdraw(w.A[1])
     assert ch.balance(w.A[1]) - before == 2 * P.deposit - gas_paid(ch, tx) - gas_paid(ch, tx2)
-    camp.claim(0, w.A[5])  # the informer is paid from the owner's reserve
+    camp.claim(rep.commitment, w.A[5])  # the informer is paid from the licence's reserve
     assert ch.balance(camp.address) == camp.escrow()
     w.fails("WrongStatus", camp.set_guilty, 0, w.A[6])
     assert tx.gas < 80_000  # two precompile calls and the choice points in calldata
@@ -218,9 +219,9 @@ def test_window_edges_exact_seconds():
     w2.camp.reveal(r.located, r.salt, r.informer)
     t0 = w2.camp.license(0).accused_at
     w2.at(t0 + P.collection_window - 1)
-    w2.fails("RewardNotFinal", w2.camp.claim, 0, r.informer)
+    w2.fails("RewardNotFinal", w2.camp.claim, r.commitment, r.informer)
     w2.at(t0 + P.collection_window)
-    w2.camp.claim(0, r.informer)
+    w2.camp.claim(r.commitment, r.informer)
     w2.at(t0 + P.collection_window + P.appeal_window - 1)
     w2.fails("AppealWindowOpen", w2.camp.set_guilty, 0, w2.A[8])
     w2.at(t0 + P.collection_window + P.appeal_window)
@@ -278,7 +279,8 @@ def test_bad_reports_rejected_by_name():
     w.fails("BadLength", camp.reveal, type(loc)(0, loc.codes, loc.bits, loc.other_hashes[:3]), good.salt, inf)
     camp.reveal(good.located, good.salt, inf)
     w.fails("UnknownCommitment", camp.reveal, good.located, good.salt, inf)  # revealed once only
-    # the same informer again with a fresh commitment: one report per informer and copy
+    # the same informer again with a fresh commitment, made after the first reveal: too late (a second
+    # commitment made in time would count, as a second identity would: k identities earn k*f(m+k-1) < f(m))
     again = w.report(inf, 0)
     w.ch.advance(P.min_age)
     w.fails("CommitmentTooLate", camp.reveal, again.located, again.salt, inf)
@@ -287,12 +289,13 @@ def test_bad_reports_rejected_by_name():
     w.ch.advance(P.min_age)
     w.fails("WatermarkMismatch", camp.reveal, other.located, other.salt, w.A[6])
     # claims
-    w.fails("RewardNotFinal", camp.claim, 0, inf)
+    w.fails("RewardNotFinal", camp.claim, good.commitment, inf)
     w.ch.advance(P.collection_window)
-    w.fails("NoReward", camp.claim, 0, w.A[6])
-    w.fails("NoReward", camp.claim, 1, inf)  # licensee 1 never accused
-    camp.claim(0, inf)
-    w.fails("AlreadyClaimed", camp.claim, 0, inf)
+    w.fails("NoReward", camp.claim, other.commitment, w.A[6])  # its reveal failed: committed, not revealed
+    w.fails("NoReward", camp.claim, good.commitment, w.A[6])  # not its commitment
+    w.fails("NoReward", camp.claim, b"\7" * 32, inf)  # no such commitment
+    camp.claim(good.commitment, inf)
+    w.fails("AlreadyClaimed", camp.claim, good.commitment, inf)
     w.fails("NothingToWithdraw", camp.withdraw, inf)
 
 
@@ -324,16 +327,3 @@ def test_bad_setup_and_licensing_rejected_by_name():
     w.ch.advance(P.duration)
     w.fails("CampaignEnded", camp.commit, b"\1" * 32, w.A[5])
     w.fails("CampaignEnded", camp.join, choice, w.A[4])
-
-
-def test_escrow_exhausted_and_refund_after_end():
-    w = World(k=2, escrow=P.reward + P.deposit)  # one accusation only
-    camp = w.camp
-    r0, r1 = w.report(w.A[5], 0), w.report(w.A[6], 1)
-    w.ch.advance(P.min_age)
-    camp.reveal(r0.located, r0.salt, r0.informer)
-    w.fails("EscrowExhausted", camp.reveal, r1.located, r1.salt, r1.informer)
-    w.ch.advance(P.duration)
-    camp.refund(1, w.A[2])
-    assert camp.credit(w.A[2]) == P.deposit
-    w.fails("WrongStatus", camp.refund, 0, w.A[1])  # accused: no refund

@@ -8,6 +8,7 @@ import pytest
 
 from offchain.campaign import ot
 from offchain.campaign.codes import CodeError, code_hashes, locate, new_codes
+from offchain.common.hashing import keccak
 
 CTX = b"\xaa" * 20 + b"\0\0\0\1"
 
@@ -95,3 +96,28 @@ def test_locate_finds_licensee_bits_and_other_hashes():
     assert loc.other_hashes == [idx[7][2 * j + 1 - b] for j, b in enumerate(bits)]
     with pytest.raises(CodeError):
         locate(extracted[:3], idx)
+
+
+def test_forged_cheating_proofs_rejected():
+    """Attack 8: against an HONEST delivery, proofs with sigma = 2 or -1 (the opening treats any nonzero sigma as 1
+    and the index lands on another segment's ciphertext, which does not decrypt) or with a regrouped hash list
+    (an empty first item: same deliveryHash, every index shifted) were accepted. Now the shape is checked."""
+    key = ot.OwnerKey.generate()
+    codes = new_codes(4, random.Random(5))
+    sigma = [1, 1, 0, 1]
+    choice = ot.choose(key.A, sigma)
+    hashes = code_hashes(codes)
+    delivery = ot.deliver(key, choice.B, _variants(codes), CTX)
+    dh = ot.delivery_hash(delivery)
+    honest = ot.prove_cheating(choice, delivery, 1)
+    assert not ot.check_cheating_proof(honest, key.A, choice.B, dh, hashes, CTX)
+    flat = [c for pair in delivery for c in pair]
+    for s_forged, idx in ((2, 2 * 1 + 2), (-1, 2 * 1 - 1)):
+        forged = ot.CheatingProof(1, s_forged, choice.b[1], honest.ciphertext_hashes, flat[idx])
+        assert not ot.check_cheating_proof(forged, key.A, choice.B, dh, hashes, CTX), s_forged
+    regrouped = ot.CheatingProof(1, 1, choice.b[1], [b""] + honest.ciphertext_hashes, delivery[1][0])
+    assert keccak(b"".join(regrouped.ciphertext_hashes)) == dh  # the on-chain hash does not see the grouping
+    assert not ot.check_cheating_proof(regrouped, key.A, choice.B, dh, hashes, CTX)
+    for bad_hashes in (honest.ciphertext_hashes[:-1], honest.ciphertext_hashes + [b"\0" * 32]):
+        assert not ot.check_cheating_proof(ot.CheatingProof(1, 1, choice.b[1], bad_hashes, delivery[1][1]),
+                                           key.A, choice.B, dh, hashes, CTX)

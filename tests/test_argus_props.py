@@ -11,6 +11,9 @@ from protocol.chain.connection import Chain
 
 R = st.integers(1, 10**24)
 RHO = st.integers(2, 10**6).flatmap(lambda den: st.tuples(st.integers(0, (den - 1) // 2), st.just(den)))
+# rho in the contract's bounds [1/10, 1/2) (`contracts/campaign/Bounds.sol`)
+SAFE_RHO = st.integers(3, 10**6).flatmap(lambda den: st.tuples(st.integers(-(-den // 10), (den - 1) // 2),
+                                                                st.just(den)))
 
 
 @settings(max_examples=400, deadline=None)
@@ -44,12 +47,12 @@ def _campaign(r, num, den):
     if "c" not in _CHAIN:
         _CHAIN["c"] = Chain()
     ch = _CHAIN["c"]
-    p = Params(reward=r, rho_num=num, rho_den=den, deposit=r + 1)
+    p = Params(reward=r, rho_num=num, rho_den=den, deposit=2 * r)
     return Campaign.create(ch, p, ot.OwnerKey.generate().A, r + p.deposit)[0]
 
 
 @settings(max_examples=12, deadline=None)
-@given(r=st.integers(1, 10**21), rho=RHO)
+@given(r=st.integers(1, 10**21), rho=SAFE_RHO)
 def test_contract_reward_equals_python(r, rho):
     num, den = rho
     camp = _campaign(r, num, den)

@@ -20,7 +20,8 @@ def run(*args, ok=True):
 
 def test_eval_json_prints_the_commitments(honest_trace):
     out = json.loads(run("eval", "--model", str(MODEL), "--input", str(PHOTO), "--json").stdout)
-    assert set(out) == {"model_root", "input_root", "output_root", "trace_root", "top1"}
+    assert set(out) == {"model_root", "input_root", "output_root", "trace_root", "top1", "evaluation_s", "commitment_s"}
+    assert 0 < out["evaluation_s"] < 60 and 0 < out["commitment_s"] < 60
     assert out["trace_root"] == "0x" + honest_trace.trace_root.hex()
     assert out["model_root"] == "0x" + honest_trace.graph.model_root().hex()
     assert out["top1"] == 22  # bald eagle

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from offchain.inference.graph import Kind
 from protocol.chain.connection import Chain, ChainError
 from offchain.inference.merkle import subtree_siblings
-from protocol.inference.game import (Deployment, challenge, challenger_move, last_reveal, play, post_task,
-                                     read_game, solver_move, solver_trace_proofs, submit, winner)
+from protocol.inference.events import latest_reveal
+from protocol.inference.game import (Deployment, challenge, challenger_move, play, post_task, read_game, read_task,
+                                     solver_move, solver_trace_proofs, submit, winner)
 from protocol.inference.strategies import Challenger, LyingChallenger, Solver
 from protocol.inference.scenarios import run_scenario
+from tests.solvency import assert_solvent
 
 FEE = 10**16
 
@@ -21,23 +26,8 @@ def dep(anvil_url):
 
 
 def _contract_holds_exactly(dep: Deployment) -> None:
-    """INVARIANT: the contract's balance is what it owes: credits plus the escrow of live tasks and open games."""
-    ch, pp = dep.chain, dep.pinpoint.functions
-    owed = 0
-    for t in range(ch.call(pp.taskCount())):
-        task = ch.call(pp.task(t))
-        status, fee, bond = task[1], task[8], task[9]
-        if status == 1:
-            owed += fee
-        elif status == 2:
-            owed += fee + bond
-    for g in range(ch.call(pp.gameCount())):
-        st = read_game(dep, g)
-        if st.phase in (1, 2):
-            owed += ch.call(pp.task(st.task_id))[9]
-    addrs = set(ch.accounts)
-    owed += sum(ch.call(pp.credit(a)) for a in addrs)
-    assert ch.balance(dep.pinpoint.address) == owed
+    """INVARIANT: the contract's balance is what it owes: credits, burned wei, the escrow of live tasks and games."""
+    assert_solvent(dep)
 
 
 def _cheat_ops(graph):
@@ -121,10 +111,10 @@ def test_moves_out_of_turn_and_forged(dep, honest_trace):
     _expect("NotFinalMove", pp.selectOperator(gid, 0, kids[0], sib, desc, dproof), A[2], ch)
     # play on: a wrong descriptor at the phase boundary is rejected
     ch_ = Challenger(honest_trace, A[2])
-    challenger_move(dep, gid, ch_, mv.tx)
+    challenger_move(dep, gid, ch_)
     mv = solver_move(dep, gid, solver)
     st = read_game(dep, gid)
-    revealed = last_reveal(dep, mv.tx)
+    revealed = latest_reveal(dep, gid)
     child = ch_.choose(st, revealed)
     j = (st.node_index << st.m) | child
     wrong_desc, wrong_proof = honest_trace.descriptor_proof(j + 1)
@@ -148,16 +138,15 @@ def test_forged_one_step_rejected(dep, honest_trace):
     cheat = honest_trace.altered(j, 11)
     _, gid = _fresh_game(dep, honest_trace, cheat)
     solver, chal = Solver(cheat, A[1]), Challenger(honest_trace, A[2])
-    reveal_tx = None
     while True:
         st = read_game(dep, gid)
         if st.phase == 2 and st.turn == 1 and st.height <= st.m:
             break
         if st.turn == 0:
-            reveal_tx = solver_move(dep, gid, solver).tx
+            solver_move(dep, gid, solver)
         else:
-            challenger_move(dep, gid, chal, reveal_tx)
-    revealed = last_reveal(dep, reveal_tx)
+            challenger_move(dep, gid, chal)
+    revealed = latest_reveal(dep, gid)
     child = chal.choose(st, revealed)
     leaf = (st.node_index << st.m) | child
     elem = 0
@@ -196,7 +185,7 @@ def test_deadlines(dep, honest_trace):
     _expect("DeadlinePassed", pp.reveal(gid, honest_trace.children(1, 0, 7, 0, 4)), A[1], ch)
     ch.send(pp.timeout(gid), sender=A[4])
     assert winner(dep, gid) == "challenger"
-    assert ch.call(pp.task(task_id))[1] == 4  # Rejected
+    assert read_task(dep, task_id).status == 4  # Rejected
     # the challenger misses a move: the solver wins
     task_id, gid = _fresh_game(dep, honest_trace)
     solver_move(dep, gid, Solver(honest_trace, A[1]))
@@ -207,42 +196,89 @@ def test_deadlines(dep, honest_trace):
     _expect("ChallengeWindowOpen", pp.finalize(task_id), A[1], ch)
     ch.advance(ch.call(pp.challengeWindow()) + 1)
     with pytest.raises(ChainError) as ei:
-        ch.send(pp.challenge(task_id), sender=A[3], value=ch.call(pp.task(task_id))[9])
+        challenge(dep, task_id, A[3])
     assert ei.value.error == "ChallengeWindowClosed"
     ch.send(pp.finalize(task_id), sender=A[1])
     _expect("TaskNotSubmitted", pp.finalize(task_id), A[1], ch)
     _contract_holds_exactly(dep)
 
 
-def test_two_challengers_each_play_their_own_game(dep, honest_trace):
-    """Two honest challengers against one cheat: the first to win takes the solver's bond, the second gets its
-    own bond back; every wei is accounted for."""
+def test_two_challengers_play_one_after_the_other(dep, honest_trace):
+    """Two honest challengers against one cheat: the second game waits in the queue (no deadline, no move
+    accepted); the first refutes the result and takes its bond + half the solver's (the other half burned); the
+    second reclaims its whole bond. Every wei is accounted for."""
     ch, pp, A = dep.chain, dep.pinpoint.functions, dep.chain.accounts
     cheat = honest_trace.altered(60, 2)
     task_id, g1 = _fresh_game(dep, honest_trace, cheat)
     g2, _ = challenge(dep, task_id, A[3])
-    bond = ch.call(pp.task(task_id))[9]
-    c2_before = ch.call(pp.credit(A[3]))
-    c1_before = ch.call(pp.credit(A[2]))
+    bond = read_task(dep, task_id).bond
+    assert read_game(dep, g2).queued and read_game(dep, g2).deadline == 0
+    assert list(ch.call(pp.queue(task_id))) == [g1, g2]
+    _expect("GameNotInProgress", pp.reveal(g2, honest_trace.children(1, 0, 7, 0, 4)), A[1], ch)
+    _expect("GameNotInProgress", pp.timeout(g2), A[4], ch)
+    _expect("NotReclaimable", pp.reclaim(g2), A[3], ch)
+    c1_before, c2_before, burned = ch.call(pp.credit(A[2])), ch.call(pp.credit(A[3])), ch.call(pp.burned())
     play(dep, g1, Solver(cheat, A[1]), Challenger(honest_trace, A[2]))
-    play(dep, g2, Solver(cheat, A[1]), Challenger(honest_trace, A[3]))
-    assert winner(dep, g1) == winner(dep, g2) == "challenger"
-    assert ch.call(pp.credit(A[2])) - c1_before == 2 * bond
+    assert winner(dep, g1) == "challenger"
+    assert ch.call(pp.credit(A[2])) - c1_before == bond + bond // 2
+    assert ch.call(pp.burned()) - burned == bond - bond // 2
+    _expect("GameNotInProgress", pp.reveal(g2, honest_trace.children(1, 0, 7, 0, 4)), A[1], ch)
+    ch.send(pp.reclaim(g2), sender=A[4])
+    assert winner(dep, g2) == "cancelled"
     assert ch.call(pp.credit(A[3])) - c2_before == bond
+    _expect("NotReclaimable", pp.reclaim(g2), A[3], ch)
+    _expect("NotReclaimable", pp.reclaim(g1), A[2], ch)
+    _contract_holds_exactly(dep)
+
+
+def _gas_bounds() -> dict[str, int]:
+    text = (Path(__file__).resolve().parents[1] / "contracts/shared/Gas.sol").read_text()
+    return {k: int(v.replace("_", "")) for k, v in re.findall(r"constant (\w+) = ([\d_]+);", text)}
+
+
+def test_gas_bounds_and_half_bond_cover_the_winner(dep, honest_trace):
+    """Each move of a full game on MobileNetV2 stays within its `Gas.sol` bound, and half the bond (what the loser
+    pays the winner) covers the honest challenger's whole gas at the bond gas price."""
+    ch, pp, A = dep.chain, dep.pinpoint.functions, dep.chain.accounts
+    bound = _gas_bounds()
+    cheat = honest_trace.altered(33, 71117)
+    task_id, _ = post_task(dep, honest_trace, FEE, A[0])
+    submit(dep, task_id, cheat, A[1])
+    gid, tx = challenge(dep, task_id, A[2])
+    g2, tx2 = challenge(dep, task_id, A[3])  # a queued challenge costs less than the first
+    assert max(tx.gas, tx2.gas) <= bound["CHALLENGE"], (tx.gas, tx2.gas)
+    moves = play(dep, gid, Solver(cheat, A[1]), Challenger(honest_trace, A[2]))
+    kind = {"reveal": "REVEAL", "pick": "PICK", "select": "SELECT", "one-step": "STEP"}
+    for mv in moves:
+        k = kind[mv.what.split()[0].rstrip(":")]
+        assert mv.gas <= bound[k], (mv.what, mv.gas, bound[k])
+    wd = ch.send(pp.withdraw(), sender=A[2])
+    assert wd.gas <= bound["RESOLVE"]
+    used = tx.gas + sum(m.gas for m in moves if m.who == "challenger") + wd.gas
+    bond = read_task(dep, task_id).bond
+    assert used * ch.call(pp.bondGasPrice()) <= bond // 2
+    ch.send(pp.reclaim(g2), sender=A[3])
     _contract_holds_exactly(dep)
 
 
 def test_bad_submissions(dep, honest_trace):
     ch, pp, A = dep.chain, dep.pinpoint.functions, dep.chain.accounts
     task_id, _ = post_task(dep, honest_trace, FEE, A[0])
-    bond = ch.call(pp.task(task_id))[9]
+    bond = read_task(dep, task_id).bond
     t = honest_trace
+    roots = (t.ops_tree.root, t.input_root)
     with pytest.raises(ChainError) as ei:
-        ch.send(pp.submit(task_id, t.output_root, t.trace_root, t.output_proof()), sender=A[1], value=bond - 1)
+        ch.send(pp.submit(task_id, *roots, t.output_root, t.trace_root, t.output_proof()), sender=A[1],
+                value=bond - 1)
     assert ei.value.error == "ValueMismatch"
     with pytest.raises(ChainError) as ei:
-        ch.send(pp.submit(task_id, t.trees[3].root, t.trace_root, t.output_proof()), sender=A[1], value=bond)
+        ch.send(pp.submit(task_id, *roots, t.trees[3].root, t.trace_root, t.output_proof()), sender=A[1], value=bond)
     assert ei.value.error == "BadOutputProof"
+    for wrong in ((t.ops_tree.root, t.trees[3].root), (t.trees[3].root, t.input_root)):  # another input / model
+        with pytest.raises(ChainError) as ei:
+            ch.send(pp.submit(task_id, *wrong, t.output_root, t.trace_root, t.output_proof()), sender=A[1],
+                    value=bond)
+        assert ei.value.error == "WrongTask"
     _expect("NotRequester", pp.cancel(task_id), A[1], ch)
     ch.send(pp.cancel(task_id), sender=A[0])
     _expect("TaskNotOpen", pp.cancel(task_id), A[0], ch)

@@ -18,11 +18,13 @@ from hypothesis import given, settings, strategies as st
 from onnx import helper
 
 from offchain.inference.definitions import DEFINITIONS
-from offchain.inference.evaluators import OrtEvaluator, evaluate, make_evaluator
+from offchain.inference.evaluators import NativeEvaluator, OrtEvaluator, evaluate, make_evaluator
 from offchain.inference.fast import FAST
 from offchain.inference.graph import ModelError, UnsupportedOperator, fixed_point
 from offchain.inference.inputs import InputError, load_input
 from offchain.inference.loader import load, lower
+from offchain.inference.ort import NotCompilable
+from offchain.inference.ort_probe import int8_kernels_exact
 from offchain.inference.merkle import (build_tree, keccak, subtree_levels, subtree_root, subtree_siblings,
                                        verify_multi)
 from tests.conftest import IMAGENET, MODEL, PHOTO, ROOT
@@ -96,17 +98,75 @@ def _digests(ev) -> list[str]:
     return [hashlib.sha256(t.tobytes()).hexdigest() for t in ev.tensors]
 
 
+def _natives(graph) -> list:
+    """The native evaluators this CPU may use: uint8-shifted weights always, int8 weights where the probe holds."""
+    evs = [NativeEvaluator(graph)]
+    if int8_kernels_exact():
+        evs.append(NativeEvaluator(graph, keep_int8=True))
+    return evs
+
+
 def test_fast_paths_equal_definitions_on_real_photos(mobilenet):
-    """numpy FAST, the onnxruntime-compiled path (the default) and the definitions give the same bytes."""
-    ort_eval = OrtEvaluator(mobilenet)
-    fast_eval = make_evaluator(mobilenet, "fast")  # reused: its kept weights must not change the bytes
+    """numpy FAST, the onnxruntime-compiled paths (native: the default) and the definitions give the same bytes."""
+    evs = [OrtEvaluator(mobilenet), make_evaluator(mobilenet, "fast")] + _natives(mobilenet)  # reused: caches
     photos = [PHOTO] + (sorted(IMAGENET.glob("*.JPEG"))[:3] if IMAGENET.exists() else [])
     for p in photos:
         x = load_input(p, mobilenet)
         ref = _digests(evaluate(mobilenet, x, DEFINITIONS))
         assert _digests(evaluate(mobilenet, x, FAST)) == ref, p
-        assert _digests(fast_eval(x)) == ref, p
-        assert _digests(ort_eval(x)) == ref, p
+        for ev in evs:
+            assert _digests(ev(x)) == ref, (p, type(ev).__name__)
+
+
+_SYNTH = [dict(seed=11), dict(seed=12, sat_scale=True), dict(seed=13, extreme=True), dict(seed=14, gap_reads_conv=True),
+          dict(seed=15, G=1, cig_out=8, K=1, stride=1, pad=(0, 0, 0, 0)), dict(seed=16, dil=2, pad=(2, 2, 2, 2)),
+          dict(seed=17, K=5, stride=3, pad=(0, 2, 1, 0), H=11, W=9)]
+
+
+@pytest.mark.parametrize("cfg", _SYNTH, ids=[str(c) for c in _SYNTH])
+def test_native_equals_definitions_on_synthetic_models(cfg):
+    """Grouped, pointwise, dilated, strided, saturating, fl32-rounding and NCHW-committed convolutions, the ADD
+    tables and the MATMUL: onnxruntime's own kernels give the definitions' bytes (several random inputs)."""
+    graph = lower(make_model(**cfg))
+    evs = _natives(graph)
+    rng = np.random.default_rng(cfg["seed"])
+    shape = graph.ops[0].out.shape
+    for _ in range(4):
+        x = rng.normal(0, 3, (shape[0], shape[3], shape[1], shape[2])).astype(np.float32)
+        ref = _digests(evaluate(graph, x, DEFINITIONS))
+        for ev in evs:
+            assert _digests(ev(x)) == ref, type(ev).__name__
+
+
+def test_native_equals_definitions_on_random_graphs():
+    """A seeded share of the parity fuzzer's random graphs (several QUANTIZEs, non-zero weight zero points,
+    aliases, constant ADDs, rounding ties, saturation): every one the native compiler takes gives the
+    definitions' bytes; it must take most of those with unsigned activations."""
+    from benchmarks.parity_fuzz import random_input, random_model
+
+    rng = np.random.default_rng(2026)
+    compiled = 0
+    for _ in range(60):
+        model, shape, xs = random_model(rng)
+        try:
+            graph = lower(model)
+            evs = _natives(graph)
+        except (ModelError, NotCompilable):
+            continue
+        compiled += 1
+        for _ in range(2):
+            x = random_input(rng, shape, xs)
+            ref = _digests(evaluate(graph, x, DEFINITIONS))
+            for ev in evs:
+                assert _digests(ev(x)) == ref
+    assert compiled >= 15
+
+
+def test_native_rejects_signed_activations_and_auto_falls_back():
+    graph = lower(make_model(seed=5, signed_out=True))
+    with pytest.raises(NotCompilable, match="signed activations"):
+        NativeEvaluator(graph)
+    assert type(make_evaluator(graph)).__name__ in ("OrtEvaluator", "FastEvaluator")
 
 
 def test_golden_input_top1_matches_onnxruntime(mobilenet):
@@ -123,33 +183,44 @@ def test_golden_input_top1_matches_onnxruntime(mobilenet):
 
 _XCE_SCRIPT = """
 import hashlib, json, sys
-from offchain.inference.evaluators import evaluate
-from offchain.inference.fast import FAST
+from offchain.inference.evaluators import NativeEvaluator, OrtEvaluator, make_evaluator
+from offchain.inference.ort_probe import int8_kernels_exact
 from offchain.inference.pipeline import load_input, load_model
-g = load_model(sys.argv[1]); x = load_input(sys.argv[2], g)
-out = []
-for kern in (None, FAST):  # the onnxruntime-compiled default and the numpy fast path
-    ev = evaluate(g, x, kern)
-    out.append([hashlib.sha256(t.tobytes()).hexdigest() for t in ev.tensors])
+g = load_model(sys.argv[1]); x = load_input(sys.argv[2], g); th = int(sys.argv[3])
+evs = {"auto": make_evaluator(g), "native": NativeEvaluator(g, threads=th), "ort": OrtEvaluator(g, threads=th),
+       "fast": make_evaluator(g, "fast")}
+if int8_kernels_exact():
+    evs["native_int8"] = NativeEvaluator(g, threads=th, keep_int8=True)
+out = {k: [hashlib.sha256(t.tobytes()).hexdigest() for t in ev(x).tensors] for k, ev in evs.items()}
+out["auto_int8"] = getattr(evs["auto"], "keep_int8", None)
+out["probe"] = int8_kernels_exact()
 print(json.dumps(out))
 """
 
 
-def _run_eval(prefix: list[str], threads: int) -> list[list[str]]:
+def _run_eval(prefix: list[str], threads: int) -> dict:
+    """Digests of every tensor from each evaluator in a fresh process (``threads`` intra-op threads), with whether
+    the int8 probe held there (``probe``) and whether the default kept int8 weights (``auto_int8``)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT))
-    r = subprocess.run(prefix + [sys.executable, "-c", _XCE_SCRIPT, str(MODEL), str(PHOTO)], env=env,
+               MKL_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT))
+    r = subprocess.run(prefix + [sys.executable, "-c", _XCE_SCRIPT, str(MODEL), str(PHOTO), str(threads)], env=env,
                        capture_output=True, text=True, timeout=3000)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _digest_lists(out: dict) -> dict:
+    return {k: v for k, v in out.items() if isinstance(v, list)}
 
 
 @pytest.mark.slow
 def test_xce_same_bytes_with_1_and_2_threads(mobilenet):
     x = load_input(PHOTO, mobilenet)
     here = _digests(evaluate(mobilenet, x, DEFINITIONS))
-    assert _run_eval([], 1) == [here, here]
-    assert _run_eval([], 2) == [here, here]
+    for th in (1, 2):
+        out = _run_eval([], th)
+        assert out["auto_int8"] == out["probe"]
+        assert _digest_lists(out) == {k: here for k in _digest_lists(out)}
 
 
 @pytest.mark.slow
@@ -161,7 +232,10 @@ def test_xce_same_bytes_on_emulated_haswell(mobilenet):
         pytest.skip("qemu-user not installed (Debian package qemu-user; .ci/run installs it)")
     x = load_input(PHOTO, mobilenet)
     here = _digests(evaluate(mobilenet, x, DEFINITIONS))
-    assert _run_eval([qemu, "-cpu", "Haswell-v4"], 2) == [here, here]
+    out = _run_eval([qemu, "-cpu", "Haswell-v4"], 2)
+    # AVX2's u8 x s8 kernel saturates 16-bit pair sums: the probe must see it, and the default must shift weights
+    assert out["probe"] is False and out["auto_int8"] is False
+    assert _digest_lists(out) == {k: here for k in _digest_lists(out)}
 
 
 # -------------------------------------------------------------------------------------------- commitments
@@ -204,7 +278,9 @@ def test_subtree_levels_and_siblings_prove_every_node(m, data):
 
 
 def test_make_evaluator_selects_and_rejects(mobilenet):
-    assert type(make_evaluator(mobilenet)).__name__ == "OrtEvaluator"
+    assert type(make_evaluator(mobilenet)).__name__ == "NativeEvaluator"
+    assert type(make_evaluator(mobilenet, "native")).__name__ == "NativeEvaluator"
+    assert type(make_evaluator(mobilenet, "ort")).__name__ == "OrtEvaluator"
     assert type(make_evaluator(mobilenet, FAST)).__name__ == "FastEvaluator"
     assert type(make_evaluator(mobilenet, "definitions")).__name__ == "DefinitionsEvaluator"
     with pytest.raises(ValueError, match="unknown evaluator"):

@@ -98,3 +98,32 @@ def test_decide_game_state_machine():
     assert decide_game(_g(phase=3, won=True), "challenger", 0).state == GameProgress.WON
     assert decide_game(_g(phase=3, won=True), "solver", 0).state == GameProgress.LOST
     assert decide_game(_g(phase=3, won=False), "solver", 0).state == GameProgress.WON
+    # a queued game waits (no deadline runs); a cancelled one is settled for both sides
+    for side in ("solver", "challenger"):
+        assert (decide_game(_g(phase=4), side, 10**9).kind, decide_game(_g(phase=4), side, 10**9).state) == \
+            ("wait", GameProgress.QUEUED)
+        assert decide_game(_g(phase=5), side, 0).state == GameProgress.CANCELLED
+
+
+def test_state_database_corrupt_rebuild_and_migration(tmp_path):
+    import sqlite3
+
+    from protocol.operations.daemon.db import DB, StateError
+
+    p = tmp_path / "d.sqlite"
+    p.write_bytes(b"garbage" * 1000)
+    with pytest.raises(StateError, match="--rebuild-state"):
+        DB(p)
+    db = DB(p, rebuild=True)
+    db.set("scanned", 5)
+    assert db.get("scanned") == 5
+    db.close()
+    # a database of the previous schema (no settled_block) gains the column
+    old = tmp_path / "old.sqlite"
+    c = sqlite3.connect(old)
+    c.executescript("CREATE TABLE games (game_id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, side TEXT NOT NULL, "
+                    "state TEXT NOT NULL, found_block INTEGER, bond TEXT, moves INTEGER NOT NULL DEFAULT 0, "
+                    "pending_tx TEXT, pending_kind TEXT, note TEXT, updated REAL NOT NULL);")
+    c.close()
+    db = DB(old)
+    assert "settled_block" in {r["name"] for r in db.q("PRAGMA table_info(games)")}

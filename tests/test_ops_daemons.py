@@ -41,18 +41,27 @@ def _diag(env):
 
 
 def _settled(env, anvil, pp, w3, task_id: int, challenger: str, bond: int, balance0: int) -> None:
-    """The cheat was caught: the game is resolved for the challenger, the task rejected, the challenger withdrew
-    exactly both bonds, posted exactly one bond, and the contract holds only the requester's refunded fee."""
+    """The cheat was caught: the game is resolved for the challenger, the task rejected, the challenger posted exactly
+    one bond and withdrew more than it (its bond back and its share of the solver's), nothing is left owed to it, and
+    the contract holds exactly what it owes (credits, plus what it burned if the payout rule burns)."""
+    from protocol.inference.types import Phase, Status, decode_game, decode_task
+
     games = pp.events.Challenged().get_logs(from_block=0, argument_filters={"taskId": task_id})
     assert len(games) == 1 and games[0]["args"]["challenger"] == challenger  # one bond posted, never two
-    g = pp.functions.game(games[0]["args"]["gameId"]).call()
-    assert g[2] == 3 and g[4] is True  # resolved, challenger won
-    assert pp.functions.task(task_id).call()[1] == 4  # Rejected
-    wd = pp.events.Withdrawn().get_logs(from_block=0, argument_filters={"to": challenger})
-    assert [int(e["args"]["amount"]) for e in wd] == [2 * bond]
+    g = decode_game(pp, pp.functions.game(games[0]["args"]["gameId"]).call())
+    assert g.phase == Phase.RESOLVED and g.challenger_won
+    t = decode_task(pp, pp.functions.task(task_id).call())
+    assert t.status == Status.REJECTED
+    wd = [int(e["args"]["amount"]) for e in pp.events.Withdrawn().get_logs(from_block=0,
+                                                                            argument_filters={"to": challenger})]
+    assert len(wd) == 1 and wd[0] > bond
     assert pp.functions.credit(challenger).call() == 0
-    assert w3.eth.get_balance(pp.address) == FEE == pp.functions.credit(pp.functions.task(task_id).call()[6]).call()
-    # the challenger's balance moved by +bond minus the gas of its own transactions
+    names = {f["name"] for f in pp.abi if f.get("type") == "function"}
+    burned = pp.functions.burned().call() if "burned" in names else 0
+    owed = sum(pp.functions.credit(a).call() for a in {t.requester, t.solver, challenger})
+    assert w3.eth.get_balance(pp.address) == owed + burned
+    assert pp.functions.credit(t.requester).call() == FEE  # the requester's fee is credited back
+    # the challenger's balance moved by what it withdrew minus its bond and the gas of its own transactions
     spent = 0
     blk = w3.eth.block_number
     for n in range(blk + 1):
@@ -60,7 +69,7 @@ def _settled(env, anvil, pp, w3, task_id: int, challenger: str, bond: int, balan
             if tx["from"] == challenger:
                 r = w3.eth.get_transaction_receipt(tx["hash"])
                 spent += r["gasUsed"] * r["effectiveGasPrice"]
-    assert w3.eth.get_balance(challenger) == balance0 + bond - spent
+    assert w3.eth.get_balance(challenger) == balance0 - bond + wd[0] - spent
 
 
 def _metric(port: int, name: str) -> float:
@@ -138,18 +147,32 @@ def test_reorg_nothing_lost_or_double_spent(env, anvil):
     assert reorgs, f"no daemon noticed the reorganization (game before {before}, after {after})"
 
 
+def _gas_of(w3, who: str) -> int:
+    return sum(w3.eth.get_transaction_receipt(tx["hash"])["gasUsed"] for n in range(w3.eth.block_number + 1)
+               for tx in w3.eth.get_block(n, full_transactions=True)["transactions"] if tx["from"] == who)
+
+
 def test_node_restart_daemons_reconnect(env, anvil):
     env.setup()
     w3, pp = _pp(env, anvil)
     challenger = env.json("accounts", "list")[0]["address"]
     balance0 = w3.eth.get_balance(challenger)
+    mport = free_port()
     env.start("evaluator", "--cheat-op", CHEAT_OP)
-    env.start("challenger")
+    env.start("challenger", "--metrics-port", mport)
     task = _post(env)
     diag = _diag(env)
     gid = wait_for(lambda: [e["args"]["gameId"] for e in pp.events.Challenged().get_logs(from_block=0)],
                    90, "a challenge", diag=diag)[0]
     wait_for(lambda: _challenger_moves(pp, gid) >= 1, 90, "a challenger move", diag=diag)
+    # the metrics while the game is live: the challenger's bond at stake, one game in flight, a deadline ahead
+    wait_for(lambda: _metric(mport, "pinpoint_games_in_flight") == 1, 10, "the live game in the metrics", diag=diag)
+    assert _metric(mport, 'pinpoint_bonds_at_stake_wei{role="challenger"}') == task["bond"]
+    assert _metric(mport, "pinpoint_up") == 1 and _metric(mport, "pinpoint_info{") == 1
+    assert 0 < _metric(mport, 'pinpoint_account_balance_wei{role="challenger"}') <= balance0
+    left = [_metric(mport, f'pinpoint_nearest_deadline_seconds{{role="challenger",turn="{t}"}}')
+            for t in ("ours", "theirs")]
+    assert any(0 < x <= 60 for x in left), left
     anvil.stop()
     time.sleep(4)
     anvil.start()  # same port, state reloaded from its dump
@@ -161,3 +184,18 @@ def test_node_restart_daemons_reconnect(env, anvil):
         events = [e["event"] for e in env.logs(r)]
         assert "node error" in events, f"{r} never lost the node"
         assert "node reachable again" in events
+    # the metrics after the game: as the chain decided it, each transaction's gas once, what was withdrawn
+    wait_for(lambda: _metric(mport, "pinpoint_games_in_flight") == 0, 10, "the game settled in the metrics")
+    assert _metric(mport, 'pinpoint_games_tracked{role="challenger",state="won"}') == 1
+    assert _metric(mport, 'pinpoint_games_tracked{role="challenger",state="lost"}') == 0
+    assert _metric(mport, "pinpoint_bonds_at_stake_wei") == 0
+    assert _metric(mport, "pinpoint_gas_spent_total") == _gas_of(w3, challenger)
+    wd = sum(int(e["args"]["amount"]) for e in pp.events.Withdrawn().get_logs(from_block=0,
+                                                                             argument_filters={"to": challenger}))
+    assert _metric(mport, "pinpoint_withdrawn_wei_total") == wd
+    # one "sent" per broadcast, each followed by its receipt; no receipt wait logged as a node error
+    logs = env.logs("challenger")
+    sent = [e["tx"] for e in logs if e["event"] == "sent"]
+    receipts = [e["tx"] for e in logs if e["event"] == "receipt"]
+    assert len(sent) == len(set(sent)) and set(receipts) <= set(sent) and len(receipts) == len(set(receipts))
+    assert not [e for e in logs if e["event"] == "node error" and "TimeExhausted" in e.get("error", "")]

@@ -24,7 +24,7 @@ CONFIGS = [
     dict(seed=4, H=9, W=8, Ci=6, G=3, cig_out=2, K=2, stride=3, pad=(0, 2, 1, 0), dil=2),
     dict(seed=5, signed_out=True, sat_scale=True, Ci=8, G=4, cig_out=1),
     dict(seed=6, H=5, W=5, Ci=40, G=1, cig_out=36, K=1, stride=1, pad=(0, 0, 0, 0), n_out=7),
-    dict(seed=7, H=3, W=3, Ci=2400, G=1, cig_out=6, K=1, stride=1, pad=(0, 0, 0, 0), extreme=True),
+    dict(seed=7, H=3, W=3, Ci=1600, G=1, cig_out=6, K=1, stride=1, pad=(0, 0, 0, 0), extreme=True),
     dict(seed=8, H=12, W=11, Ci=4, G=2, cig_out=40, gap_reads_conv=True),
 ]
 

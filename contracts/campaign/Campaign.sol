@@ -2,15 +2,17 @@
 pragma solidity 0.8.28;
 
 import {BN254} from "./BN254.sol";
+import {Bounds} from "./Bounds.sol";
 import {Rewards} from "./Rewards.sol";
 import {Payments} from "../shared/Payments.sol";
 
 /// @title Campaign: one Argus anti-piracy incentive campaign (one contract instance per campaign)
 /// @notice The owner escrows the reward budget and publishes an oblivious-transfer key A = a*G. A licensee joins
-///         with its deposit D_L (> R) and its OT choice points B_i = sigma_i*A + b_i*G, one per segment; the owner
-///         then commits to the keccak hashes of that licensee's 2*S watermark codes (two variants per segment) and
-///         delivers both variants of every segment by OT, so the licensee holds exactly one variant per segment,
-///         which the owner cannot predict.
+///         with its deposit D_L (>= 2R) and its OT choice points B_i = sigma_i*A + b_i*G, one per segment; the
+///         owner then commits to the keccak hashes of that licensee's 2*S watermark codes (two variants per
+///         segment), reserving R + D_L of its escrow for that licence, and delivers both variants of every
+///         segment by OT, so the licensee holds exactly one variant per segment, which the owner cannot predict.
+///         Every parameter is within `Bounds` (each bound documents the attack it stops).
 ///         Informers report a leaked copy by commit-and-reveal: commit c = H(informer, H(codes, salt)); after
 ///         `minAge` seconds reveal the codes, which must hash to committed values of the named licensee (proof of
 ///         possession), fixing the licensee and its variant bits. The first reveal accuses the licensee and opens
@@ -18,22 +20,25 @@ import {Payments} from "../shared/Payments.sol";
 ///         n valid reports earns f(n) = R*rho^(n-1) (`Rewards`), final when the collection window closes.
 ///         Then the appeal window: the licensee may open (sigma_j, b_j) of a segment j whose reported bit differs
 ///         from its choice (checked with the alt_bn128 precompiles) and is cleared: the copy came from the owner,
-///         who alone knows every variant, so the owner's escrow pays the informers and compensates the framed
-///         licensee with D_L. Otherwise anyone may `setGuilty` after the appeal window: the deposit is slashed,
-///         pays the informers' rewards (reimbursing the escrow) and the remainder goes to the owner.
+///         who alone knows every variant, so the licence's reserve pays R (the informers' n*f(n), the rest
+///         burned) and compensates the framed licensee with D_L. Otherwise anyone may `setGuilty` after the
+///         appeal window: the deposit is slashed, R of it pays the informers' n*f(n) (the rest R - n*f(n)
+///         burned) and the owner gets exactly D_L - R; the reserve returns to the escrow.
+///         OWNER-NEUTRAL: the owner's payoff is -(R + D_L) (cleared), +(D_L - R) (guilty), 0 (otherwise), whatever
+///         the number n of reports. A leaker reporting itself recovers at most R, so loses at least D_L - R.
+///         NO SHUT-OUT: a report never needs escrow (each licence holds its own reserve from `license` on), and
+///         a commitment made before the campaign's end may make the first reveal until `revealsClose`.
 ///         Construction of the protocol: see the Argus paper (arXiv 2107.06049) and
 ///         `offchain/campaign/ot.py`.
 /// @dev Hash formats (all keccak256, abi.encodePacked):
 ///      codeHash = H(code: bytes8); codeRoot = H(codeHash[0][0], codeHash[0][1], ..., codeHash[S-1][1]);
 ///      choiceHash = H(B_0.x, B_0.y, ..., B_{S-1}.x, B_{S-1}.y); commitment = H(informer, H(codes: bytes(8*S), salt)).
 ///      Payments are pulled (`claimReward`, `withdrawEscrow`, and `Payments`: credit, withdraw).
-///      INVARIANT: address(this).balance == escrow + sum(credit) + D_L per Joined/Licensed licensee
-///      + (R + 2*D_L) per Accused licensee + the unclaimed rewards of resolved (Cleared/Guilty) licensees.
+///      INVARIANT: address(this).balance == escrow + sum(credit) + burned + D_L per Joined licensee
+///      + (R + 2*D_L) per Licensed licensee + (R + 2*D_L - claimed rewards) per Accused licensee + the unclaimed
+///      rewards of resolved (Cleared/Guilty) licensees.
 contract Campaign is Payments {
     // ---------------------------------------------------------------------------------------------- errors
-    error BadRho(uint256 num, uint256 den);
-    error DepositTooSmall(uint256 deposit, uint256 reward);
-    error BadSegments(uint256 segments);
     error BadPoint();
     error EscrowTooSmall(uint256 required, uint256 given);
     error ValueMismatch(uint256 expected, uint256 given);
@@ -44,6 +49,7 @@ contract Campaign is Payments {
     error BadLength(uint256 expected, uint256 given);
     error BadBits(uint64 bits);
     error CampaignEnded(uint256 endedAt);
+    error RevealsClosed(uint256 closedAt);
     error CampaignNotEnded(uint256 endsAt);
     error CommitmentExists(bytes32 commitment);
     error UnknownCommitment(bytes32 commitment);
@@ -51,12 +57,11 @@ contract Campaign is Payments {
     error CommitmentTooLate(uint256 committedAt, uint256 firstRevealAt);
     error CodeMismatch(uint256 id);
     error WatermarkMismatch(uint64 accusedBits, uint64 bits);
-    error AlreadyReported(uint256 id, address informer);
     error CollectionClosed(uint256 closedAt);
     error EscrowExhausted(uint256 required, uint256 available);
     error RewardNotFinal(uint256 finalAt);
-    error NoReward(uint256 id, address informer);
-    error AlreadyClaimed(uint256 id, address informer);
+    error NoReward(bytes32 commitment);
+    error AlreadyClaimed(bytes32 commitment);
     error AppealWindowNotOpen(uint256 opensAt);
     error AppealWindowClosed(uint256 closedAt);
     error AppealWindowOpen(uint256 closesAt);
@@ -77,11 +82,11 @@ contract Campaign is Payments {
 
     /// @notice Campaign parameters (constructor argument).
     struct Params {
-        uint128 reward; // R, wei: reward of a single report; escrowed per accused licensee
-        uint64 rhoNum; // decay rho = rhoNum / rhoDen < 1/2
+        uint128 reward; // R, wei: reward of a single report (> 0)
+        uint64 rhoNum; // decay rho = rhoNum / rhoDen in [1/10, 1/2)
         uint64 rhoDen;
-        uint128 deposit; // D_L, wei, > R
-        uint32 segments; // S, 1..64: segments of the work, two variants each
+        uint128 deposit; // D_L, wei, >= 2*R; R + D_L of escrow is reserved per licence
+        uint32 segments; // S, 4..64: segments of the work, two variants each
         uint32 minAge; // seconds a commitment must age before its reveal
         uint32 collectionWindow; // seconds after the first reveal of a copy during which reports count
         uint32 appealWindow; // seconds after the collection window during which the licensee may appeal
@@ -91,13 +96,16 @@ contract Campaign is Payments {
         bytes32 watermarkKey; // the public key of the watermark detector
     }
 
-    /// @dev Slot 0: licensee, status, accusedAt, reports; slot 1: bits; slots 2-3: hashes.
+    /// @dev Slot 0: licensee, status, accusedAt, reports; slot 1: bits and licensedAt (nonzero from `license` on,
+    ///      so the first reveal's write of `bits` changes a nonzero slot: 2,900 gas instead of 22,100); slots 2-3:
+    ///      hashes.
     struct License {
         address licensee;
         Status status;
         uint40 accusedAt; // seconds: time of the first reveal
         uint32 reports; // n: valid reports of the leaked copy
         uint64 bits; // the reported variant of segment j is bit j
+        uint40 licensedAt; // seconds: time of `license` (0 before)
         bytes32 choiceHash;
         bytes32 codeRoot;
     }
@@ -113,18 +121,29 @@ contract Campaign is Payments {
     uint256 public immutable collectionWindow;
     uint256 public immutable appealWindow;
     uint256 public immutable endsAt;
+    /// @notice Seconds: no first reveal from this time on (endsAt + minAge + collectionWindow), so a commitment
+    ///         made before the end can still accuse; licensed deposits are refundable from then.
+    uint256 public immutable revealsClose;
     uint256 public immutable otKeyX;
     uint256 public immutable otKeyY;
     bytes32 public immutable watermarkKey;
 
     /// @notice Owner's escrow not reserved for an accused licensee (wei).
     uint256 public escrow;
+    /// @notice Wei locked in this contract forever: the part R - n*f(n) of a resolved licence's R not paid to its
+    ///         informers (so that no party's payoff grows with the number of reports).
+    uint256 public burned;
     License[] internal _licenses;
-    /// @notice Informer -> commitment -> block time it was made (seconds); 0 if none or revealed. Keyed by the
-    ///         sender too, so copying someone's commitment neither blocks nor helps anyone.
-    mapping(address => mapping(bytes32 => uint256)) public committedAt;
-    /// @notice Licensee id -> informer -> 0 none, 1 reported, 2 reward claimed.
-    mapping(uint256 => mapping(address => uint8)) public reportOf;
+    /// @notice Informer -> commitment -> record: bits 0-39 the block time it was made (seconds), bits 40-47 its
+    ///         stage (0 committed, 1 revealed, 2 reward claimed), bits 48- the licensee id it reported (once
+    ///         revealed); 0 if none. Keyed by the sender too, so copying someone's commitment neither blocks nor
+    ///         helps anyone. The reveal rewrites this slot (no new slot per report: 2,900 gas, not 22,100). An
+    ///         informer may report one copy under several commitments: like Sybil identities, k of them earn
+    ///         k*f(m+k-1) < f(m) (`Rewards`).
+    mapping(address => mapping(bytes32 => uint256)) public commitments;
+
+    uint256 private constant _STAGE = 40;
+    uint256 private constant _ID = 48;
 
     // ---------------------------------------------------------------------------------------------- events
     event CampaignCreated(address indexed owner, uint256 escrow, Params params);
@@ -134,21 +153,20 @@ contract Campaign is Payments {
     event Committed(bytes32 indexed commitment, address indexed informer);
     event Reported(uint256 indexed id, address indexed informer, uint64 bits, uint256 n);
     event Accused(uint256 indexed id, uint64 bits, uint256 collectionEnd, uint256 appealEnd);
-    event Cleared(uint256 indexed id, uint256 segment, uint256 compensation);
-    event SetGuilty(uint256 indexed id, uint256 slashed, uint256 toOwner);
+    event Cleared(uint256 indexed id, uint256 segment, uint256 compensation, uint256 burned);
+    event SetGuilty(uint256 indexed id, uint256 slashed, uint256 toOwner, uint256 burned);
     event RewardClaimed(uint256 indexed id, address indexed informer, uint256 amount);
     event DepositRefunded(uint256 indexed id);
 
-    /// @notice Create a campaign; msg.value (wei) is the owner's escrow, at least R + D_L (one accusation).
-    /// @custom:reverts BadRho unless 0 < rhoDen and 2*rhoNum < rhoDen
-    /// @custom:reverts DepositTooSmall unless D_L > R
-    /// @custom:reverts BadSegments unless 1 <= segments <= 64
+    /// @notice Create a campaign; msg.value (wei) is the owner's escrow, at least R + D_L (the reserve of one
+    ///         licence).
+    /// @custom:reverts BadReward, BadRho, DepositTooSmall, BadSegments, BadMinAge, BadCollectionWindow,
+    ///         BadAppealWindow, BadDuration: a parameter outside `Bounds` (see there the attack each bound stops)
     /// @custom:reverts BadPoint if the OT key is not a point of alt_bn128
     /// @custom:reverts EscrowTooSmall if msg.value < R + D_L
     constructor(Params memory p) payable {
-        if (p.rhoDen == 0 || 2 * uint256(p.rhoNum) >= p.rhoDen) revert BadRho(p.rhoNum, p.rhoDen);
-        if (p.deposit <= p.reward) revert DepositTooSmall(p.deposit, p.reward);
-        if (p.segments == 0 || p.segments > 64) revert BadSegments(p.segments);
+        Bounds.check(p.reward, p.rhoNum, p.rhoDen, p.deposit, p.segments, p.minAge, p.collectionWindow,
+            p.appealWindow, p.duration);
         if (!BN254.onCurve(p.otKeyX, p.otKeyY)) revert BadPoint();
         uint256 need = uint256(p.reward) + p.deposit;
         if (msg.value < need) revert EscrowTooSmall(need, msg.value);
@@ -162,6 +180,7 @@ contract Campaign is Payments {
         collectionWindow = p.collectionWindow;
         appealWindow = p.appealWindow;
         endsAt = block.timestamp + p.duration;
+        revealsClose = block.timestamp + p.duration + p.minAge + p.collectionWindow;
         otKeyX = p.otKeyX;
         otKeyY = p.otKeyY;
         watermarkKey = p.watermarkKey;
@@ -173,6 +192,29 @@ contract Campaign is Payments {
     /// @notice f(n) in wei: what each of n valid reports of one leaked copy earns.
     function rewardFor(uint256 n) public view returns (uint256) {
         return Rewards.perReport(reward, rhoNum, rhoDen, n);
+    }
+
+    /// @notice The parameter bounds of `Bounds.all` (floor, ceiling pairs; what clients check before joining).
+    function bounds() external pure returns (uint256[14] memory) {
+        return Bounds.all();
+    }
+
+    /// @notice Block time (seconds) commitment `c` of `informer` was made, while it is unrevealed; 0 if none or
+    ///         revealed.
+    function committedAt(address informer, bytes32 c) external view returns (uint256) {
+        uint256 r = commitments[informer][c];
+        return r >> _STAGE == 0 ? r : 0;
+    }
+
+    /// @notice The record of commitment `c` of `informer`: time made (seconds), stage (0 committed, 1 revealed,
+    ///         2 reward claimed; 0 also if none: then time is 0) and the licensee id it reported (stage >= 1).
+    function commitmentOf(address informer, bytes32 c)
+        external
+        view
+        returns (uint256 time, uint256 stage, uint256 id)
+    {
+        uint256 r = commitments[informer][c];
+        return (uint40(r), uint8(r >> _STAGE), r >> _ID);
     }
 
     function licenseOf(uint256 id) external view returns (License memory) {
@@ -207,14 +249,21 @@ contract Campaign is Payments {
     ///         this is mined). `codeHashes[2*j + v]` = keccak256(code of variant v of segment j) (bytes8 code).
     /// @param deliveryHash keccak256 of the OT ciphertexts the owner will deliver (`offchain/campaign/ot.py`), so
     ///        that a licensee can prove a cheating delivery off chain.
-    /// @custom:reverts NotOwner, UnknownLicensee, WrongStatus unless Joined, BadLength unless 2*segments hashes
+    ///        Reserves R + D_L of the escrow for this licence (what a cleared appeal costs the owner), so no
+    ///        report of any licence ever waits for escrow.
+    /// @custom:reverts NotOwner, UnknownLicensee, WrongStatus unless Joined, BadLength unless 2*segments hashes,
+    ///         EscrowExhausted if the escrow is below R + D_L (`fund` first)
     function license(uint256 id, bytes32[] calldata codeHashes, bytes32 deliveryHash) external {
         if (msg.sender != owner) revert NotOwner();
         License storage l = _license(id);
         if (l.status != Status.Joined) revert WrongStatus(id, l.status);
         if (codeHashes.length != 2 * segments) revert BadLength(2 * segments, codeHashes.length);
+        uint256 hold = reward + deposit;
+        if (escrow < hold) revert EscrowExhausted(hold, escrow);
+        escrow -= hold;
         l.codeRoot = keccak256(abi.encodePacked(codeHashes));
         l.status = Status.Licensed;
+        l.licensedAt = uint40(block.timestamp);
         emit Licensed(id, codeHashes, deliveryHash);
     }
 
@@ -246,6 +295,7 @@ contract Campaign is Payments {
                 accusedAt: 0,
                 reports: 0,
                 bits: 0,
+                licensedAt: 0,
                 choiceHash: keccak256(abi.encodePacked(choice)),
                 codeRoot: bytes32(0)
             })
@@ -254,12 +304,14 @@ contract Campaign is Payments {
     }
 
     /// @notice Return the deposit (credited, see `withdraw`) of a licensee never licensed (any time) or licensed
-    ///         and not accused by the campaign's end. Anyone may call; the licensee is credited.
-    /// @custom:reverts UnknownLicensee, WrongStatus, CampaignNotEnded
+    ///         and not accused once first reveals have closed (`revealsClose`; its reserve R + D_L goes back to
+    ///         the escrow). Anyone may call; the licensee is credited.
+    /// @custom:reverts UnknownLicensee, WrongStatus, CampaignNotEnded (before revealsClose)
     function refundDeposit(uint256 id) external {
         License storage l = _license(id);
         if (l.status == Status.Licensed) {
-            if (block.timestamp < endsAt) revert CampaignNotEnded(endsAt);
+            if (block.timestamp < revealsClose) revert CampaignNotEnded(revealsClose);
+            escrow += reward + deposit;
         } else if (l.status != Status.Joined) {
             revert WrongStatus(id, l.status);
         }
@@ -271,8 +323,8 @@ contract Campaign is Payments {
     /// @notice Appeal an accusation: open the OT choice (sigma, b) of segment `segment`, where sigma is the
     ///         variant NOT reported (so the reported copy is not the one the licensee received):
     ///         B_segment == sigma*A + b*G, checked with ecMul/ecAdd. On success the licensee is Cleared and
-    ///         credited 2*D_L (its deposit and D_L of compensation from the owner's reserve); the owner's escrow
-    ///         gets back R - n*f(n); the informers' rewards stay payable.
+    ///         credited 2*D_L (its deposit and D_L of compensation from the licence's reserve); of the reserve's
+    ///         R, the informers' n*f(n) stay payable and R - n*f(n) is burned: the owner loses R + D_L whatever n.
     /// @param choice all the choice points as in `join` (checked against the stored hash)
     /// @param b the licensee's scalar b_segment
     /// @custom:reverts UnknownLicensee, NotLicensee, WrongStatus unless Accused, AppealWindowNotOpen before the
@@ -292,12 +344,13 @@ contract Campaign is Payments {
         if (sigma == 1) (x, y) = BN254.add(x, y, otKeyX, otKeyY);
         if (x != choice[2 * segment] || y != choice[2 * segment + 1]) revert BadOpening(segment);
         l.status = Status.Cleared;
-        // INVARIANT: the Accused hold R + 2*D_L becomes 2*D_L to the licensee, R - n*f(n) back to the escrow and
-        // n*f(n) of unclaimed rewards.
+        // INVARIANT: the Accused hold R + 2*D_L becomes 2*D_L to the licensee, R - n*f(n) burned and n*f(n) of
+        // rewards (unclaimed or claimed).
         uint256 n = l.reports;
+        uint256 burn = reward - n * rewardFor(n);
         _credit(l.licensee, 2 * deposit);
-        escrow += reward - n * rewardFor(n);
-        emit Cleared(id, segment, deposit);
+        burned += burn;
+        emit Cleared(id, segment, deposit, burn);
     }
 
     // ---------------------------------------------------------------------------------------------- informers
@@ -306,8 +359,8 @@ contract Campaign is Payments {
     /// @custom:reverts CampaignEnded, CommitmentExists
     function commit(bytes32 commitment) external {
         if (block.timestamp >= endsAt) revert CampaignEnded(endsAt);
-        if (committedAt[msg.sender][commitment] != 0) revert CommitmentExists(commitment);
-        committedAt[msg.sender][commitment] = block.timestamp;
+        if (commitments[msg.sender][commitment] != 0) revert CommitmentExists(commitment);
+        commitments[msg.sender][commitment] = block.timestamp;
         emit Committed(commitment, msg.sender);
     }
 
@@ -319,15 +372,15 @@ contract Campaign is Payments {
     /// @custom:reverts UnknownCommitment (none by this sender with these codes and salt, or already revealed),
     ///         CommitmentTooYoung before committedAt + minAge, UnknownLicensee, BadLength, BadBits,
     ///         WrongStatus unless Licensed or Accused, CodeMismatch unless the codes hash to the licensee's
-    ///         committed codes, CampaignEnded (first reveal after the end), EscrowExhausted (first reveal, escrow
-    ///         < R + D_L), WatermarkMismatch (bits differ from the first reveal's), CollectionClosed,
-    ///         CommitmentTooLate (commitment not minAge old at the first reveal), AlreadyReported
+    ///         committed codes, RevealsClosed (first reveal at or after `revealsClose`; the commitment itself was
+    ///         made before `endsAt`), WatermarkMismatch (bits differ from the first reveal's), CollectionClosed,
+    ///         CommitmentTooLate (commitment not minAge old at the first reveal)
     function reveal(uint256 id, bytes calldata codes, uint64 bits, bytes32[] calldata otherHashes, bytes32 salt)
         external
     {
         bytes32 c = keccak256(abi.encodePacked(msg.sender, keccak256(abi.encodePacked(codes, salt))));
-        uint256 t = committedAt[msg.sender][c];
-        if (t == 0) revert UnknownCommitment(c);
+        uint256 t = commitments[msg.sender][c];
+        if (t == 0 || t >> _STAGE != 0) revert UnknownCommitment(c);
         if (block.timestamp < t + minAge) revert CommitmentTooYoung(t + minAge);
         License storage l = _license(id);
         uint256 s = segments;
@@ -346,11 +399,8 @@ contract Campaign is Payments {
         }
         if (keccak256(abi.encodePacked(hs)) != l.codeRoot) revert CodeMismatch(id);
         if (st == Status.Licensed) {
-            if (block.timestamp >= endsAt) revert CampaignEnded(endsAt);
-            uint256 hold = reward + deposit;
-            if (escrow < hold) revert EscrowExhausted(hold, escrow);
-            // INVARIANT: an accused licensee holds R + D_L of escrow besides its own deposit.
-            escrow -= hold;
+            // every commitment was made before endsAt (`commit`); it may accuse until revealsClose
+            if (block.timestamp >= revealsClose) revert RevealsClosed(revealsClose);
             l.status = Status.Accused;
             l.accusedAt = uint40(block.timestamp);
             l.bits = bits;
@@ -363,26 +413,26 @@ contract Campaign is Payments {
             // INVARIANT: only commitments made minAge before the watermark's first reveal count.
             if (t + minAge > first) revert CommitmentTooLate(t, first);
         }
-        if (reportOf[id][msg.sender] != 0) revert AlreadyReported(id, msg.sender);
-        reportOf[id][msg.sender] = 1;
-        delete committedAt[msg.sender][c];
+        commitments[msg.sender][c] = t | (1 << _STAGE) | (id << _ID);
         uint32 n = l.reports + 1;
         l.reports = n;
         emit Reported(id, msg.sender, bits, n);
     }
 
-    /// @notice Claim the reward f(n) (wei, paid to msg.sender) of a report of licensee `id`'s leaked copy, once
-    ///         the collection window has closed (whatever the outcome of the accusation).
-    /// @custom:reverts UnknownLicensee, RewardNotFinal, NoReward, AlreadyClaimed, TransferFailed
-    function claimReward(uint256 id) external {
+    /// @notice Claim the reward f(n) (wei, paid to msg.sender) of msg.sender's revealed report `commitment`, once
+    ///         its licensee's collection window has closed (whatever the outcome of the accusation).
+    /// @custom:reverts NoReward (no such revealed commitment of msg.sender), AlreadyClaimed, RewardNotFinal,
+    ///         TransferFailed
+    function claimReward(bytes32 commitment) external {
+        uint256 r = commitments[msg.sender][commitment];
+        uint256 stage = uint8(r >> _STAGE);
+        if (stage == 0) revert NoReward(commitment);
+        if (stage == 2) revert AlreadyClaimed(commitment);
+        uint256 id = r >> _ID;
         License storage l = _license(id);
         uint256 t = l.accusedAt;
-        if (t == 0) revert NoReward(id, msg.sender);
         if (block.timestamp < t + collectionWindow) revert RewardNotFinal(t + collectionWindow);
-        uint8 r = reportOf[id][msg.sender];
-        if (r == 0) revert NoReward(id, msg.sender);
-        if (r == 2) revert AlreadyClaimed(id, msg.sender);
-        reportOf[id][msg.sender] = 2;
+        commitments[msg.sender][commitment] = r + (1 << _STAGE);
         uint256 amount = rewardFor(l.reports);
         emit RewardClaimed(id, msg.sender, amount);
         _pay(msg.sender, amount);
@@ -390,8 +440,8 @@ contract Campaign is Payments {
 
     // ---------------------------------------------------------------------------------------------- anyone
     /// @notice Declare an accused licensee guilty once its appeal window has closed. Its deposit D_L is
-    ///         slashed: n*f(n) of it pays the informers (the R + D_L reserve goes back to the escrow) and the
-    ///         remainder D_L - n*f(n) is credited to the owner.
+    ///         slashed: n*f(n) of it pays the informers, R - n*f(n) is burned and exactly D_L - R is credited to
+    ///         the owner, whatever n; the licence's reserve R + D_L goes back to the escrow.
     /// @custom:reverts UnknownLicensee, WrongStatus unless Accused, AppealWindowOpen
     function setGuilty(uint256 id) external {
         License storage l = _license(id);
@@ -399,10 +449,12 @@ contract Campaign is Payments {
         uint256 closes = uint256(l.accusedAt) + collectionWindow + appealWindow;
         if (block.timestamp < closes) revert AppealWindowOpen(closes);
         l.status = Status.Guilty;
-        uint256 paid = uint256(l.reports) * rewardFor(l.reports);
-        // INVARIANT: R + 2*D_L held = (R + D_L) to the escrow + (D_L - n*f(n)) to the owner + n*f(n) rewards.
+        uint256 burn = reward - uint256(l.reports) * rewardFor(l.reports);
+        // INVARIANT: R + 2*D_L held = (R + D_L) to the escrow + (D_L - R) to the owner + (R - n*f(n)) burned
+        // + n*f(n) rewards (unclaimed or claimed).
         escrow += reward + deposit;
-        _credit(owner, deposit - paid);
-        emit SetGuilty(id, deposit, deposit - paid);
+        burned += burn;
+        _credit(owner, deposit - reward);
+        emit SetGuilty(id, deposit, deposit - reward, burn);
     }
 }

@@ -220,6 +220,200 @@ contract OneStep {
         }
     }
 
+    // ------------------------------------------------------------------------------------------- validity
+    // One set of rules for operator descriptors, the table of `offchain/inference/limits.py` (its docstring states
+    // them; `tests/test_parity.py` compares the constants and the verdicts). The cost model bounds `element`'s gas
+    // (transaction gas, calldata included) and calldata: gas = GAS_BASE + GAS_PER_WORD * W + GAS_PER_REDUCE * R
+    // + GAS_PER_SUM * S, calldata = CALLDATA_BASE + 32 * (W + parameters + inputs), W = words and multiproof
+    // siblings opened, R = dot-product length (CONV, MATMUL), S = pixels summed (GAP).
+
+    uint256 public constant MAX_DIM = 1 << 24;
+    uint256 public constant MAX_PAD = 1 << 10;
+    uint256 public constant MAX_NUMEL = 1 << 28;
+    uint256 public constant ONE_STEP_GAS = 360_000;
+    uint256 public constant ONE_STEP_CALLDATA = 23_000;
+    uint256 public constant GAS_BASE = 70_000;
+    uint256 public constant GAS_PER_WORD = 870;
+    uint256 public constant GAS_PER_REDUCE = 105;
+    uint256 public constant GAS_PER_SUM = 370;
+    uint256 public constant CALLDATA_BASE = 1_000;
+    uint256 internal constant MAX_ARRAY = 64;
+
+    /// @notice Whether `desc` is an operator descriptor this contract can decide: well formed, a known kind with
+    ///         its number of parameters and runtime inputs, every parameter in range, and a one-step within
+    ///         ONE_STEP_GAS gas and ONE_STEP_CALLDATA bytes (the rules of `offchain/inference/limits.py`).
+    ///         Never reverts, whatever the bytes (only out of gas).
+    /// @return ok the verdict; numel elements and esize bytes per element of the output tensor (0 when not ok)
+    function check(bytes calldata desc) external pure returns (bool ok, uint256 numel, uint256 esize) {
+        Desc memory d;
+        (ok, d) = _tryDecode(desc);
+        if (!ok || !_valid(d)) return (false, 0, 0);
+        (numel, esize) = _outputSize(d);
+    }
+
+    /// @dev `decode` that returns false instead of reverting; accepts exactly the encodings `abi.decode` accepts
+    ///      (offsets and lengths inside `desc`), with at most MAX_ARRAY inputs and parameters.
+    function _tryDecode(bytes calldata desc) private pure returns (bool ok, Desc memory d) {
+        if (desc.length < 192) return (false, d);
+        bool okI;
+        bool okP;
+        uint256[] memory p;
+        (okI, d.inputs) = _tryArray(desc, uint256(bytes32(desc[32:64])));
+        (okP, p) = _tryArray(desc, uint256(bytes32(desc[64:96])));
+        if (!okI || !okP) return (false, d);
+        int256[] memory q;
+        assembly ("memory-safe") {
+            q := p
+        }
+        d.kind = uint256(bytes32(desc[0:32]));
+        d.p = q;
+        d.weightRoot = bytes32(desc[96:128]);
+        d.tableRoot = bytes32(desc[128:160]);
+        d.constRoot = bytes32(desc[160:192]);
+        return (true, d);
+    }
+
+    function _tryArray(bytes calldata desc, uint256 off) private pure returns (bool, uint256[] memory a) {
+        uint256 len = desc.length;
+        if (off > len || len - off < 32) return (false, a);
+        uint256 n = uint256(bytes32(desc[off:off + 32]));
+        if (n > MAX_ARRAY || (len - off - 32) / 32 < n) return (false, a);
+        a = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 at = off + 32 + 32 * i;
+            a[i] = uint256(bytes32(desc[at:at + 32]));
+        }
+        return (true, a);
+    }
+
+    function _size(uint256 v) private pure returns (bool) {
+        return v >= 1 && v <= MAX_DIM;
+    }
+
+    function _numel(uint256 v) private pure returns (bool) {
+        return v >= 1 && v <= MAX_NUMEL;
+    }
+
+    function _flag(uint256 v) private pure returns (bool) {
+        return v <= 1;
+    }
+
+    function _zpOk(int256 zp, uint256 signed) private pure returns (bool) {
+        return signed != 0 ? zp >= -128 && zp <= 127 : zp >= 0 && zp <= 255;
+    }
+
+    function _scaleOk(uint256 bits) private pure returns (bool) {
+        uint256 ex = bits >> 23;
+        return bits < 1 << 31 && ex >= 1 && ex <= 254;
+    }
+
+    function _rqOk(int256 m, uint256 s) private pure returns (bool) {
+        return m >= 1 && m <= int256(1 << 24) && s >= 1 && s <= 62;
+    }
+
+    function _words(uint256 n) private pure returns (uint256) {
+        return n / 32 + 2;
+    }
+
+    function _bounded(Desc memory d, uint256 w, uint256 r, uint256 sum) private pure returns (bool) {
+        uint256 gas = GAS_BASE + GAS_PER_WORD * w + GAS_PER_REDUCE * r + GAS_PER_SUM * sum;
+        uint256 cd = CALLDATA_BASE + 32 * (w + d.p.length + d.inputs.length);
+        return gas <= ONE_STEP_GAS && cd <= ONE_STEP_CALLDATA;
+    }
+
+    function _valid(Desc memory d) private pure returns (bool) {
+        uint256 k = d.kind;
+        uint256 np = d.p.length;
+        uint256 ni = d.inputs.length;
+        if (k == QUANTIZE) return np == 7 && ni == 1 && _validQuantize(d);
+        if (k == CONV) return np == 22 && ni == 1 && _validConv(d);
+        if (k == ADD) return np == 11 && (ni == 1 || ni == 2) && _validAdd(d);
+        if (k == GAP) return np == 11 && ni == 1 && _validGap(d);
+        if (k == MATMUL) return np == 8 && ni == 1 && _validMatmul(d);
+        if (k == DEQUANTIZE) return np == 4 && ni == 1 && _validDequantize(d);
+        return false;
+    }
+
+    function _validQuantize(Desc memory d) private pure returns (bool) {
+        QuantizeParams memory q = _quantizeParams(d);
+        if (!(_size(q.N) && _size(q.C) && _size(q.H) && _size(q.W) && _flag(q.ySigned))) return false;
+        if (!_zpOk(q.zp, q.ySigned) || !_scaleOk(q.scaleBits)) return false;
+        uint256 n = q.N * q.C * q.H * q.W;
+        return n <= MAX_NUMEL && _bounded(d, 1 + Merkle.depthForBytes(n * 4), 0, 0);
+    }
+
+    function _validConv(Desc memory d) private pure returns (bool) {
+        ConvParams memory c = _convParams(d);
+        if (!(_size(c.N) && _size(c.H) && _size(c.W) && _size(c.Ci) && _size(c.Co) && _size(c.OH) && _size(c.OW))) {
+            return false;
+        }
+        if (!(_size(c.KH) && _size(c.KW) && _size(c.SH) && _size(c.SW) && _size(c.DH) && _size(c.DW) && _size(c.G))) {
+            return false;
+        }
+        if (!(_flag(c.xSigned) && _flag(c.wSigned) && _flag(c.ySigned) && _flag(c.outNchw))) return false;
+        if (!_zpOk(c.xZp, c.xSigned) || !_zpOk(c.yZp, c.ySigned)) return false;
+        if (c.Ci % c.G != 0 || c.Co % c.G != 0 || c.PT > MAX_PAD || c.PL > MAX_PAD) return false;
+        if (!_implied(c.OH, c.SH, c.DH, c.KH, c.H, c.PT) || !_implied(c.OW, c.SW, c.DW, c.KW, c.W, c.PL)) return false;
+        uint256 cig = c.Ci / c.G;
+        uint256 taps = c.KH * c.KW;
+        uint256 K = taps * cig;
+        uint256 nx = c.N * c.H * c.W * c.Ci;
+        if (nx > MAX_NUMEL || c.N * c.OH * c.OW * c.Co > MAX_NUMEL || c.Co * K > MAX_NUMEL) return false;
+        uint256 w = taps * (_words(cig) + Merkle.depthForBytes(nx)) + _words(K) + Merkle.depthForBytes(c.Co * K) + 1
+            + Merkle.depthForBytes(c.Co * 32);
+        return _bounded(d, w, K, 0);
+    }
+
+    /// @dev The bottom (right) padding implied by the output size, (o - 1) s + dil (k - 1) + 1 - i - pad, is in
+    ///      [1 - s, MAX_PAD]: the output size is the loader's floor((i + pads - dil (k - 1) - 1) / s) + 1.
+    function _implied(uint256 o, uint256 s, uint256 dil, uint256 k, uint256 i, uint256 pad)
+        private
+        pure
+        returns (bool)
+    {
+        int256 implied = int256((o - 1) * s + dil * (k - 1) + 1) - int256(i + pad);
+        return implied >= 1 - int256(s) && implied <= int256(MAX_PAD);
+    }
+
+    function _validAdd(Desc memory d) private pure returns (bool) {
+        AddParams memory q = _addParams(d);
+        if (!(_numel(q.numelA) && _numel(q.numelB) && _flag(q.aSigned) && _flag(q.bSigned) && _flag(q.cSigned))) {
+            return false;
+        }
+        if (!_zpOk(q.aZp, q.aSigned) || !_zpOk(q.bZp, q.bSigned) || !_zpOk(q.cZp, q.cSigned)) return false;
+        if (!_rqOk(q.Ma, q.s) || !_rqOk(q.Mb, q.s) || q.numelA % q.numelB != 0) return false;
+        return _bounded(d, 2 + Merkle.depthForBytes(q.numelA) + Merkle.depthForBytes(q.numelB), 0, 0);
+    }
+
+    function _validGap(Desc memory d) private pure returns (bool) {
+        GapParams memory q = _gapParams(d);
+        if (!(_size(q.N) && _size(q.H) && _size(q.W) && _size(q.C))) return false;
+        if (!(_flag(q.xSigned) && _flag(q.ySigned) && _flag(q.xNchw))) return false;
+        if (!_zpOk(q.xZp, q.xSigned) || !_zpOk(q.yZp, q.ySigned) || !_rqOk(q.M0, q.s)) return false;
+        uint256 hw = q.H * q.W;
+        uint256 n = q.N * hw * q.C;
+        if (n > MAX_NUMEL) return false;
+        uint256 depth = Merkle.depthForBytes(n);
+        return _bounded(d, q.xNchw != 0 ? _words(hw) + depth : hw * (1 + depth), 0, hw);
+    }
+
+    function _validMatmul(Desc memory d) private pure returns (bool) {
+        MatmulParams memory q = _matmulParams(d);
+        if (!(_size(q.M) && _size(q.K) && _size(q.N))) return false;
+        if (!(_flag(q.aSigned) && _flag(q.bSigned) && _flag(q.ySigned))) return false;
+        if (!_zpOk(q.aZp, q.aSigned) || !_zpOk(q.yZp, q.ySigned)) return false;
+        if (q.M * q.K > MAX_NUMEL || q.K * q.N > MAX_NUMEL || q.M * q.N > MAX_NUMEL) return false;
+        uint256 w = 2 * _words(q.K) + Merkle.depthForBytes(q.M * q.K) + Merkle.depthForBytes(q.N * q.K) + 1
+            + Merkle.depthForBytes(q.N * 32);
+        return _bounded(d, w, q.K, 0);
+    }
+
+    function _validDequantize(Desc memory d) private pure returns (bool) {
+        DequantizeParams memory q = _dequantizeParams(d);
+        if (!_numel(q.numel) || !_flag(q.xSigned) || !_zpOk(q.zp, q.xSigned) || !_scaleOk(q.scaleBits)) return false;
+        return _bounded(d, 1 + Merkle.depthForBytes(q.numel), 0, 0);
+    }
+
     /// @notice The canonical value of output element `e` of the operator `desc`.
     /// @param desc the operator descriptor (its leaf preimage in the model commitment)
     /// @param inputRoots Merkle roots of the operator's runtime inputs, in `inputs` order
@@ -379,7 +573,8 @@ contract OneStep {
 
     // ---------------------------------------------------------------------------------------------- operators
 
-    /// @dev QUANTIZE (`QuantizeParams`). Output NHWC, input float32 NCHW.
+    /// @dev QUANTIZE (`QuantizeParams`). Output NHWC; input float32, NCHW when it is the model input (input
+    ///      reference 0, as given), else in its committed layout (a DEQUANTIZE output, NHWC: element e reads e).
     ///      q = sat(zp + rne(x / scale)) over the reals; NaN -> zp, +-Inf saturate.
     function _quantize(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
         private
@@ -389,13 +584,16 @@ contract OneStep {
         _checkCount(o, 1);
         QuantizeParams memory q = _quantizeParams(d);
         (uint256 N, uint256 C, uint256 H, uint256 W) = (q.N, q.C, q.H, q.W);
-        uint256 c = e % C;
-        uint256 t = e / C;
-        uint256 w = t % W;
-        t /= W;
-        uint256 h = t % H;
-        uint256 n = t / H;
-        uint256 off = (((n * C + c) * H + h) * W + w) * 4;
+        uint256 off = e * 4;
+        if (d.inputs[0] == 0) {
+            uint256 c = e % C;
+            uint256 t = e / C;
+            uint256 w = t % W;
+            t /= W;
+            uint256 h = t % H;
+            uint256 n = t / H;
+            off = (((n * C + c) * H + h) * W + w) * 4;
+        }
         Gather memory g = _gather(1);
         _range(g, off, 4);
         _verify(g, roots[0], N * C * H * W * 4, o[0], 0);

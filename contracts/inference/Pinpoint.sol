@@ -8,18 +8,37 @@ import {OneStep, Opening} from "./OneStep.sol";
 
 /// @title Pinpoint: verifiable int8 DNN inference refereed by a two-phase k-ary pinpoint game
 /// @notice A requester posts a task (model and input commitments, fee). A solver submits the result (output and
-///         trace roots) with a bond. Within the challenge window anyone may challenge with an equal bond; each
-///         challenger plays its own game against the solver:
+///         trace roots) with a bond, naming the task's model and input roots. Within the challenge window anyone
+///         may challenge that result (naming its trace root) with an equal bond. The games of one task are played
+///         ONE AT A TIME, in the order of the challenges: the first is active at once, the others wait in the
+///         task's queue without a deadline; when the active game ends for the solver, the next starts
+///         (deadline now + moveWindow). Each game is:
 ///         phase 1, a k-ary search over the trace (the solver's per-operator output roots) for the first operator
 ///         the challenger disputes; phase 2, a k-ary search over that operator's output tensor down to one word;
 ///         the one-step, where `OneStep` recomputes one element of that operator from Merkle-proven inputs,
-///         weights and parameters. A party that misses its move deadline loses. The loser's bond pays the winner.
-///         An unchallenged (or successfully defended) result is finalized after the window and the solver is paid.
+///         weights and parameters. A party that misses its move deadline loses.
+///         PAYOUT (sequential games with a burn, after Agatha's sequential challenges and BoLD's excess-stake
+///         receiver): the loser of a game forfeits its bond B, half (B/2) to the winner and half burned (kept
+///         here forever, counted in `burned`, owned by no one); the winner gets its own bond back. A refuted
+///         solver: the task is Rejected, the fee goes back to the requester and every queued challenger may
+///         `reclaim` its whole bond. B = 2 * Gas.worstCase * bondGasPrice, so B/2 pays the winner's worst-case gas
+///         of one game. Hence a cheating solver loses at least B/2 whatever identities it challenges itself from:
+///         a sock puppet that wins takes B/2 + its own bond (net -B/2: burned), one that loses burns B/2 and the
+///         honest challenger's game comes next. A result is finalized after the window once no game is active or
+///         queued; the solver is then paid fee + bond.
+///         COPIED SUBMIT: first wins. A copier of a pending `submit` (same roots, its own bond) becomes the
+///         solver and must then answer every reveal from the full trace: without having run the inference it
+///         times out at its first reveal and loses its bond to any challenger (the front-run solver included).
+///         OVER-DEEP OPERATOR: a task whose model has an operator tensor deeper than the declared
+///         maxTensorDepth (the requester under-declared it, so bonds are too small) is Voided at the
+///         `selectOperator` that reaches it: every bond is returned (solver, active and queued challengers) and
+///         the requester's fee is burned.
 ///         After Agatha (Zheng et al., arXiv 2105.04919) §4, with the phase-2 search over the output tensor and the
 ///         phase binding of `selectOperator` our own.
 /// @dev Payments are pulled (`Payments`: credit, withdraw). Game.phase is a `Phase` (ABI: uint8, the values of
-///      `protocol/inference/types.py` Phase). INVARIANT: address(this).balance == sum(credit) + sum over live tasks
-///      of (fee + solver bond) + sum over open games of the challenger bond.
+///      `protocol/inference/types.py` Phase). INVARIANT: address(this).balance == sum(credit) + burned + sum over
+///      Open tasks of fee + sum over Submitted tasks of (fee + solver bond) + sum over active or Queued games of
+///      the challenger bond (`tests/test_invariant.py`).
 contract Pinpoint is Payments {
     // ---------------------------------------------------------------------------------------------- errors
     error ValueMismatch(uint256 expected, uint256 given);
@@ -47,6 +66,12 @@ contract Pinpoint is Payments {
     error BadTraceProof(uint256 input);
     error BadInputRoot(uint256 input);
     error BadElement(uint256 element);
+    error WrongTask(uint256 taskId);
+    error WrongResult(uint256 taskId);
+    error NotReclaimable(uint256 gameId);
+    error FeeTooLarge(uint256 fee);
+    error BondTooLarge(uint256 bond);
+    error IndexOverflow(uint256 index);
 
     // ---------------------------------------------------------------------------------------------- types
     enum Status {
@@ -55,7 +80,8 @@ contract Pinpoint is Payments {
         Submitted, // result posted, challengeable / in dispute
         Finalized, // result accepted, solver paid
         Rejected, // solver lost a game: result refuted, fee refunded
-        Cancelled // requester withdrew an unsolved task
+        Cancelled, // requester withdrew an unsolved task
+        Voided // an operator deeper than the declared maxTensorDepth was selected: bonds returned, fee burned
     }
 
     /// @dev Packed so that `submit` touches one warm-able slot and writes one new one.
@@ -69,7 +95,8 @@ contract Pinpoint is Payments {
         uint40 submittedAt; // seconds
         // slot 1
         address requester;
-        uint32 openGames;
+        uint32 openGames; // games active or queued
+        uint32 head; // position in the task's queue of the active game (when openGames > 0)
         // slot 2
         uint128 fee; // wei
         uint128 bond; // wei, the solver's and every challenger's
@@ -83,7 +110,9 @@ contract Pinpoint is Payments {
         None, // no such game
         TraceSearch, // phase 1: k-ary search over the trace for the first disputed operator
         TensorSearch, // phase 2: k-ary search over that operator's output tensor down to one word
-        Resolved // decided: see challengerWon
+        Resolved, // decided: see challengerWon
+        Queued, // waiting behind the task's active game; no deadline
+        Cancelled // ended undecided (task rejected or voided): the bond was returned
     }
 
     enum Turn {
@@ -103,6 +132,7 @@ contract Pinpoint is Payments {
         uint64 nodeIndex; // index of the current node at its level
         uint32 opIndex; // the disputed operator (phase 2)
         uint8 height; // levels between the current node and the leaves
+        uint64 activeBlock; // block at which the game became active (its moves' events are at or after it)
         // slot 2
         bytes32 node; // the solver's value of the current node
     }
@@ -116,8 +146,13 @@ contract Pinpoint is Payments {
     /// @notice Wei per gas at which bonds are sized (`Gas.worstCase` * bondGasPrice).
     uint256 public immutable bondGasPrice;
 
+    /// @notice Wei burned: forfeited half-bonds and voided tasks' fees, held here forever and owed to no one.
+    uint256 public burned;
+
     Task[] internal _tasks;
     Game[] internal _games;
+    /// @dev taskId => ids of its games in the order of their challenges; the active one is at Task.head.
+    mapping(uint256 => uint64[]) internal _queue;
 
     // ---------------------------------------------------------------------------------------------- events
     event TaskPosted(
@@ -125,14 +160,21 @@ contract Pinpoint is Payments {
     );
     event ResultSubmitted(uint256 indexed taskId, address indexed solver, bytes32 outputRoot, bytes32 traceRoot);
     event Challenged(uint256 indexed taskId, uint256 indexed gameId, address indexed challenger);
+    /// @notice Game `gameId` is now the task's active game; the solver's first move is due by `deadline`.
+    event GameStarted(uint256 indexed gameId, uint256 indexed taskId, uint256 deadline);
     /// @dev phase: a `Phase` as uint8 (emitting the enum type would re-validate it, ~90 gas per event).
-    event Revealed(uint256 indexed gameId, uint8 phase, uint8 height, uint64 nodeIndex);
-    event Picked(uint256 indexed gameId, uint8 phase, uint8 height, uint64 nodeIndex);
+    ///      height and nodeIndex: the node whose descendants `children` (2**m of them, left to right) are. Clients
+    ///      read moves from these events only, never from transaction input (a move may come through a contract).
+    event Revealed(uint256 indexed gameId, uint8 phase, uint8 height, uint64 nodeIndex, bytes32[] children);
+    /// @dev height and nodeIndex: the picked node, `value` the solver's value of it.
+    event Picked(uint256 indexed gameId, uint8 phase, uint8 height, uint64 nodeIndex, bytes32 value);
     event OperatorSelected(uint256 indexed gameId, uint32 opIndex, uint8 tensorDepth);
     event GameResolved(uint256 indexed gameId, uint256 indexed taskId, bool challengerWon, string reason);
     event TaskFinalized(uint256 indexed taskId, address solver);
     event TaskRejected(uint256 indexed taskId, uint256 gameId);
     event TaskCancelled(uint256 indexed taskId);
+    event TaskVoided(uint256 indexed taskId, uint256 gameId, uint256 tensorDepth);
+    event BondReclaimed(uint256 indexed gameId, address indexed challenger, uint256 bond);
 
     /// @param oneStep_ the deployed operator definitions
     /// @param challengeWindow_ seconds a result stays challengeable
@@ -147,9 +189,15 @@ contract Pinpoint is Payments {
 
     // ---------------------------------------------------------------------------------------------- views
     /// @notice Bond in wei that the solver and each challenger of a model of `nOps` operators and largest
-    ///         tensor tree depth `maxTensorDepth` must post: the worst-case gas of one game times bondGasPrice.
+    ///         tensor tree depth `maxTensorDepth` must post: twice the worst-case gas of one game times
+    ///         bondGasPrice, so that the half a loser pays its winner covers the winner's gas.
     function bondFor(uint256 nOps, uint256 maxTensorDepth) public view returns (uint256) {
-        return Gas.worstCase(Merkle.depthForLeaves(nOps), maxTensorDepth) * bondGasPrice;
+        return 2 * Gas.worstCase(Merkle.depthForLeaves(nOps), maxTensorDepth) * bondGasPrice;
+    }
+
+    /// @notice Ids of task `taskId`'s games in the order of their challenges; the active one is at `task.head`.
+    function queue(uint256 taskId) external view returns (uint64[] memory) {
+        return _queue[taskId];
     }
 
     /// @notice `keccak256(abi.encode(nOps, opsRoot))`, the model commitment of
@@ -188,14 +236,17 @@ contract Pinpoint is Payments {
     /// @param inputRoot Merkle root of the float32 input tensor (NCHW)
     /// @param maxTensorDepth depth of the largest tensor tree of the model (sizes the bond; <= 40)
     /// @return taskId
-    /// @custom:reverts BadModel if nOps is 0 or maxTensorDepth > 40
+    /// @custom:reverts BadModel if nOps is 0 or maxTensorDepth > 40; FeeTooLarge if msg.value >= 2**128 wei;
+    ///                 BondTooLarge if the bond (bondGasPrice too high) is >= 2**128 wei
     function postTask(bytes32 opsRoot, uint32 nOps, bytes32 inputRoot, uint8 maxTensorDepth)
         external
         payable
         returns (uint256 taskId)
     {
         if (nOps == 0 || maxTensorDepth > 40) revert BadModel();
+        if (msg.value > type(uint128).max) revert FeeTooLarge(msg.value);
         uint256 bond = bondFor(nOps, maxTensorDepth);
+        if (bond > type(uint128).max) revert BondTooLarge(bond);
         taskId = _tasks.length;
         _tasks.push(
             Task({
@@ -207,6 +258,7 @@ contract Pinpoint is Payments {
                 submittedAt: 0,
                 requester: msg.sender,
                 openGames: 0,
+                head: 0,
                 fee: uint128(msg.value),
                 bond: uint128(bond),
                 opsRoot: opsRoot,
@@ -228,17 +280,25 @@ contract Pinpoint is Payments {
         emit TaskCancelled(taskId);
     }
 
-    /// @notice Submit the result of an open task with the bond (msg.value == task bond, wei).
+    /// @notice Submit the result of an open task with the bond (msg.value == task bond, wei). The first
+    ///         submission wins (see COPIED SUBMIT above).
+    /// @param opsRoot, inputRoot the task's model and input roots: a submission replayed (e.g. after a
+    ///        reorganization) onto a task with another model or input reverts instead of landing there
     /// @param outputRoot root of the output tensor (float32 logits)
     /// @param traceRoot root of the trace: leaf i = root of operator i's output tensor
     /// @param outputProof siblings proving outputRoot is leaf nOps-1 of traceRoot (traceDepth of them)
-    /// @custom:reverts TaskNotOpen, ValueMismatch, BadOutputProof
-    function submit(uint256 taskId, bytes32 outputRoot, bytes32 traceRoot, bytes32[] calldata outputProof)
-        external
-        payable
-    {
+    /// @custom:reverts TaskNotOpen, WrongTask, ValueMismatch, BadOutputProof
+    function submit(
+        uint256 taskId,
+        bytes32 opsRoot,
+        bytes32 inputRoot,
+        bytes32 outputRoot,
+        bytes32 traceRoot,
+        bytes32[] calldata outputProof
+    ) external payable {
         Task storage t = _task(taskId);
         if (t.status != Status.Open) revert TaskNotOpen(taskId);
+        if (opsRoot != t.opsRoot || inputRoot != t.inputRoot) revert WrongTask(taskId);
         if (msg.value != t.bond) revert ValueMismatch(t.bond, msg.value);
         if (outputProof.length != t.traceDepth || Merkle.rootOf(outputRoot, t.nOps - 1, outputProof) != traceRoot) {
             revert BadOutputProof();
@@ -250,8 +310,8 @@ contract Pinpoint is Payments {
         emit ResultSubmitted(taskId, msg.sender, outputRoot, traceRoot);
     }
 
-    /// @notice Accept an unrefuted result after the challenge window once no game is open: the solver is
-    ///         credited fee + bond.
+    /// @notice Accept an unrefuted result after the challenge window once no game is active or queued: the
+    ///         solver is credited fee + bond (wei).
     /// @custom:reverts TaskNotSubmitted, ChallengeWindowOpen, GamesPending
     function finalize(uint256 taskId) external {
         Task storage t = _task(taskId);
@@ -265,32 +325,56 @@ contract Pinpoint is Payments {
     }
 
     // ---------------------------------------------------------------------------------------------- games
-    /// @notice Open a game against the submitted result (msg.value == task bond, wei). Each challenger plays
-    ///         its own game; the solver moves first.
-    /// @custom:reverts TaskNotSubmitted, ChallengeWindowClosed, ValueMismatch
-    function challenge(uint256 taskId) external payable returns (uint256 gameId) {
+    /// @notice Challenge the submitted result (msg.value == task bond, wei): the new game joins the task's
+    ///         queue. It is active at once (solver to move, deadline now + moveWindow) if no other game of the
+    ///         task is active, else it waits, without a deadline, until the games before it end for the solver.
+    /// @param traceRoot the trace root of the result challenged: a challenge replayed onto another result
+    ///        (e.g. after a reorganization) reverts
+    /// @custom:reverts TaskNotSubmitted, WrongResult, ChallengeWindowClosed, ValueMismatch
+    function challenge(uint256 taskId, bytes32 traceRoot) external payable returns (uint256 gameId) {
         Task storage t = _task(taskId);
         if (t.status != Status.Submitted) revert TaskNotSubmitted(taskId);
+        if (traceRoot != t.traceRoot) revert WrongResult(taskId);
         uint256 closes = uint256(t.submittedAt) + challengeWindow;
         if (block.timestamp > closes) revert ChallengeWindowClosed(closes);
         if (msg.value != t.bond) revert ValueMismatch(t.bond, msg.value);
+        bool active = t.openGames == 0;
         t.openGames += 1;
         gameId = _games.length;
+        _queue[taskId].push(uint64(gameId));
         _games.push(
             Game({
                 challenger: msg.sender,
                 taskId: uint64(taskId),
-                phase: Phase.TraceSearch,
+                phase: active ? Phase.TraceSearch : Phase.Queued,
                 turn: t.traceDepth == 0 ? Turn.Challenger : Turn.Solver,
                 challengerWon: false,
-                deadline: uint64(block.timestamp + moveWindow),
+                deadline: active ? uint64(block.timestamp + moveWindow) : 0,
                 nodeIndex: 0,
                 opIndex: 0,
                 height: t.traceDepth,
+                activeBlock: active ? uint64(block.number) : 0,
                 node: t.traceRoot
             })
         );
         emit Challenged(taskId, gameId, msg.sender);
+        if (active) emit GameStarted(gameId, taskId, block.timestamp + moveWindow);
+    }
+
+    /// @notice Return the whole bond (wei, credited) of a game still queued when its task was Rejected or
+    ///         Voided. Anyone may call it; the challenger is credited.
+    /// @custom:reverts GameNotInProgress (unknown id), NotReclaimable (not queued, or the task still Submitted)
+    function reclaim(uint256 gameId) external {
+        if (gameId >= _games.length) revert GameNotInProgress(gameId);
+        Game storage g = _games[gameId];
+        Task storage t = _tasks[g.taskId];
+        if (g.phase != Phase.Queued || (t.status != Status.Rejected && t.status != Status.Voided)) {
+            revert NotReclaimable(gameId);
+        }
+        g.phase = Phase.Cancelled;
+        t.openGames -= 1;
+        _credit(g.challenger, t.bond);
+        emit BondReclaimed(gameId, g.challenger, t.bond);
     }
 
     function _live(uint256 gameId, Turn turn) internal view returns (Game storage g, Task storage t) {
@@ -319,7 +403,7 @@ contract Pinpoint is Payments {
         if (Merkle.subtreeRoot(nodes) != g.node) revert RevealMismatch();
         g.turn = Turn.Challenger;
         g.deadline = uint64(block.timestamp + moveWindow);
-        emit Revealed(gameId, uint8(g.phase), g.height, g.nodeIndex);
+        emit Revealed(gameId, uint8(g.phase), g.height, g.nodeIndex, children);
     }
 
     /// @dev Descend to `child` (< 2**m) of the revealed children, whose value is proven by m `siblings` against the
@@ -329,7 +413,10 @@ contract Pinpoint is Payments {
         if (child >= (1 << m)) revert BadChild(child);
         if (siblings.length != m || Merkle.rootOf(value, child, siblings) != g.node) revert BadSiblings();
         g.node = value;
-        g.nodeIndex = uint64((uint256(g.nodeIndex) << m) | child);
+        // unreachable while depths are bounded (trace <= 32, tensor <= maxTensorDepth <= 40): a guard, not a cast
+        uint256 index = (uint256(g.nodeIndex) << m) | child;
+        if (index > type(uint64).max) revert IndexOverflow(index);
+        g.nodeIndex = uint64(index);
         g.height -= uint8(m);
         g.deadline = uint64(block.timestamp + moveWindow);
         return g.height == 0;
@@ -342,13 +429,14 @@ contract Pinpoint is Payments {
         (Game storage g,) = _live(gameId, Turn.Challenger);
         if (_descend(g, child, value, siblings)) revert UseFinalMove();
         g.turn = Turn.Solver;
-        emit Picked(gameId, uint8(g.phase), g.height, g.nodeIndex);
+        emit Picked(gameId, uint8(g.phase), g.height, g.nodeIndex, value);
     }
 
     /// @notice Challenger's last phase-1 move: pick the disputed trace leaf j (operator j's output root) and bind
     ///         phase 2 to it: `desc` must be operator j's descriptor (proven against the model), the phase-2
     ///         tree is operator j's output tensor with the root the solver committed at leaf j.
-    ///         A leaf past the last operator is padding: it must be zero, decided at once.
+    ///         A leaf past the last operator is padding: it must be zero, decided at once. An operator whose
+    ///         output tree is deeper than the task's maxTensorDepth voids the task (see OVER-DEEP OPERATOR).
     /// @custom:reverts GameNotInProgress, WrongPhase, DeadlinePassed, NotYourTurn, BadChild, BadSiblings,
     ///                 NotFinalMove, BadDescriptor
     function selectOperator(
@@ -368,8 +456,18 @@ contract Pinpoint is Payments {
             return;
         }
         _checkDesc(t, j, desc, descProof);
-        (uint256 numel, uint256 esize) = oneStep.outputSize(desc);
+        (bool decidable, uint256 numel, uint256 esize) = oneStep.check(desc);
+        if (!decidable) {
+            // an operator OneStep cannot decide (bad parameters, unknown kind, over the one-step limits): the
+            // solver committed to a model its client must refuse (`offchain/inference/limits.py`), so it loses
+            _resolve(gameId, g, t, true, "undecidable operator");
+            return;
+        }
         uint8 depth = uint8(Merkle.depthForBytes(numel * esize));
+        if (depth > t.maxTensorDepth) {
+            _void(gameId, g, t, depth);
+            return;
+        }
         g.phase = Phase.TensorSearch;
         g.opIndex = uint32(j);
         g.height = depth;
@@ -451,27 +549,51 @@ contract Pinpoint is Payments {
         _resolve(gameId, g, _tasks[g.taskId], g.turn == Turn.Solver, "timeout");
     }
 
-    /// @dev The loser's bond pays the winner. The solver's single bond goes to the first challenger that wins
-    ///      (the result is then rejected and the fee refunded); a later winning challenger gets its bond back.
+    /// @dev The active game ends: the loser's bond B is forfeited, B/2 to the winner and B - B/2 burned; the
+    ///      winner's own bond is returned (the solver's stays staked until `finalize`). A winning challenger
+    ///      refutes the result (Rejected, fee to the requester; queued challengers `reclaim`); a winning solver
+    ///      faces the next queued game, which starts now.
     function _resolve(uint256 gameId, Game storage g, Task storage t, bool challengerWon, string memory reason)
         internal
     {
         g.phase = Phase.Resolved;
         g.challengerWon = challengerWon;
         t.openGames -= 1;
+        t.head += 1;
         uint256 bond = t.bond;
+        uint256 half = bond / 2;
+        burned += bond - half;
+        uint256 taskId = g.taskId;
         if (challengerWon) {
-            if (t.status == Status.Submitted) {
-                t.status = Status.Rejected;
-                _credit(g.challenger, 2 * bond);
-                _credit(t.requester, t.fee);
-                emit TaskRejected(g.taskId, gameId);
-            } else {
-                _credit(g.challenger, bond);
-            }
+            t.status = Status.Rejected;
+            _credit(g.challenger, bond + half);
+            _credit(t.requester, t.fee);
+            emit TaskRejected(taskId, gameId);
         } else {
-            _credit(t.solver, bond);
+            _credit(t.solver, half);
         }
-        emit GameResolved(gameId, g.taskId, challengerWon, reason);
+        emit GameResolved(gameId, taskId, challengerWon, reason);
+        if (!challengerWon && t.openGames != 0) {
+            uint256 next = _queue[taskId][t.head];
+            Game storage n = _games[next];
+            n.phase = Phase.TraceSearch;
+            n.deadline = uint64(block.timestamp + moveWindow);
+            n.activeBlock = uint64(block.number);
+            emit GameStarted(next, taskId, block.timestamp + moveWindow);
+        }
+    }
+
+    /// @dev The requester under-declared maxTensorDepth (operator of tree depth `depth` selected): the task is
+    ///      Voided, the active game Cancelled, the solver's and this challenger's bonds returned (queued ones by
+    ///      `reclaim`), the fee burned.
+    function _void(uint256 gameId, Game storage g, Task storage t, uint256 depth) internal {
+        g.phase = Phase.Cancelled;
+        t.openGames -= 1;
+        t.head += 1;
+        t.status = Status.Voided;
+        burned += t.fee;
+        _credit(g.challenger, t.bond);
+        _credit(t.solver, t.bond);
+        emit TaskVoided(g.taskId, gameId, depth);
     }
 }

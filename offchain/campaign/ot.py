@@ -221,9 +221,20 @@ def check_cheating_proof(proof: CheatingProof, A: Point, B: list[Point], deliver
                          code_hashes: list[bytes], context: bytes = b"") -> bool:
     """Anyone: True iff the proof shows the owner cheated: the opening matches B_segment, the ciphertext is the
     one the owner committed (deliveryHash), and under the licensee's key it fails to decrypt or carries a code
-    whose hash is not ``code_hashes[2*segment + sigma]``."""
+    whose hash is not ``code_hashes[2*segment + sigma]``.
+
+    The proof's shape is checked exactly first: ``sigma`` in {0, 1} (a sigma of 2 or -1 would pass the opening,
+    which treats any nonzero sigma as 1, and index another segment's ciphertext), ``segment`` an int in range, and
+    exactly 2*len(B) ciphertext hashes of 32 bytes each (a regrouped list, e.g. one with an empty first item,
+    hashes to the same deliveryHash but shifts every index). ``code_hashes`` must be 2*len(B) hashes too."""
     j = proof.segment
-    if not 0 <= j < len(B) or not open_matches(A, B[j], proof.sigma, proof.b):
+    if type(proof.sigma) is not int or proof.sigma not in (0, 1) or type(j) is not int or not 0 <= j < len(B):
+        return False
+    hs = proof.ciphertext_hashes
+    if len(hs) != 2 * len(B) or len(code_hashes) != 2 * len(B) \
+            or any(not isinstance(h, bytes) or len(h) != 32 for h in hs):
+        return False
+    if not isinstance(proof.b, int) or not open_matches(A, B[j], proof.sigma, proof.b):
         return False
     if keccak(b"".join(proof.ciphertext_hashes)) != delivery_hash_onchain:
         return False

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import Kind, Op, f32_from_bits
+from .graph import INPUT_REF, Kind, Op, f32_from_bits
 
 
 def limits(signed: int) -> tuple[int, int]:
@@ -47,18 +47,39 @@ def rq_f32(acc: np.ndarray, sbits) -> np.ndarray:
     return y.astype(np.float64)
 
 
+def quantize_input_nchw(op: Op) -> bool:
+    """The committed layout of a QUANTIZE's float32 input: NCHW (as given) for the model input (reference 0),
+    else the committed layout of the activation it reads (a DEQUANTIZE output: NHWC, element by element)."""
+    return op.inputs[0] == INPUT_REF
+
+
+def quantize_input_offset(op: Op, e: int) -> int:
+    """Byte offset, in the committed input tensor, of the float32 that output element ``e`` (NHWC) quantizes."""
+    if not quantize_input_nchw(op):
+        return e * 4
+    N, C, H, W = (op.p(k) for k in ("N", "C", "H", "W"))
+    c, t = e % C, e // C
+    w, t = t % W, t // W
+    h, n = t % H, t // H
+    return (((n * C + c) * H + h) * W + w) * 4
+
+
 def quantize_def(op: Op, x: np.ndarray) -> np.ndarray:
-    """QUANTIZE. x float32 [N,C,H,W] (finite) -> uint8/int8 [N,H,W,C] = sat(zp + rne(x / scale)).
+    """QUANTIZE. x float32 (finite) [N,C,H,W] for the model input, else in its committed layout (NHWC) -> uint8/int8
+    [N,H,W,C] = sat(zp + rne(x / scale)).
 
     The quotient is taken in float64 from the two float32 operands. Both have 24-bit significands (the loader
     rejects subnormal scales), so a quotient below 2^10 in magnitude that is not exactly a half-integer is at
     least 2^-28 away from one, while float64's rounding error there is below 2^-43: np.rint then rounds half to
     even exactly as over the reals. Larger quotients saturate whatever their rounding.
     """
+    N, C, H, W = (op.p(k) for k in ("N", "C", "H", "W"))
+    if quantize_input_nchw(op):
+        x = x.reshape(N, C, H, W).transpose(0, 2, 3, 1)
     scale = np.float64(f32_from_bits(op.p("scale_bits")))
-    q = np.rint(x.astype(np.float64) / scale)
+    q = np.rint(x.astype(np.float64).reshape(N, H, W, C) / scale)
     q = np.clip(q, -(2.0 ** 31), 2.0 ** 31).astype(np.int64) + op.p("zp")
-    return saturate(q, op.p("y_signed")).transpose(0, 2, 3, 1).copy()
+    return np.ascontiguousarray(saturate(q, op.p("y_signed")))
 
 
 def conv_def(op: Op, x: np.ndarray) -> np.ndarray:
@@ -68,7 +89,7 @@ def conv_def(op: Op, x: np.ndarray) -> np.ndarray:
     N, H, W, Ci, Co, OH, OW = (P[k] for k in ("N", "H", "W", "Ci", "Co", "OH", "OW"))
     G, Cig, Cog = P["G"], P["Ci"] // P["G"], P["Co"] // P["G"]
     t = op.table
-    xd = x.astype(np.int64) - op.p("x_zp")
+    xd = x.reshape(N, H, W, Ci).astype(np.int64) - op.p("x_zp")  # committed bytes in the parameters' shape
     wd = op.weight.astype(np.int64) - t["wzp"][:, None, None, None]
     acc = np.broadcast_to(t["bias"].astype(np.int64), (N, OH, OW, Co)).copy()
     oh = np.arange(OH)
@@ -94,8 +115,9 @@ def committed_layout(op: Op, y: np.ndarray) -> np.ndarray:
 
 
 def gap_input_nhwc(op: Op, x: np.ndarray) -> np.ndarray:
-    """A GAP input as NHWC whatever its committed layout."""
-    return x.transpose(0, 2, 3, 1) if op.p("x_nchw") else x
+    """A GAP input as NHWC [N,H,W,C] whatever its committed layout (and whatever shape an alias gave it)."""
+    N, H, W, C = (op.p(k) for k in ("N", "H", "W", "C"))
+    return x.reshape(N, C, H, W).transpose(0, 2, 3, 1) if op.p("x_nchw") else x.reshape(N, H, W, C)
 
 
 def add_def(op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -1,13 +1,16 @@
 """Evaluators of a canonical `Graph`: objects bound to one graph that own whatever they precompute for it.
 
-    ev = make_evaluator(graph)            # "auto": onnxruntime-compiled if the graph allows it, else numpy FAST
+    ev = make_evaluator(graph)            # "auto": onnxruntime's int8 kernels if the graph allows it, else ...
     evaluation = ev(x)                    # every tensor of one evaluation (`Evaluation`); call again at will
     evaluation = evaluate(graph, x)       # one-off: builds the evaluator, evaluates once
 
 * `DefinitionsEvaluator`: the operator definitions (`offchain.inference.definitions.DEFINITIONS`), the reference.
 * `FastEvaluator`: the numpy fast path (`offchain.inference.fast.FAST`); keeps each CONV/MATMUL's float64 weights.
 * `OrtEvaluator`: the graph compiled to ONNX integer/IEEE operators (`offchain.inference.ort`) in one onnxruntime
-  session, the fastest.
+  session.
+* `NativeEvaluator`: onnxruntime's own int8 kernels (QLinearConv/QLinearMatMul) on uint8-shifted weights, or on
+  the int8 weights where the CPU runs them exactly (`offchain.inference.ort_native`, `offchain.inference.ort_probe`),
+  the fastest and the default.
 
 All give the same bytes (`tests/test_kernels.py`). Build an evaluator once to evaluate many inputs on one graph:
 `evaluate` pays the set-up (weights, onnxruntime session) on every call.
@@ -26,8 +29,10 @@ from .fast import FAST, PREPARE
 from .graph import Graph, Kind
 from .inputs import check_input
 from .ort import NotCompilable, compile_graph
+from .ort_native import compile_native
+from .ort_probe import int8_kernels_exact
 
-KINDS = ("auto", "ort", "fast", "definitions")
+KINDS = ("auto", "native", "ort", "fast", "definitions")
 
 Kernels = Mapping[Kind, Callable[..., np.ndarray]]
 
@@ -116,20 +121,23 @@ class FastEvaluator(KernelEvaluator):
         super().__init__(graph, FAST, PREPARE)
 
 
+def _session(model, threads: int):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    # no graph optimizations: fusions such as ConvMulFusion fold S into float weights and break exactness
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.intra_op_num_threads = threads
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
 class OrtEvaluator(Evaluator):
     """The graph compiled by `offchain.inference.ort.compile_graph`, in one onnxruntime session (QUANTIZE in numpy);
     ``threads`` = intra-op threads (0: onnxruntime's default). Raises NotCompilable for graphs outside its scope."""
 
     def __init__(self, graph: Graph, threads: int = 0):
-        import onnxruntime as ort
-
         self.graph = graph
-        so = ort.SessionOptions()
-        # no graph optimizations: fusions such as ConvMulFusion fold S into float weights and break exactness
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        so.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(compile_graph(graph).SerializeToString(), so,
-                                            providers=["CPUExecutionProvider"])
+        self.session = _session(compile_graph(graph), threads)
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     def __call__(self, x: np.ndarray) -> Evaluation:
@@ -146,11 +154,38 @@ class OrtEvaluator(Evaluator):
         return Evaluation(self.graph, tensors, time.perf_counter() - t0)
 
 
+class NativeEvaluator(Evaluator):
+    """The graph compiled by `offchain.inference.ort_native.compile_native`: onnxruntime's own int8 kernels on
+    uint8-shifted weights, every tensor written by onnxruntime straight into its own numpy array in its committed
+    layout (I/O binding: no copy). ``threads`` = intra-op threads (0: onnxruntime's default);
+    ``keep_int8``: u8 x s8 kernels (see `offchain.inference.ort_native`). Raises NotCompilable for graphs outside
+    its scope."""
+
+    def __init__(self, graph: Graph, threads: int = 0, keep_int8: bool = False):
+        self.graph = graph
+        self.keep_int8 = keep_int8
+        self.session = _session(compile_native(graph, keep_int8), threads)
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.specs = [op.out for op in graph.ops]
+
+    def __call__(self, x: np.ndarray) -> Evaluation:
+        x = check_input(self.graph, x)
+        t0 = time.perf_counter()
+        outs = [np.empty(s.shape, s.dtype) for s in self.specs]
+        io = self.session.io_binding()
+        io.bind_cpu_input("x", np.ascontiguousarray(x, np.float32))
+        for name, o in zip(self.outputs, outs):
+            io.bind_output(name, "cpu", 0, o.dtype, o.shape, o.ctypes.data)
+        self.session.run_with_iobinding(io)
+        return Evaluation(self.graph, [x] + outs, time.perf_counter() - t0)
+
+
 def make_evaluator(graph: Graph, kind: str | Kernels = "auto") -> Evaluator:
     """The one selection point of an evaluator for ``graph``.
 
-    ``kind``: ``"auto"`` (onnxruntime-compiled, or FAST when the graph is not compilable), ``"ort"`` (raises
-    NotCompilable if the graph is not compilable), ``"fast"``, ``"definitions"``, or a kernel table (`FAST`,
+    ``kind``: ``"auto"`` (`NativeEvaluator`, with int8 weights kept where `int8_kernels_exact` holds on this CPU;
+    else `OrtEvaluator`; else FAST when the graph is compiled by neither), ``"native"`` (uint8-shifted weights:
+    exact on every CPU), ``"ort"`` (both raise NotCompilable if the graph is not compilable), ``"fast"``, ``"definitions"``, or a kernel table (`FAST`,
     `DEFINITIONS`, or any Kind -> kernel mapping). Raises ValueError for an unknown name.
     """
     if isinstance(kind, Mapping):
@@ -161,9 +196,15 @@ def make_evaluator(graph: Graph, kind: str | Kernels = "auto") -> Evaluator:
         return KernelEvaluator(graph, kind)
     if kind == "auto":
         try:
+            return NativeEvaluator(graph, keep_int8=int8_kernels_exact())
+        except NotCompilable:
+            pass
+        try:
             return OrtEvaluator(graph)
         except NotCompilable:
             return FastEvaluator(graph)
+    if kind == "native":
+        return NativeEvaluator(graph)
     if kind == "ort":
         return OrtEvaluator(graph)
     if kind == "fast":

@@ -60,7 +60,7 @@ def conv_fast(op: Op, x: np.ndarray, wd: np.ndarray | None = None) -> np.ndarray
     xzp = op.p("x_zp")
     PB = max(0, (OH - 1) * SH + DH * (KH - 1) + 1 - H - PT)
     PR = max(0, (OW - 1) * SW + DW * (KW - 1) + 1 - W - PL)
-    xf = x.astype(np.float64)
+    xf = x.reshape(N, H, W, Ci).astype(np.float64)
     xf -= xzp
     if PT or PL or PB or PR:
         xf = np.pad(xf, ((0, 0), (PT, PB), (PL, PR), (0, 0)))

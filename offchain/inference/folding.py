@@ -93,16 +93,24 @@ def target_shape(node, name, shape, cs) -> tuple[int, ...]:
     return tuple(tgt)
 
 
+def committed_order(shape: tuple[int, ...], nchw: bool) -> np.ndarray:
+    """The logical (row-major ONNX) index of each committed element of a tensor of ONNX ``shape``: a 4-D
+    activation is committed NHWC, unless ``nchw`` (the model input, committed as given); others as given."""
+    idx = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)
+    if len(shape) == 4 and not nchw:
+        idx = idx.transpose(0, 2, 3, 1)
+    return idx.reshape(-1)
+
+
 def alias(node, name, ins) -> Value:
-    """Reshape/Flatten of a runtime tensor: allowed when the committed bytes keep their order."""
+    """Reshape/Flatten of a runtime tensor: allowed when the committed bytes keep their order, i.e. when every
+    committed element of the result is the committed element of the input at the same position (the model input,
+    reference 0, is committed NCHW as given; other 4-D tensors NHWC). Raises UnsupportedOperator otherwise."""
     x = ins[0]
     tgt = target_shape(node, name, x.onnx_shape, [None] + [v.const if v is not None else None for v in ins[1:]])
-    s = x.onnx_shape
-    # a 4-D activation is committed NHWC; flattening it is order-preserving only when H = W = 1
-    if len(s) == 4 and (s[2] != 1 or s[3] != 1) and tuple(tgt) != tuple(s):
-        raise UnsupportedOperator(node.op_type, name, "reshape that reorders NHWC activations")
-    if len(tgt) == 4 and len(s) != 4 and (tgt[2] != 1 or tgt[3] != 1):
-        raise UnsupportedOperator(node.op_type, name, "reshape to a 4-D activation with spatial extent")
+    s = tuple(x.onnx_shape)
+    nchw = x.ref == 0
+    if tuple(tgt) != s and not np.array_equal(committed_order(s, nchw), committed_order(tuple(tgt), nchw)):
+        raise UnsupportedOperator(node.op_type, name,
+                                  f"reshape {list(s)} -> {list(tgt)} reorders the committed (NHWC) bytes")
     return Value(tuple(tgt), x.dtype, ref=x.ref, scale=x.scale, zp=x.zp)
-
-

@@ -8,14 +8,16 @@ Canonical operators (`Kind`), their exact semantics (written once here in words,
 `offchain.inference.definitions`, and once in Solidity, `contracts/inference/OneStep.sol`):
 
 =============  =====================================================================================================
-QUANTIZE       ``q = sat(zp + rne(x / scale))``: x float32 (NCHW, as given), the quotient taken exactly over the
-               reals, rounded half to even (ONNX QuantizeLinear). Output NHWC.
+QUANTIZE       ``q = sat(zp + rne(x / scale))``: x float32, the model input NCHW as given or a committed activation
+               (a DEQUANTIZE output, NHWC) in its committed layout; the quotient taken exactly over the reals,
+               rounded half to even (ONNX QuantizeLinear; ``output_dtype`` int8/uint8 honoured). Output NHWC.
 CONV           ``acc = bias[co] + sum (x - x_zp) * (w - w_zp[co])`` over the in-bounds taps of group g (an
                out-of-bounds tap is the padding value x_zp, i.e. contributes 0), ``y = sat(y_zp + RQF(acc, S[co]))``.
                Input and output NHWC (output NCHW when only GAPs read it); weights OHWI (output channel, kernel
                row, kernel column, input channel).
 ADD            ``y = sat(c_zp + floor(((a - a_zp) * Ma + (b - b_zp) * Mb + 2^(s-1)) / 2^s))`` (com.microsoft
-               QLinearAdd), ``b`` broadcast over leading dimensions.
+               QLinearAdd), ``b`` broadcast over leading dimensions; a constant ``b`` is committed in ``a``'s
+               layout (NHWC when 4-D).
 GAP            ``y = sat(y_zp + RQ(sum_{h,w} (x - x_zp)))`` with the multiplier x_scale / (y_scale * H * W)
                (com.microsoft QLinearGlobalAveragePool). Output [N, C].
 MATMUL         ``acc = sum_k (a[m,k] - a_zp) * (b[k,n] - b_zp[n])``, ``y = sat(y_zp + RQF(acc, S[n]))`` (ONNX
@@ -44,8 +46,9 @@ photos this agrees with onnxruntime everywhere.
 ``sat`` clamps to [0, 255] (uint8) or [-128, 127] (int8).
 
 Shape operators (Shape, Gather, Unsqueeze, Squeeze, Concat, Constant, Cast on constants) are folded at load time for
-the fixed input shape; Reshape and Flatten are aliases when they do not reorder the committed bytes. Anything
-else raises `UnsupportedOperator` naming the operator and node.
+the fixed input shape; Reshape and Flatten are aliases when they do not reorder the committed bytes (else
+rejected). Every descriptor must satisfy the rules the contract enforces (`offchain.inference.limits`: parameters in
+range, a bounded one-step). Anything else raises `UnsupportedOperator` naming the operator and node.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from .limits import check_op
 from .folding import FOLDABLE, Value, alias, attrs, fold
 from .graph import (INPUT_REF, PARAM_NAMES, TABLE_DTYPE, Graph, Kind, ModelError, Op, TensorInfo,
                     UnsupportedOperator, f32_bits, f32_multiplier, fixed_point)
@@ -52,8 +53,9 @@ def load(path: str | Path, batch: int = 1) -> Graph:
     return lower(model, batch=batch, source=str(path))
 
 
-def lower(model: onnx.ModelProto, batch: int = 1, source: str = "") -> Graph:
-    """Lower an in-memory ONNX model (see `load`)."""
+def lower(model: onnx.ModelProto, batch: int = 1, source: str = "", check_limits: bool = True) -> Graph:
+    """Lower an in-memory ONNX model (see `load`). ``check_limits=False`` skips the descriptor rules of
+    `offchain.inference.limits` (only to measure one-steps beyond them: the contract refuses such a graph)."""
     g = model.graph
     vals: dict[str, Value] = {}
     for t in g.initializer:
@@ -118,6 +120,8 @@ def lower(model: onnx.ModelProto, batch: int = 1, source: str = "") -> Graph:
         kept.append(op)
         remap[r] = len(kept)
     _choose_layouts(kept)
+    for op in kept if check_limits else ():  # the descriptors the contract can decide (`offchain.inference.limits`)
+        check_op(op)
     graph = Graph(kept, TensorInfo(tuple(in_shape), np.dtype(np.float32)), gi.name, g.output[0].name, source)
     return graph
 
@@ -194,7 +198,17 @@ def _b_quantize(node, name, ins):
     if len(x.onnx_shape) != 4:
         raise UnsupportedOperator("QuantizeLinear", name, "only 4-D NCHW inputs")
     scale = _scalar_scale(ins[1], "y_scale", name)
-    zp = _zp(ins[2] if len(ins) > 2 else None, "y_zero_point", name)
+    a = attrs(node)
+    out_dt = a.get("output_dtype", 0)
+    if out_dt not in (0, onnx.TensorProto.UINT8, onnx.TensorProto.INT8):
+        raise UnsupportedOperator("QuantizeLinear", name,
+                                  f"output_dtype {onnx.TensorProto.DataType.Name(out_dt)} (only uint8/int8)")
+    if a.get("block_size", 0):
+        raise UnsupportedOperator("QuantizeLinear", name, "blocked quantization")
+    default = None if out_dt == 0 else onnx.helper.tensor_dtype_to_np_dtype(out_dt)
+    zp = _zp(ins[2] if len(ins) > 2 else None, "y_zero_point", name, default)
+    if default is not None and zp.dtype != default:
+        raise ModelError(f"node {name!r}: output_dtype {np.dtype(default)} disagrees with y_zero_point {zp.dtype}")
     if zp.size != 1:
         raise UnsupportedOperator("QuantizeLinear", name, "per-axis quantization")
     N, C, H, W = x.onnx_shape
@@ -286,8 +300,11 @@ def _b_add(node, name, ins):
     params = (na, nb, int(za.reshape(())), int(zb.reshape(())), int(zc.reshape(())), Ma, Mb, s,
               _signed(a.dtype), _signed(b.dtype), _signed(zc.dtype))
     inputs = (a.ref,) if b.ref is None else (a.ref, b.ref)
-    const = np.ascontiguousarray(b.const.reshape(-1)) if b.ref is None else None
     shape = tuple(a.onnx_shape)
+    const = None
+    if b.ref is None:  # committed in the activation's layout: NHWC for a 4-D one (then b has a's shape)
+        const = b.const.transpose(0, 2, 3, 1) if len(shape) == 4 else b.const
+        const = np.ascontiguousarray(const.reshape(-1))
     info = TensorInfo((shape[0], shape[2], shape[3], shape[1]) if len(shape) == 4 else shape, zc.dtype)
     op = Op(Kind.ADD, name, inputs, params, info, const=const)
     return op, Value(shape, zc.dtype, scale=np.float32(sc), zp=zc.reshape(()))

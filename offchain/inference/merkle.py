@@ -20,11 +20,11 @@ them (level by level, left to right), see `multiproof` and `Merkle.verifyMulti`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from offchain.common.hashing import keccak
+
+from .hashing import build_levels, level_sizes
 
 WORD = 32
 ZERO_WORD = bytes(WORD)
@@ -39,6 +39,7 @@ def _zero_hashes(n: int) -> list[bytes]:
 
 ZERO_HASHES = _zero_hashes(64)
 """ZERO_HASHES[d] is the root of an all-zero subtree of depth d."""
+_ZERO_LANES = np.frombuffer(b"".join(ZERO_HASHES), np.uint64).reshape(-1, 4).copy()
 
 
 def depth_for(n_leaves: int) -> int:
@@ -77,19 +78,22 @@ def words_of(data: bytes) -> list[bytes]:
 
 # ------------------------------------------------------------------------------------------------------ trees
 
-@dataclass
 class Tree:
     """A binary Keccak Merkle tree with all its levels kept, for proofs.
 
-    ``levels[0]`` are the leaves (not padded; missing leaves are zero), ``levels[depth] == [root]``.
+    ``levels[l]`` is a (nodes, 32) uint8 array of level l (0 = the leaves, not padded: missing nodes are
+    zero-subtree roots), ``levels[depth]`` holds the one root. Build with `build_tree`, `tree_of_words` or
+    `tensor_tree`.
     """
 
-    levels: list[list[bytes]]
-    depth: int
+    def __init__(self, levels: list[np.ndarray], depth: int):
+        self.levels = levels
+        self.depth = depth
 
     @property
     def root(self) -> bytes:
-        return self.levels[-1][0]
+        """The root, 32 bytes."""
+        return self.levels[-1][0].tobytes()
 
     @property
     def n_leaves(self) -> int:
@@ -98,7 +102,7 @@ class Tree:
     def node(self, level: int, index: int) -> bytes:
         """Node at ``level`` (0 = leaves) and ``index``; nodes past the data are zero-subtree roots."""
         row = self.levels[level]
-        return row[index] if index < len(row) else ZERO_HASHES[level]
+        return row[index].tobytes() if index < len(row) else ZERO_HASHES[level]
 
     def children(self, level: int, index: int, m: int) -> list[bytes]:
         """The 2**m descendants, ``m`` levels below node (level, index): what the solver reveals in one move
@@ -127,31 +131,40 @@ class Tree:
         return proof
 
 
+def _tree_from(data: np.ndarray, n_words: int, depth: int | None) -> Tree:
+    """The tree over ``data`` (flat uint8, at most n_words * 32 bytes, zero-padded to them)."""
+    d = depth_for(n_words) if depth is None else depth
+    if n_words > (1 << d):
+        raise ValueError(f"{n_words} leaves do not fit a tree of depth {d}")
+    sizes = level_sizes(n_words, d)
+    buf = np.empty((sum(sizes), 4), np.uint64)
+    b8 = buf.view(np.uint8).reshape(-1)
+    b8[:len(data)] = data
+    b8[len(data):n_words * WORD] = 0
+    return Tree(build_levels(buf, sizes, _ZERO_LANES), d)
+
+
 def build_tree(leaves: list[bytes], depth: int | None = None) -> Tree:
     """Build the tree over ``leaves`` (32-byte values), zero-padded to 2**depth.
 
     ``depth`` defaults to `depth_for(len(leaves))`; a larger depth may be forced. Raises ValueError if the leaves
     do not fit in 2**depth or a leaf is not 32 bytes.
     """
-    d = depth_for(len(leaves)) if depth is None else depth
-    if len(leaves) > (1 << d):
-        raise ValueError(f"{len(leaves)} leaves do not fit a tree of depth {d}")
     if any(len(x) != WORD for x in leaves):
         raise ValueError("every leaf must be 32 bytes")
-    levels = [list(leaves)]
-    cur = levels[0]
-    for lvl in range(d):
-        if len(cur) % 2:
-            cur = cur + [ZERO_HASHES[lvl]]
-        nxt = [keccak(cur[i] + cur[i + 1]) for i in range(0, len(cur), 2)]
-        levels.append(nxt)
-        cur = nxt
-    return Tree(levels, d)
+    depth_for(len(leaves))
+    return _tree_from(np.frombuffer(b"".join(leaves), np.uint8), len(leaves), depth)
 
 
 def tensor_tree(a: np.ndarray) -> Tree:
-    """The commitment tree of a tensor in its committed layout (see module docstring)."""
-    return build_tree(words_of(tensor_bytes(a)))
+    """The commitment tree of a tensor in its committed layout (see module docstring): the words of
+    `tensor_bytes`, hashed level by level with the compiled batched Keccak (`offchain.inference.hashing`)."""
+    try:
+        be = _BE[a.dtype]
+    except KeyError:
+        raise TypeError(f"no canonical encoding for dtype {a.dtype}") from None
+    raw = np.ascontiguousarray(a, dtype=be).reshape(-1).view(np.uint8)
+    return _tree_from(raw, max(1, -(-len(raw) // WORD)), None)
 
 
 def tensor_root(a: np.ndarray) -> bytes:

@@ -73,9 +73,17 @@ def compile_graph(graph: Graph) -> onnx.ModelProto:
 
     y_dtype: dict[str, type] = {}
     floats: dict[int, str] = {}
+    N0, H0, W0, C0 = graph.ops[0].out.shape
+    lshape = {1: (N0, C0, H0, W0)}  # the logical (ONNX, NCHW) shape each computed tensor has here
     for j, op in enumerate(graph.ops[1:], start=1):
-        ins = [names[r] for r in op.inputs]
         k = op.kind
+        want = _reads(op)
+        ins = [names[r] for r in op.inputs]
+        if want is not None:  # Reshape/Flatten aliases: an ONNX Reshape of the logical tensor, exact
+            for i, r in enumerate(op.inputs):
+                if tuple(lshape[r]) != want:
+                    ins[i] = add("Reshape", [ins[i], const(f"ls{j}_{i}", np.array(want, np.int64))], f"l{j}_{i}")
+        lshape[j + 1] = want if k == Kind.ADD else _writes(op, lshape)
         if k in (Kind.CONV, Kind.MATMUL):
             t = op.table
             if (t["wzp"] != 0).any():
@@ -94,7 +102,8 @@ def compile_graph(graph: Graph) -> onnx.ModelProto:
                 if bound < F32_EXACT:
                     # every partial sum is an integer below 2^24: float32 convolution is exact in any order
                     r = op.inputs[0]
-                    xf = floats.get(r) or add("Cast", [ins[0]], f"xf{j}", to=TensorProto.FLOAT)
+                    xf = (floats.get(r) if tuple(lshape[r]) == want else None) or add("Cast", [ins[0]], f"xf{j}",
+                                                                                        to=TensorProto.FLOAT)
                     xf = add("Sub", [xf, const(f"xz{j}", np.array(op.p("x_zp"), np.float32))], f"xd{j}")
                     w32 = const(f"w{j}", w_oihw.astype(np.float32))
                     if bound + int(np.abs(t["bias"]).max()) < F32_EXACT:  # the bias too: acc is exact in float32
@@ -132,7 +141,15 @@ def compile_graph(graph: Graph) -> onnx.ModelProto:
             if len(ins) > 1:
                 b = add("Cast", [ins[1]], f"cb{j}", to=TensorProto.DOUBLE)
             else:
-                b = const(f"cst{j}", op.const.astype(np.float64))
+                cst = op.const.astype(np.float64)
+                if len(op.out.shape) == 4:  # committed NHWC (as the activation), computed NCHW here
+                    N, H, W, C = op.out.shape
+                    cst = cst.reshape(N, H, W, C).transpose(0, 3, 1, 2)
+                else:  # b is the trailing dimensions of a (the loader checks it)
+                    tail = next(op.out.shape[i:] for i in range(len(op.out.shape) + 1)
+                                if int(np.prod(op.out.shape[i:])) == cst.size)
+                    cst = cst.reshape(tail)
+                b = const(f"cst{j}", cst)
             b = add("Sub", [b, const(f"zb{j}", np.array(op.p("b_zp"), np.float64))], f"db{j}")
             b = add("Mul", [b, const(f"Mb{j}", np.array(float(op.p("Mb")), np.float64))], f"mb{j}")
             acc = add("Add", [a, b], f"acc{j}")
@@ -167,6 +184,29 @@ def compile_graph(graph: Graph) -> onnx.ModelProto:
                           [helper.make_tensor_value_info(o, helper.np_dtype_to_tensor_dtype(op.out.dtype), None)
                            for o, op in zip(outputs, graph.ops[1:])], inits)
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+def _reads(op) -> tuple[int, ...] | None:
+    """The logical (ONNX) shape in which a CONV, GAP or ADD reads its runtime inputs; None for the others."""
+    if op.kind == Kind.CONV:
+        return tuple(op.p(n) for n in ("N", "Ci", "H", "W"))
+    if op.kind == Kind.GAP:
+        return tuple(op.p(n) for n in ("N", "C", "H", "W"))
+    if op.kind == Kind.ADD:
+        s = op.out.shape
+        return (s[0], s[3], s[1], s[2]) if len(s) == 4 else tuple(s)
+    return None
+
+
+def _writes(op, lshape) -> tuple[int, ...]:
+    """The logical shape of the output of a CONV, GAP, MATMUL or DEQUANTIZE as compiled here."""
+    if op.kind == Kind.CONV:
+        return tuple(op.p(n) for n in ("N", "Co", "OH", "OW"))
+    if op.kind == Kind.GAP:
+        return (op.p("N"), op.p("C"), 1, 1)
+    if op.kind == Kind.MATMUL:
+        return (op.p("M"), op.p("N"))
+    return tuple(lshape[op.inputs[0]])
 
 
 def _dt(signed: int):

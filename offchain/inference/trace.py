@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .definitions import quantize_input_offset
 from .evaluators import Evaluation, FastEvaluator
 from .graph import PARAM_NAMES, Graph, Kind
 from .merkle import Tree, build_tree, tensor_tree
@@ -109,11 +110,7 @@ class Trace:
         P = dict(zip(PARAM_NAMES[op.kind], op.params))
         k = op.kind
         if k == Kind.QUANTIZE:
-            N, C, H, W = P["N"], P["C"], P["H"], P["W"]
-            c, t = e % C, e // C
-            w, t = t % W, t // W
-            h, n = t % H, t // H
-            return roots, tproofs, [_open(xs[0], [((((n * C + c) * H + h) * W + w) * 4, 4)])]
+            return roots, tproofs, [_open(xs[0], [(quantize_input_offset(op, e), 4)])]
         if k == Kind.CONV:
             Co, OW, OH = P["Co"], P["OW"], P["OH"]
             if P["out_nchw"]:

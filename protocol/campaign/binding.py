@@ -13,6 +13,7 @@ from enum import IntEnum
 from offchain.campaign import ot
 from offchain.campaign.codes import Located, reward
 from offchain.common.errors import PinpointError
+from protocol.campaign.safety import BOUNDS, violations
 from protocol.chain.bindings import decode
 from protocol.chain.connection import Chain, Tx
 
@@ -23,7 +24,8 @@ class ArgusError(PinpointError, RuntimeError):
 
 @dataclass
 class Params:
-    """Campaign parameters (`Campaign.Params`): wei, seconds, rho = rho_num/rho_den < 1/2."""
+    """Campaign parameters (`Campaign.Params`): wei, seconds, rho = rho_num/rho_den in [1/10, 1/2). The contract
+    rejects values outside `contracts/campaign/Bounds.sol` (Python copy: `protocol.campaign.safety.BOUNDS`)."""
 
     reward: int = 10**17
     rho_num: int = 1
@@ -32,7 +34,7 @@ class Params:
     segments: int = 4
     min_age: int = 60
     collection_window: int = 3600
-    appeal_window: int = 3600
+    appeal_window: int = 86400
     duration: int = 30 * 86400
     watermark_key: bytes = b"argus-demo-watermark-key-0000000"
 
@@ -68,7 +70,8 @@ class LicenseStatus(IntEnum):
 @dataclass(frozen=True)
 class License:
     """`Campaign.License`. accused_at in seconds (time of the first reveal, 0 if never accused); reports the valid
-    reports n of the leaked copy; bit j of ``bits`` the reported variant of segment j; hashes 32 bytes."""
+    reports n of the leaked copy; bit j of ``bits`` the reported variant of segment j; licensed_at in seconds (0
+    before `Campaign.license`); hashes 32 bytes."""
 
     CONVERTERS = {"status": LicenseStatus}
 
@@ -77,6 +80,7 @@ class License:
     accused_at: int
     reports: int
     bits: int
+    licensed_at: int
     choice_hash: bytes
     code_root: bytes
 
@@ -137,6 +141,10 @@ class Campaign:
         """Unreserved escrow, wei."""
         return self.chain.call(self.fn.escrow())
 
+    def burned(self) -> int:
+        """Wei locked in the contract for ever (the unpaid R - n*f(n) of resolved licences)."""
+        return self.chain.call(self.fn.burned())
+
     def credit(self, who: str) -> int:
         """Wei ``who`` may withdraw."""
         return self.chain.call(self.fn.credit(who))
@@ -165,18 +173,40 @@ class Campaign:
             raise ArgusError(f"licensee {i} is not licensed")
         return bytes(logs[0]["args"]["deliveryHash"])
 
+    def reveals_close(self) -> int:
+        """Seconds: no first reveal from then on (endsAt + minAge + collectionWindow); licensed deposits are
+        refundable from then."""
+        return self.chain.call(self.fn.revealsClose())
+
     def status(self) -> dict:
-        """Everything public: parameters, escrow, balance, every licensee (JSON-ready)."""
+        """Everything public: parameters, their bounds and any violation (`protocol.campaign.safety`), escrow,
+        burned wei, balance, every licensee with the seconds left in its collection and appeal windows (JSON)."""
         p = self.params()
+        now, ends = self.chain.now(), self.chain.call(self.fn.endsAt())
         lic = [self.license(i) for i in range(self.count())]
+
+        def left(t: int) -> int:
+            return max(0, t - now)
+
+        def windows(l: License) -> dict:
+            if not l.accused_at:
+                return {}
+            ce = l.accused_at + p.collection_window
+            return {"collection_ends_at": ce, "collection_left_s": left(ce),
+                    "appeal_ends_at": ce + p.appeal_window, "appeal_left_s": left(ce + p.appeal_window)}
+
         return {
             "campaign": self.address, "owner": self.chain.call(self.fn.owner()),
             "reward_wei": p.reward, "rho": f"{p.rho_num}/{p.rho_den}", "deposit_wei": p.deposit,
             "segments": p.segments, "min_age_s": p.min_age, "collection_window_s": p.collection_window,
-            "appeal_window_s": p.appeal_window, "ends_at": self.chain.call(self.fn.endsAt()),
-            "now": self.chain.now(), "escrow_wei": self.escrow(), "balance_wei": self.chain.balance(self.address),
+            "appeal_window_s": p.appeal_window, "ends_at": ends, "ends_in_s": left(ends),
+            "reveals_close": self.reveals_close(), "reveals_close_in_s": left(self.reveals_close()),
+            "now": now, "escrow_wei": self.escrow(), "burned_wei": self.chain.call(self.fn.burned()),
+            "balance_wei": self.chain.balance(self.address),
+            "bounds": BOUNDS.__dict__, "chain_bounds": list(self.chain.call(self.fn.bounds())),
+            "violations": violations(p, ends, now),
             "licensees": [{"id": i, "licensee": l.licensee, "status": l.status.label, "reports": l.reports,
-                           "accused_at": l.accused_at, "bits": l.bits,
+                           "accused_at": l.accused_at, "bits": l.bits, **windows(l),
                            "reward_per_report_wei": p.f(l.reports) if l.reports else 0} for i, l in enumerate(lic)],
         }
 
@@ -199,9 +229,15 @@ class Campaign:
         """Informer: reveal the located watermark and the salt of its commitment."""
         return self.chain.send(self.fn.reveal(loc.id, loc.codes, loc.bits, loc.other_hashes, salt), sender=sender)
 
-    def claim(self, i: int, sender: str) -> Tx:
-        """Informer: claim its reward for reports of licensee ``i``."""
-        return self.chain.send(self.fn.claimReward(i), sender=sender)
+    def claim(self, commitment: bytes, sender: str) -> Tx:
+        """Informer: claim the reward of its revealed report ``commitment`` (32 bytes)."""
+        return self.chain.send(self.fn.claimReward(commitment), sender=sender)
+
+    def commitment_of(self, informer: str, commitment: bytes) -> tuple[int, int, int]:
+        """(time made in seconds, stage 0 committed / 1 revealed / 2 claimed, licensee id) of an informer's
+        commitment; (0, 0, 0) if none."""
+        t, stage, i = self.chain.call(self.fn.commitmentOf(informer, commitment))
+        return int(t), int(stage), int(i)
 
     def appeal(self, i: int, choice: ot.Choice, segment: int, sender: str) -> Tx:
         """Licensee ``i``: open its OT choice of ``segment`` (b_j) to show the reported variant is not its own."""

@@ -145,7 +145,7 @@ def run_demo(rpc_url: str | None = None, log=None) -> dict:
         f"{camp.reward_for(n - 1)})")
     for who in ("alice", "bob", "sybil1", "sybil2"):
         step(who, f"claim reward {fn} wei", informer_claim(camp, reps[who]))
-    refused("alice", "claim again", camp.claim, 0, roles["alice"])
+    refused("alice", "claim again", camp.claim, reps["alice"].commitment, roles["alice"])
     refused("licensee0", "appeal (its own variants were reported: no opening exists)", camp.appeal, 0,
             lics[0].choice, 0, roles["licensee0"])
     j = appeal_segment(lics[2], camp.license(2).bits)
@@ -157,8 +157,8 @@ def run_demo(rpc_url: str | None = None, log=None) -> dict:
     for who in ("owner", "licensee2"):
         c = camp.credit(roles[who])
         step(who, f"withdraw {c} wei", camp.withdraw(roles[who]))
-    chain.advance(p.duration)
-    step("licensee1", "refund deposit after the campaign's end", camp.refund(1, roles["licensee1"]))
+    chain.advance(p.duration + p.min_age + p.collection_window)
+    step("licensee1", "refund deposit once first reveals have closed", camp.refund(1, roles["licensee1"]))
     step("licensee1", f"withdraw {camp.credit(roles['licensee1'])} wei", camp.withdraw(roles["licensee1"]))
     e = camp.escrow()
     step("owner", f"withdraw the remaining escrow {e} wei", camp.withdraw_escrow(roles["owner"]))
@@ -167,12 +167,14 @@ def run_demo(rpc_url: str | None = None, log=None) -> dict:
     received = {k: 0 for k in roles}
     for lg in camp.c.events.Withdrawn().get_logs(from_block=0):
         received[name[lg["args"]["to"]]] += int(lg["args"]["amount"])
+    burned = camp.burned()
     accounted = all(after[k] - before[k] == received[k] - sent[k] - spent[k] for k in roles) \
-        and chain.balance(camp.address) == 0
+        and chain.balance(camp.address) == burned
     say("\n  [bold]balances[/] (wei)        before                     after               paid by campaign      sent")
     for k in roles:
         say(f"  {k:>10} {before[k]:>28,} {after[k]:>28,} {received[k]:>22,} {sent[k]:>22,}")
-    say(f"  campaign balance at the end: {chain.balance(camp.address)} wei; every wei accounted for: {accounted}")
+    say(f"  campaign balance at the end: {chain.balance(camp.address)} wei, all burned (R - n*f(n) of each verdict, "
+        f"so that no one's payoff grows with n); every wei accounted for: {accounted}")
     rep_gas = [s["gas"] for s in steps if s["what"].startswith("commit report")][:1] + \
         [s["gas"] for s in steps if s["who"] == "bob" and s["what"] == "reveal"]
     say(f"  one report (commit + reveal): {sum(rep_gas):,} gas (the paper: ~294,000)")
@@ -184,4 +186,4 @@ def run_demo(rpc_url: str | None = None, log=None) -> dict:
             "paid_by_campaign": {k: str(v) for k, v in received.items()},
             "sent_to_campaign": {k: str(v) for k, v in sent.items()},
             "gas_fees_paid": {k: str(v) for k, v in spent.items()},
-            "report_gas": sum(rep_gas), "every_wei_accounted": accounted}
+            "report_gas": sum(rep_gas), "burned_wei": burned, "every_wei_accounted": accounted}

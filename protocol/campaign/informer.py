@@ -109,7 +109,28 @@ def informer_reveal(camp: Campaign, rep: InformerReport) -> Tx:
 
 def informer_claim(camp: Campaign, rep: InformerReport) -> Tx:
     """Claim f(n) for the report's licensee (after the collection window); the state records the tx."""
-    tx = camp.claim(rep.id, rep.informer)
+    tx = camp.claim(rep.commitment, rep.informer)
     rep.claimed_tx = tx.hash
     rep.save()
     return tx
+
+
+def chain_state(camp: Campaign, rep: InformerReport) -> str:
+    """Where the report stands on chain, whatever the local file says (`Campaign.commitmentOf`): "committed",
+    "revealed", "claimed", or "uncommitted" (no trace: the commit was never mined)."""
+    t, stage, _ = camp.commitment_of(rep.informer, rep.commitment)
+    return "uncommitted" if t == 0 else ("committed", "revealed", "claimed")[stage]
+
+
+def reconcile(camp: Campaign, rep: InformerReport) -> str:
+    """`chain_state` of the report, written back into its file: a reveal or claim mined before a crash (its tx
+    hash never saved) is recorded as ``"on-chain"``, so the next step (claim) is reachable. Returns the state."""
+    st = chain_state(camp, rep)
+    changed = False
+    if st in ("revealed", "claimed") and not rep.revealed_tx:
+        rep.revealed_tx, changed = "on-chain", True
+    if st == "claimed" and not rep.claimed_tx:
+        rep.claimed_tx, changed = "on-chain", True
+    if changed:
+        rep.save()
+    return st

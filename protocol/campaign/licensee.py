@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from offchain.campaign import ot
-from offchain.campaign.codes import CODE_BYTES
+from offchain.campaign.codes import CODE_BYTES, choice_hash
 from protocol.campaign.binding import ArgusError, Campaign, ot_context
 from protocol.campaign.storage import image_of_png, load_private, save_private, state_dir
 from protocol.chain.connection import Tx
@@ -32,12 +32,15 @@ class Licensee:
         """Where licensee ``i``'s choices for ``campaign`` are saved."""
         return state_dir() / f"licensee-{campaign.lower()}-{i}.json"
 
+    def as_dict(self) -> dict:
+        """The JSON of the saved state (scalars and points in hex)."""
+        c = self.choice
+        return {"campaign": self.campaign, "id": self.id, "sigma": c.sigma, "b": [hex(v) for v in c.b],
+                "B": [[hex(x), hex(y)] for x, y in c.B]}
+
     def save(self) -> Path:
         """Save (0600) the choices; returns the path."""
-        c = self.choice
-        return save_private(self.path_for(self.campaign, self.id), {
-            "campaign": self.campaign, "id": self.id, "sigma": c.sigma, "b": [hex(v) for v in c.b],
-            "B": [[hex(x), hex(y)] for x, y in c.B]})
+        return save_private(self.path_for(self.campaign, self.id), self.as_dict())
 
     @classmethod
     def load(cls, campaign: str, i: int) -> "Licensee":
@@ -48,13 +51,26 @@ class Licensee:
 
 
 def licensee_join(camp: Campaign, sender: str, sigma: list[int] | None = None) -> tuple[Licensee, Tx]:
-    """Licensee: random choice bits (unless given), choice points, `join` with the deposit; state saved."""
-    s = camp.chain.call(camp.fn.segments())
+    """Licensee: refuse a campaign outside the safe parameters (`protocol.campaign.safety.require_safe`, raises
+    `protocol.campaign.safety.UnsafeCampaign`), then random choice bits (unless given), choice points, `join`
+    with the deposit. The choices are saved (0600) under a pending name BEFORE the join is sent (a crash after it is
+    mined loses nothing: the file holds the choice points that `Campaign.choice_points` shows on chain), then under
+    the licensee id."""
+    from protocol.campaign.safety import require_safe
+
+    p = camp.params()
+    require_safe(p, camp.chain.call(camp.fn.endsAt()), camp.chain.now())
+    s = p.segments
     sigma = sigma if sigma is not None else [secrets.randbelow(2) for _ in range(s)]
     choice = ot.choose(camp.ot_key(), sigma)
+    pending = Licensee(camp.address, -1, choice)
+    tag = choice_hash(choice.words()).hex()[:16]
+    pending_path = save_private(state_dir() / f"licensee-{camp.address.lower()}-pending-{tag}.json",
+                                pending.as_dict())
     i, tx = camp.join(choice, sender)
     lic = Licensee(camp.address, i, choice)
     lic.save()
+    pending_path.unlink()
     return lic, tx
 
 

@@ -53,10 +53,14 @@ def make_variants(segments: list[np.ndarray], codes: list[tuple[bytes, bytes]], 
 
 
 def owner_license(camp: Campaign, owner: Owner, i: int, segments: list[np.ndarray], sender: str,
-                  codes: list[tuple[bytes, bytes]] | None = None) -> tuple[list[tuple[bytes, bytes]], Tx]:
+                  codes: list[tuple[bytes, bytes]] | None = None, delivery_path: Path | None = None
+                  ) -> tuple[list[tuple[bytes, bytes]], Tx]:
     """Owner: fresh codes for licensee ``i``, both variants of every segment, the OT delivery, the on-chain
     commitment to the code hashes and the delivery hash. Returns (delivery, Tx); ``codes`` overrides the fresh
-    ones. The codes are kept in ``owner.codes`` (save the owner state before delivering)."""
+    ones. The codes (in ``owner.codes``, saved 0600 with `Owner.save`) and, if ``delivery_path`` is given, the
+    delivery file are written BEFORE the transaction is sent: a crash after it is mined loses nothing."""
+    from protocol.campaign.storage import save_delivery
+
     p = camp.params()
     if len(segments) != p.segments:
         raise ArgusError(f"the campaign has {p.segments} segments, {len(segments)} images given")
@@ -64,5 +68,8 @@ def owner_license(camp: Campaign, owner: Owner, i: int, segments: list[np.ndarra
     owner.codes[i] = codes
     delivery = ot.deliver(owner.key, camp.choice_points(i), make_variants(segments, codes, p.watermark_key),
                           ot_context(camp.address, i))
+    owner.save(camp.address)
+    if delivery_path is not None:
+        save_delivery(delivery_path, camp.address, i, delivery)
     tx = camp.license_tx(i, code_hashes(codes), ot.delivery_hash(delivery), sender)
     return delivery, tx

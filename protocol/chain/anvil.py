@@ -14,9 +14,13 @@ from protocol.config import PROJECT
 
 
 def anvil_binary() -> Path | None:
-    """The project's anvil (node_modules/.bin/anvil, or $PINPOINT_ANVIL), or one on PATH; None if absent."""
-    for p in (os.environ.get("PINPOINT_ANVIL"), PROJECT / "node_modules" / ".bin" / "anvil", shutil.which("anvil")):
-        if p and Path(p).exists():
+    """The project's anvil ($PINPOINT_ANVIL, else the real binary of the npm package, else node_modules/.bin/anvil),
+    or one on PATH; None if absent. The real binary (node_modules/@foundry-rs/anvil-<platform>/bin/anvil) is preferred
+    to the npm launcher, which spawns it as a child: stopping the launcher would orphan a running anvil."""
+    real = sorted((PROJECT / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil"))
+    for p in (os.environ.get("PINPOINT_ANVIL"), *real, PROJECT / "node_modules" / ".bin" / "anvil",
+              shutil.which("anvil")):
+        if p and Path(p).exists() and os.access(p, os.X_OK):
             return Path(p)
     return None
 

@@ -29,7 +29,7 @@ SETTINGS = {
     "viaIR": True,
     "outputSelection": {"*": {"*": ["abi", "metadata", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
 }
-DEPLOYABLE = ("OneStep", "Pinpoint", "Campaign")
+DEPLOYABLE = ("OneStep", "Pinpoint", "Campaign", "Forwarder")
 
 
 class CompilerError(PinpointError, RuntimeError):

@@ -50,13 +50,39 @@ def _work(paths: tuple) -> list:
     return [load_image(p) for p in image_files(list(paths))] if paths else demo_work()
 
 
-def _mine(campaign: str, who: str, stage: str) -> list:
-    """``who``'s saved reports of ``campaign`` still to reveal (stage "reveal") or to claim ("claim")."""
-    from protocol.campaign.informer import InformerReport
+def _each_report(camp, who: str, stage: str, act) -> tuple[list, list]:
+    """Run ``act(rep)`` (-> dict) on each of ``who``'s saved reports of ``camp`` whose on-chain state
+    (`protocol.campaign.informer.reconcile`, which also repairs the file) is "committed" (stage "reveal") or
+    "revealed" (stage "claim"), each on its own: one failure never stops the others. Returns (done, errors)."""
+    from protocol.campaign.informer import InformerReport, reconcile
+    from protocol.chain.connection import ChainError
+    from offchain.common.errors import PinpointError
 
-    reps = [r for r in InformerReport.all(campaign) if r.informer.lower() == who.lower()]
-    return [r for r in reps if (stage == "reveal" and not r.revealed_tx)
-            or (stage == "claim" and r.revealed_tx and not r.claimed_tx)]
+    want = {"reveal": "committed", "claim": "revealed"}[stage]
+    done, errors = [], []
+    for rep in InformerReport.all(camp.address):
+        if rep.informer.lower() != who.lower():
+            continue
+        tag = f"report {rep.commitment.hex()[:16]}... (licensee {rep.id})"
+        try:
+            st = reconcile(camp, rep)
+            if st == want:
+                done.append(act(rep))
+            elif st == "uncommitted" and stage == "reveal":
+                errors.append(f"{tag}: its commitment is not on chain (the commit was never mined)")
+        except (ChainError, PinpointError) as e:
+            errors.append(f"{tag}: {e}")
+    return done, errors
+
+
+def _report_outcome(opts, key: str, done: list, errors: list, line, none: str) -> None:
+    """Print what was done; then, if any report failed, every failure as ``error: ...`` (exit 2)."""
+    if not done and not errors:
+        fail(none)
+    if done:
+        out({key: done, "errors": errors}, opts.as_json, "\n".join(line(o) for o in done))
+    if errors:
+        fail("\n".join(errors))
 
 
 def register(main: click.Group, demo: click.Group) -> None:
@@ -77,7 +103,7 @@ def register(main: click.Group, demo: click.Group) -> None:
     @click.option("--escrow", type=int, default=None, help="wei escrowed (default 3*(R + D_L)).")
     @click.option("--min-age", type=int, default=60, show_default=True, help="seconds.")
     @click.option("--collection-window", type=int, default=3600, show_default=True, help="seconds.")
-    @click.option("--appeal-window", type=int, default=3600, show_default=True, help="seconds.")
+    @click.option("--appeal-window", type=int, default=86400, show_default=True, help="seconds.")
     @click.option("--duration", type=int, default=30 * 86400, show_default=True, help="seconds.")
     @click.option("--watermark-key", default="argus-demo-watermark-key-0000000", show_default=True,
                   help="public watermark key (<= 32 bytes).")
@@ -113,14 +139,12 @@ def register(main: click.Group, demo: click.Group) -> None:
         hashes on chain and write the OT delivery (send that file to the licensee)."""
         from protocol.campaign.binding import Campaign
         from protocol.campaign.owner import Owner, owner_license
-        from protocol.campaign.storage import save_delivery
 
         ch, me = _connect(opts)
         camp = Campaign(ch, campaign)
         owner = Owner.load(camp.address)
-        delivery, tx = owner_license(camp, owner, lid, _work(work), me)
-        owner.save(camp.address)
-        save_delivery(out_path, camp.address, lid, delivery)
+        # the codes and the delivery file are written before the transaction is sent
+        delivery, tx = owner_license(camp, owner, lid, _work(work), me, delivery_path=out_path)
         out({"licensee": lid, "gas": tx.gas, "delivery": str(out_path)}, opts.as_json,
             f"licensee {lid} licensed ({tx.gas:,} gas); delivery written to {out_path}")
 
@@ -128,16 +152,27 @@ def register(main: click.Group, demo: click.Group) -> None:
     @chain_options
     @_campaign_opt
     def status(opts, campaign) -> None:
-        """Anyone: parameters, escrow and every licensee's status."""
+        """Anyone: parameters with their safe bounds, the time left in every window, escrow and every
+        licensee's status."""
         from protocol.campaign.binding import Campaign
 
         ch, _ = _connect(opts)
         st = Campaign(ch, campaign).status()
+        b = st["bounds"]
         lines = [f"campaign {st['campaign']} owner {st['owner']}",
-                 f"  R {st['reward_wei']} wei, rho {st['rho']}, D_L {st['deposit_wei']} wei, {st['segments']} "
-                 f"segments; escrow {st['escrow_wei']} wei, balance {st['balance_wei']} wei"]
+                 f"  R {st['reward_wei']} wei, rho {st['rho']} (bounds [1/{b['rho_inverse_at_most']}, "
+                 f"1/{b['rho_inverse_above']})), D_L {st['deposit_wei']} wei (>= {b['min_deposit_over_reward']}*R), "
+                 f"{st['segments']} segments ({b['min_segments']}..{b['max_segments']})",
+                 f"  min age {st['min_age_s']} s ({b['min_age_floor']}..{b['min_age_ceiling']}), collection window "
+                 f"{st['collection_window_s']} s ({b['min_collection_window']}..{b['max_collection_window']}), "
+                 f"appeal window {st['appeal_window_s']} s ({b['min_appeal_window']}..{b['max_appeal_window']})",
+                 f"  ends in {st['ends_in_s']} s, first reveals close in {st['reveals_close_in_s']} s; escrow "
+                 f"{st['escrow_wei']} wei, burned {st['burned_wei']} wei, balance {st['balance_wei']} wei",
+                 "  parameters: " + ("SAFE" if not st["violations"] else "UNSAFE: " + "; ".join(st["violations"]))]
         for l in st["licensees"]:
-            lines.append(f"  licensee {l['id']} {l['licensee']} {l['status']:<9} reports {l['reports']}")
+            w = (f", collection window {l['collection_left_s']} s left, appeal window {l['appeal_left_s']} s left"
+                 if l["accused_at"] else "")
+            lines.append(f"  licensee {l['id']} {l['licensee']} {l['status']:<9} reports {l['reports']}{w}")
         out(st, opts.as_json, "\n".join(lines))
 
     @campaign.command("set-guilty")
@@ -174,7 +209,8 @@ def register(main: click.Group, demo: click.Group) -> None:
     @chain_options
     @_campaign_opt
     def join(opts, campaign) -> None:
-        """Licensee: pay the deposit and publish the OT choice points (choices kept locally, 0600)."""
+        """Licensee: refuse a campaign outside the safe parameters (`protocol.campaign.safety`), else pay the
+        deposit and publish the OT choice points (choices kept locally, 0600, saved before sending)."""
         from protocol.campaign.binding import Campaign
         from protocol.campaign.licensee import licensee_join
 
@@ -208,9 +244,18 @@ def register(main: click.Group, demo: click.Group) -> None:
         except DeliveryError as e:
             proof = prove_cheating(lic.choice, dl, e.segment)
             fail(f"cheating delivery: {e}; proof: segment {proof.segment}, sigma {proof.sigma}, b {hex(proof.b)}")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for j, img in enumerate(images):
-            Image.fromarray(img).save(out_dir / f"segment-{j}.png")
+        import io
+        import os
+
+        out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for j, img in enumerate(images):  # the licensed copy is private: each file 0600 from its creation
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format="PNG")
+            path = out_dir / f"segment-{j}.png"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(buf.getvalue())
+            os.chmod(path, 0o600)
         out({"licensee": lid, "segments": len(images), "out": str(out_dir)}, opts.as_json,
             f"accepted {len(images)} segments (codes match the commitments); written to {out_dir}/")
 
@@ -263,21 +308,22 @@ def register(main: click.Group, demo: click.Group) -> None:
     @chain_options
     @_campaign_opt
     def reveal(opts, campaign) -> None:
-        """Reveal this account's saved, unrevealed reports of the campaign."""
+        """Reveal this account's saved reports of the campaign that are committed and unrevealed on chain, each
+        on its own (a failure is reported and the others go on; exit 2 if any failed)."""
         from protocol.campaign.binding import Campaign
         from protocol.campaign.informer import informer_reveal
 
         ch, me = _connect(opts)
         camp = Campaign(ch, campaign)
-        reps = _mine(camp.address, me, "reveal")
-        if not reps:
-            fail("no unrevealed report saved for this account and campaign")
-        done = []
-        for rep in reps:
+
+        def act(rep):
             tx = informer_reveal(camp, rep)
-            done.append({"commitment": rep.commitment.hex(), "licensee": rep.id, "gas": tx.gas})
-        out({"revealed": done}, opts.as_json, "\n".join(
-            f"revealed {o['commitment'][:16]}... licensee {o['licensee']} ({o['gas']:,} gas)" for o in done))
+            return {"commitment": rep.commitment.hex(), "licensee": rep.id, "gas": tx.gas}
+
+        done, errors = _each_report(camp, me, "reveal", act)
+        _report_outcome(opts, "revealed", done, errors,
+                        lambda o: f"revealed {o['commitment'][:16]}... licensee {o['licensee']} ({o['gas']:,} gas)",
+                        "no unrevealed report saved for this account and campaign")
 
     @report.command("status")
     @chain_options
@@ -309,22 +355,23 @@ def register(main: click.Group, demo: click.Group) -> None:
     @chain_options
     @_campaign_opt
     def claim(opts, campaign) -> None:
-        """Claim f(n) for this account's revealed reports once their collection window has closed."""
+        """Claim f(n) for this account's reports revealed on chain once their collection window has closed, each
+        on its own (a reveal mined before a crash is found on chain; exit 2 if any failed)."""
         from protocol.campaign.binding import Campaign
         from protocol.campaign.informer import informer_claim
 
         ch, me = _connect(opts)
         camp = Campaign(ch, campaign)
-        reps = _mine(camp.address, me, "claim")
-        if not reps:
-            fail("no revealed, unclaimed report saved for this account and campaign")
-        done = []
-        for rep in reps:
+
+        def act(rep):
             n = camp.license(rep.id).reports
             tx = informer_claim(camp, rep)
-            done.append({"licensee": rep.id, "reward_wei": camp.reward_for(n), "gas": tx.gas})
-        out({"claimed": done}, opts.as_json, "\n".join(
-            f"claimed {o['reward_wei']} wei (licensee {o['licensee']}; {o['gas']:,} gas)" for o in done))
+            return {"licensee": rep.id, "reward_wei": camp.reward_for(n), "gas": tx.gas}
+
+        done, errors = _each_report(camp, me, "claim", act)
+        _report_outcome(opts, "claimed", done, errors,
+                        lambda o: f"claimed {o['reward_wei']} wei (licensee {o['licensee']}; {o['gas']:,} gas)",
+                        "no revealed, unclaimed report saved for this account and campaign")
 
     # ------------------------------------------------------------------------------------------------ demo
     @demo.command("argus")

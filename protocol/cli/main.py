@@ -64,7 +64,7 @@ def eval_cmd(model: Path | None, input_path: Path | None, as_json: bool) -> None
     trace = run_files(model or default_model(), input_path or default_input())
     c = commitments(trace)
     if as_json:
-        click.echo(json.dumps(c, indent=2))
+        click.echo(json.dumps({**c, "evaluation_s": trace.seconds_eval, "commitment_s": trace.seconds_commit}, indent=2))
         return
     n_classes = trace.tensors[-1].size
     t = Table(title="pinpoint eval", show_header=False)

@@ -6,12 +6,19 @@
     pinpoint deploy   --account ALIAS [--challenge-window S --move-window S --bond-gas-price WEI]
     pinpoint task post --model PATH --input PATH --fee WEI  --account ALIAS
     pinpoint task status ID
-    pinpoint games list [--json]
+    pinpoint task cancel ID --account ALIAS                            (the requester of an open task)
+    pinpoint games list [--json]                                       (bond, time left, winner)
+    pinpoint games show ID                                             (every move with its transaction and gas)
+    pinpoint games timeout ID --account ALIAS                          (the side to move missed its deadline)
+    pinpoint credits [ALIAS|ADDRESS ...]                               (what Pinpoint owes, balances)
+    pinpoint withdraw --account ALIAS
+    pinpoint doctor [--account ALIAS]                                  (node, deployment, code, balances)
     pinpoint evaluator run  --account ALIAS [--cheat-op J]
-    pinpoint challenger run --account ALIAS
+    pinpoint challenger run --account ALIAS [--rebuild-state]
 
 Every command that talks to a chain takes the shared options of `protocol.cli.options` (--network, --rpc-url,
---account, --deployments, --json and their environment variables). Passphrases come from the environment variable
+--account, --deployments, --json and their environment variables); every other option has its environment
+variable too (shown by --help). Passphrases come from the environment variable
 PINPOINT_PASSPHRASE, else from a prompt. User errors end with ``error: ...`` and exit status 2.
 """
 
@@ -36,10 +43,11 @@ def _passphrase(confirm: bool = False) -> str:
 
 
 def _dep(chain, opts: ChainOptions):
+    """The checked deployment on ``chain`` (a stale or missing record is a NetworkError: ``error: ...``)."""
     from protocol.inference.game import Deployment
     from protocol.operations.deployment import pinpoint_address
 
-    return Deployment.at(chain, pinpoint_address(int(chain.w3.eth.chain_id), opts.deployments))
+    return Deployment.at(chain, pinpoint_address(chain, opts.deployments))
 
 
 def _store(store: Path | None):
@@ -53,6 +61,8 @@ def register(main, demo) -> None:
     _accounts(main)
     _chain_commands(main)
     _task_commands(main)
+    _game_commands(main)
+    _money_commands(main)
     for role in ("evaluator", "challenger"):
         _daemon_group(main, role)
 
@@ -98,13 +108,15 @@ def _accounts(main) -> None:
 
 def _chain_commands(main) -> None:
     @main.command("chain")
-    @click.option("--port", default=8545, show_default=True)
-    @click.option("--host", default="127.0.0.1", show_default=True)
-    @click.option("--block-time", type=int, default=None, help="seconds between blocks (default: mine on demand).")
-    @click.option("--state", type=click.Path(path_type=Path), default=None,
-                  help="load the chain from / dump it to this file (survives restarts).")
+    @click.option("--port", default=8545, show_default=True, envvar="PINPOINT_CHAIN_PORT", show_envvar=True)
+    @click.option("--host", default="127.0.0.1", show_default=True, envvar="PINPOINT_CHAIN_HOST", show_envvar=True)
+    @click.option("--block-time", type=int, default=None, envvar="PINPOINT_BLOCK_TIME", show_envvar=True,
+                  help="seconds between blocks (default: mine on demand).")
+    @click.option("--state", type=click.Path(path_type=Path), default=None, envvar="PINPOINT_CHAIN_STATE",
+                  show_envvar=True, help="load the chain from / dump it to this file (survives restarts).")
     def chain_cmd(port, host, block_time, state):
-        """Start a local anvil (the project's npm @foundry-rs/anvil) for development; replaces this process."""
+        """Start a local anvil (the project's npm @foundry-rs/anvil) for development; replaces this process with the
+        real anvil binary (not the npm launcher), so stopping it leaves nothing behind."""
         from protocol.chain.anvil import anvil_binary
 
         anvil = anvil_binary()
@@ -120,7 +132,8 @@ def _chain_commands(main) -> None:
     @main.command("fund")
     @chain_options
     @click.argument("who")
-    @click.option("--ether", type=float, default=100.0, show_default=True)
+    @click.option("--ether", type=float, default=100.0, show_default=True, envvar="PINPOINT_FUND_ETHER",
+                  show_envvar=True)
     def fund_cmd(opts: ChainOptions, who, ether):
         """Development networks only: set the balance of WHO (alias or address) with anvil_setBalance."""
         net, chain = opts.connect()
@@ -132,9 +145,12 @@ def _chain_commands(main) -> None:
 
     @main.command("deploy")
     @chain_options
-    @click.option("--challenge-window", type=int, default=None, help="seconds (default: the network's).")
-    @click.option("--move-window", type=int, default=None, help="seconds per move (default: the network's).")
-    @click.option("--bond-gas-price", type=int, default=None, help="wei per gas (default: the network's).")
+    @click.option("--challenge-window", type=int, default=None, envvar="PINPOINT_CHALLENGE_WINDOW", show_envvar=True,
+                  help="seconds (default: the network's).")
+    @click.option("--move-window", type=int, default=None, envvar="PINPOINT_MOVE_WINDOW", show_envvar=True,
+                  help="seconds per move (default: the network's).")
+    @click.option("--bond-gas-price", type=int, default=None, envvar="PINPOINT_BOND_GAS_PRICE", show_envvar=True,
+                  help="wei per gas (default: the network's).")
     def deploy_cmd(opts: ChainOptions, challenge_window, move_window, bond_gas_price):
         """Deploy OneStep and Pinpoint (only what changed), check the code on chain, record the deployment."""
         from protocol.operations.deployment import deploy_all
@@ -145,6 +161,8 @@ def _chain_commands(main) -> None:
             if v is not None:
                 setattr(net, k, v)
         res = deploy_all(chain, net, chain.accounts[0], opts.deployments, log=lambda m: click.echo(m, err=True))
+        if chain.balance(chain.accounts[0]) == 0:
+            click.echo(f"warning: {chain.accounts[0]} has 0 wei", err=True)
         out({"path": str(res.path), "actions": res.actions, **res.record})
 
 
@@ -157,21 +175,25 @@ def _task_commands(main) -> None:
 
     @task_grp.command("post")
     @chain_options
-    @click.option("--model", type=click.Path(exists=True, path_type=Path), required=True)
-    @click.option("--input", "input_path", type=click.Path(exists=True, path_type=Path), required=True)
-    @click.option("--fee", type=int, required=True, help="fee paid to the solver of an accepted result (wei).")
-    @click.option("--store", type=click.Path(path_type=Path), default=None,
-                  help="content-addressed store the daemons read (default: $PINPOINT_STORE or ~/.pinpoint/store).")
+    @click.option("--model", type=click.Path(exists=True, path_type=Path), required=True, envvar="PINPOINT_MODEL",
+                  show_envvar=True)
+    @click.option("--input", "input_path", type=click.Path(exists=True, path_type=Path), required=True,
+                  envvar="PINPOINT_INPUT", show_envvar=True)
+    @click.option("--fee", type=int, required=True, envvar="PINPOINT_FEE", show_envvar=True,
+                  help="fee paid to the solver of an accepted result (wei).")
+    @click.option("--store", type=click.Path(path_type=Path), default=None, envvar=STORE_ENV, show_envvar=True,
+                  help="content-addressed store the daemons read (default: ~/.pinpoint/store).")
     def task_post(opts: ChainOptions, model, input_path, fee, store):
         """Evaluate the model on the input (for its commitments), put both in the store, post the task."""
         from offchain.inference.pipeline import run_files
         from protocol.inference.game import post_task
         from protocol.inference.types import decode_task
 
+        net, chain = opts.connect(need_account=True)
+        dep = _dep(chain, opts)  # a stale deployment record fails here, before the evaluation
+        _need_funds(chain, fee)
         trace = run_files(model, input_path)
         m, x = _store(store).put(model, trace)
-        net, chain = opts.connect(need_account=True)
-        dep = _dep(chain, opts)
         tid, tx = post_task(dep, trace, fee, chain.accounts[0])
         bond = decode_task(dep.pinpoint, dep.pinpoint.functions.task(tid).call()).bond
         out({"task_id": tid, "tx": tx.hash, "fee": fee, "bond": bond,
@@ -183,26 +205,129 @@ def _task_commands(main) -> None:
     @click.argument("task_id", type=int)
     def task_status(opts: ChainOptions, task_id):
         """The task's on-chain record and its games (JSON)."""
+        from protocol.operations.inspect import task_info
+
         net, chain = opts.connect()
         out(task_info(_dep(chain, opts), task_id))
 
+    @task_grp.command("cancel")
+    @chain_options
+    @click.argument("task_id", type=int)
+    def task_cancel(opts: ChainOptions, task_id):
+        """Cancel an open task (its requester); the fee is credited back: `pinpoint withdraw` collects it."""
+        from protocol.operations.inspect import cancel
+
+        net, chain = opts.connect(need_account=True)
+        out(cancel(_dep(chain, opts), task_id, chain.accounts[0]))
+
+
+def _need_funds(chain, value: int) -> None:
+    """Refuse early, naming the account, when it cannot pay ``value`` wei plus gas."""
+    me = chain.accounts[0]
+    if chain.balance(me) <= value:
+        fail(f"account {me} has {chain.balance(me)} wei, not enough for {value} wei plus gas: fund it "
+             "(`pinpoint fund ALIAS` on a development network, a faucet on a testnet)")
+
+
+def _game_commands(main) -> None:
     @main.group("games")
     def games_grp():
-        """Inspect games."""
+        """Inspect games and act on them by hand."""
 
     @games_grp.command("list")
     @chain_options
     def games_list(opts: ChainOptions):
-        """Every game: task, challenger, phase, turn, deadline, winner."""
+        """Every game: task, challenger, phase, turn, bond (wei), time left (s), winner; credit of --account."""
+        from protocol.operations.inspect import game_row
+
         net, chain = opts.connect()
         dep = _dep(chain, opts)
-        rows = [game_info(dep, g) for g in range(int(dep.pinpoint.functions.gameCount().call()))]
+        now = chain.now()
+        rows = [game_row(dep, g, now) for g in range(int(dep.pinpoint.functions.gameCount().call()))]
         if opts.as_json:
             return out(rows)
-        click.echo(f"{'game':>5} {'task':>5} {'challenger':<42} {'phase':>5} {'turn':<10} {'deadline':>11} winner")
+        click.echo(f"{'game':>5} {'task':>5} {'challenger':<42} {'phase':>5} {'turn':<10} {'bond (wei)':>20} "
+                   f"{'left (s)':>9} winner")
         for r in rows:
+            left = "-" if r["time_left"] is None else r["time_left"]
             click.echo(f"{r['game_id']:>5} {r['task_id']:>5} {r['challenger']:<42} {r['phase']:>5} {r['turn']:<10} "
-                       f"{r['deadline']:>11} {r['winner']}")
+                       f"{r['bond']:>20} {left:>9} {r['winner'] or '-'}")
+        for who in {r["challenger"] for r in rows} | {r["solver"] for r in rows}:
+            click.echo(f"credit {who}: {int(dep.pinpoint.functions.credit(who).call())} wei")
+
+    @games_grp.command("show")
+    @chain_options
+    @click.argument("game_id", type=int)
+    def games_show(opts: ChainOptions, game_id):
+        """One game: phase, turn, time left, bonds, and every move with its transaction, block and gas."""
+        from protocol.operations.inspect import game_view
+
+        net, chain = opts.connect()
+        v = game_view(_dep(chain, opts), game_id)
+        if opts.as_json:
+            return out(v)
+        left = "-" if v["time_left"] is None else f"{v['time_left']} s"
+        click.echo(f"game {game_id} on task {v['task_id']}: phase {v['phase']}, turn {v['turn']}, time left {left}, "
+                   f"bond {v['bond']} wei each, winner {v['winner'] or '-'}")
+        click.echo(f"  solver {v['solver']}  challenger {v['challenger']}  node 0x..{v['node'][-8:]} "
+                   f"(height {v['height']}, index {v['node_index']})")
+        for m in v["moves"]:
+            fields = ", ".join(f"{k}={m[k]}" for k in ("phase", "height", "nodeIndex", "opIndex", "reason")
+                               if k in m)
+            click.echo(f"  block {m['block']:>7} {m['who']:<10} {m['event']:<16} gas {m['gas']:>8}  {m['tx']}  "
+                       f"{fields}")
+        click.echo(f"  total gas {v['gas_total']}")
+
+    @games_grp.command("timeout")
+    @chain_options
+    @click.argument("game_id", type=int)
+    def games_timeout(opts: ChainOptions, game_id):
+        """End a game whose side to move missed its deadline (anyone may call it; the other side wins)."""
+        from protocol.operations.inspect import timeout
+
+        net, chain = opts.connect(need_account=True)
+        out(timeout(_dep(chain, opts), game_id, chain.accounts[0]))
+
+
+def _money_commands(main) -> None:
+    @main.command("withdraw")
+    @chain_options
+    def withdraw_cmd(opts: ChainOptions):
+        """Withdraw what Pinpoint owes --account (won bonds, fees, refunds)."""
+        from protocol.operations.inspect import withdraw
+
+        net, chain = opts.connect(need_account=True)
+        out(withdraw(_dep(chain, opts), chain.accounts[0]))
+
+    @main.command("doctor")
+    @chain_options
+    def doctor_cmd(opts: ChainOptions):
+        """Check the node (reachable, chain id), the deployment record, the code on chain against the local
+        artifacts, and the balances of --account (else every keystore). Exit status 2 if a check fails."""
+        from protocol.operations.doctor import diagnose
+
+        net, chain = opts.connect()
+        names = [opts.account] if opts.account else [a for a, _ in acc.list_accounts()]
+        checks = diagnose(net, chain, opts.deployments, {n: acc.address(n) for n in names})
+        if opts.as_json:
+            out(checks)
+        else:
+            for c in checks:
+                click.echo(f"{'ok  ' if c['ok'] else 'FAIL'} {c['check']:<20} {c['detail']}")
+        if not all(c["ok"] for c in checks):
+            fail("; ".join(f"{c['check']}: {c['detail']}" for c in checks if not c["ok"]))
+
+    @main.command("credits")
+    @chain_options
+    @click.argument("who", nargs=-1)
+    def credits_cmd(opts: ChainOptions, who):
+        """What Pinpoint owes WHO (aliases or addresses; default --account, else every keystore) and balances."""
+        from protocol.operations.inspect import credits
+
+        net, chain = opts.connect()
+        names = list(who) or ([opts.account] if opts.account else [a for a, _ in acc.list_accounts()])
+        addresses = [w if w.startswith("0x") else acc.address(w) for w in names]
+        out(credits(_dep(chain, opts), [chain.w3.to_checksum_address(a) for a in addresses]))
 
 
 # ---------------------------------------------------------------------------------------------------- daemons
@@ -217,64 +342,58 @@ def _daemon_group(main, role: str) -> None:
 
     @grp.command("run")
     @chain_options
-    @click.option("--db", type=click.Path(path_type=Path), default=None,
+    @click.option("--db", type=click.Path(path_type=Path), default=None, envvar="PINPOINT_DB", show_envvar=True,
                   help="SQLite state (default: $PINPOINT_HOME/db/<role>-<chainId>-<address>.sqlite).")
-    @click.option("--store", type=click.Path(path_type=Path), default=None)
-    @click.option("--confirmations", type=int, default=None, help="blocks below the head (default: the network's).")
-    @click.option("--poll-interval", type=float, default=0.5, show_default=True, help="seconds between head polls.")
-    @click.option("--metrics-port", type=int, default=0, help="serve Prometheus /metrics on 127.0.0.1:PORT (0: off).")
-    @click.option("--log-file", type=click.Path(path_type=Path), default=None, help="JSON lines (default: stderr).")
-    @click.option("--from-block", type=int, default=None, help="first block to scan (default: the deployment's).")
-    @click.option("--max-seconds", type=float, default=None, help="stop after this many seconds.")
+    @click.option("--rebuild-state", is_flag=True, envvar="PINPOINT_REBUILD_STATE", show_envvar=True,
+                  help="delete the state database and rebuild it from the chain (e.g. after corruption).")
+    @click.option("--store", type=click.Path(path_type=Path), default=None, envvar=STORE_ENV, show_envvar=True)
+    @click.option("--confirmations", type=int, default=None, envvar="PINPOINT_CONFIRMATIONS", show_envvar=True,
+                  help="blocks below the head (default: the network's).")
+    @click.option("--reorg-depth", type=int, default=None, envvar="PINPOINT_REORG_DEPTH", show_envvar=True,
+                  help="blocks after which a settled game is final (default: the network's).")
+    @click.option("--receipt-wait", type=float, default=5.0, show_default=True, envvar="PINPOINT_RECEIPT_WAIT",
+                  show_envvar=True, help="seconds a send waits for its receipt before leaving it in flight.")
+    @click.option("--poll-interval", type=float, default=0.5, show_default=True, envvar="PINPOINT_POLL_INTERVAL",
+                  show_envvar=True, help="seconds between head polls.")
+    @click.option("--metrics-port", type=int, default=0, envvar="PINPOINT_METRICS_PORT", show_envvar=True,
+                  help="serve Prometheus /metrics on 127.0.0.1:PORT (0: off).")
+    @click.option("--log-file", type=click.Path(path_type=Path), default=None, envvar="PINPOINT_LOG_FILE",
+                  show_envvar=True, help="JSON lines (default: stderr).")
+    @click.option("--from-block", type=int, default=None, envvar="PINPOINT_FROM_BLOCK", show_envvar=True,
+                  help="first block to scan (default: the deployment's).")
+    @click.option("--max-seconds", type=float, default=None, envvar="PINPOINT_MAX_SECONDS", show_envvar=True,
+                  help="stop after this many seconds.")
     @click.option("--cheat-op", type=int, default=None, hidden=role != "evaluator",
                   help="(evaluator) alter one element of operator J's output: a cheating solver, for tests/demos.")
     @click.option("--cheat-element", type=int, default=None, hidden=True)
-    def run(opts: ChainOptions, db, store, confirmations, poll_interval, metrics_port, log_file, from_block,
-            max_seconds, cheat_op, cheat_element):
-        """Run until SIGTERM."""
+    def run(opts: ChainOptions, db, rebuild_state, store, confirmations, reorg_depth, receipt_wait, poll_interval,
+            metrics_port, log_file, from_block, max_seconds, cheat_op, cheat_element):
+        """Run until SIGTERM. An unreachable node at start-up is retried with backoff (as while running); fatal
+        errors are written to the log and end the command with ``error: ...``."""
         from protocol.operations.daemon import DB, ROLES, Config, Metrics, json_logger
-        from protocol.operations.deployment import load_record, pinpoint_address
+        from protocol.operations.daemon.startup import connect_with_backoff
 
         if cheat_op is not None and role != "evaluator":
             fail("--cheat-op is for the evaluator")
-        net, chain = opts.connect(need_account=True)
-        cid = int(chain.w3.eth.chain_id)
-        addr = pinpoint_address(cid, opts.deployments)
-        rec = load_record(cid, opts.deployments) or {}
-        start = from_block if from_block is not None else int(rec["contracts"]["Pinpoint"].get("block", 0))
-        db_path = db or home() / "db" / f"{role}-{cid}-{chain.accounts[0]}.sqlite"
-        cfg = Config(confirmations=net.confirmations if confirmations is None else confirmations,
-                     poll_interval=poll_interval, from_block=start, cheat_op=cheat_op, cheat_element=cheat_element)
+        logger = json_logger(role, log_file)
         metrics = Metrics(role)
-        if metrics_port:
-            metrics.serve(metrics_port)
-        daemon = ROLES[role](chain, addr, DB(db_path), _store(store), cfg, json_logger(role, log_file), metrics)
-        daemon.run(max_seconds=max_seconds)
-
-
-# ---------------------------------------------------------------------------------------------------- helpers
-
-def game_info(dep, gid: int) -> dict:
-    """One game as a JSON-ready dict: phase 1 trace search, 2 tensor search, 3 resolved; turn "solver" or
-    "challenger"; deadline in seconds; op_index from phase 2 on; winner once resolved."""
-    from protocol.inference.types import Phase, decode_game
-
-    g = decode_game(dep.pinpoint, dep.pinpoint.functions.game(gid).call())
-    return {"game_id": gid, "task_id": g.task_id, "challenger": g.challenger, "phase": int(g.phase),
-            "turn": g.turn.name.lower(), "deadline": g.deadline, "height": g.height,
-            "op_index": g.op_index if g.phase >= Phase.TENSOR_SEARCH else None, "winner": g.winner}
-
-
-def task_info(dep, tid: int) -> dict:
-    """The task record (fee and bond in wei, times in seconds, status a lowercase `Status` name) with its games."""
-    from protocol.inference.types import decode_task
-
-    pp = dep.pinpoint
-    t = decode_task(pp, pp.functions.task(tid).call())
-    logs = pp.events.Challenged().get_logs(from_block=0, argument_filters={"taskId": tid})
-    return {"task_id": tid, "status": t.status.name.lower(), "requester": t.requester, "solver": t.solver,
-            "fee": t.fee, "bond": t.bond, "submitted_at": t.submitted_at, "open_games": t.open_games,
-            "challenge_window": int(pp.functions.challengeWindow().call()),
-            "model_root": "0x" + bytes(pp.functions.modelRoot(tid).call()).hex(),
-            "input_root": "0x" + t.input_root.hex(), "trace_root": "0x" + t.trace_root.hex(),
-            "games": [game_info(dep, int(lg["args"]["gameId"])) for lg in logs]}
+        try:
+            net, chain, rec = connect_with_backoff(opts, role, logger, metrics, max_seconds)
+            if chain is None:
+                return
+            cid = int(chain.w3.eth.chain_id)
+            addr = rec["contracts"]["Pinpoint"]["address"]
+            start = from_block if from_block is not None else int(rec["contracts"]["Pinpoint"].get("block", 0))
+            db_path = db or home() / "db" / f"{role}-{cid}-{chain.accounts[0]}.sqlite"
+            cfg = Config(confirmations=net.confirmations if confirmations is None else confirmations,
+                         reorg_depth=net.reorg_depth if reorg_depth is None else reorg_depth,
+                         receipt_wait=receipt_wait, poll_interval=poll_interval, from_block=start,
+                         cheat_op=cheat_op, cheat_element=cheat_element)
+            if metrics_port:
+                metrics.serve(metrics_port)
+            daemon = ROLES[role](chain, addr, DB(db_path, rebuild=rebuild_state), _store(store), cfg, logger,
+                                 metrics)
+            daemon.run(max_seconds=max_seconds)
+        except Exception as e:
+            logger.error("fatal", extra={"fields": {"role": role, "error": f"{type(e).__name__}: {e}"[:1000]}})
+            raise

@@ -4,7 +4,8 @@
     --rpc-url URL      $PINPOINT_RPC_URL      JSON-RPC node (overrides the network's URL)
     --account ALIAS    $PINPOINT_ACCOUNT      keystore alias that signs (`pinpoint accounts`); without it, the node's
                                               first unlocked account (development nodes such as anvil)
-    --deployments DIR  $PINPOINT_DEPLOYMENTS  deployment records (default: deploy/deployments)
+    --deployments DIR  $PINPOINT_DEPLOYMENTS  deployment records (default: deploy/deployments; development
+                                              chains: $PINPOINT_HOME/deployments)
     --json                                    machine-readable output
 
 Passphrases come from $PINPOINT_PASSPHRASE, else a prompt. No private key is ever taken on the command line.
@@ -106,7 +107,8 @@ def chain_options(f):
     @click.option("--account", envvar=ACCOUNT_ENV, default=None,
                   help=f"keystore alias that signs (${ACCOUNT_ENV}); default: the node's first unlocked account.")
     @click.option("--deployments", envvar=DEPLOYMENTS_ENV, type=click.Path(path_type=Path), default=None,
-                  help=f"deployment records directory (default: deploy/deployments; ${DEPLOYMENTS_ENV}).")
+                  help=f"deployment records directory (default: deploy/deployments, development chains "
+                       f"$PINPOINT_HOME/deployments; ${DEPLOYMENTS_ENV}).")
     @click.option("--json", "as_json", is_flag=True, help="machine-readable output.")
     @functools.wraps(f)
     def wrapper(*a, network, rpc_url, account, deployments, as_json, **kw):

@@ -1,7 +1,9 @@
 """Pinpoint games on chain: deployment, tasks, the moves of each side and a driver, for any chain.
 
-Each move reads the game (`protocol.inference.types.Game`) and the solver's last reveal back from the chain and
-asks a strategy (`protocol.inference.strategies`) what to play, so a restarted player loses nothing.
+Each move reads the game (`protocol.inference.types.Game`) and the solver's last reveal back from the chain (from
+its `Revealed` event, `protocol.inference.events`, never from transaction input) and asks a strategy
+(`protocol.inference.strategies`) what to play, so a restarted player loses nothing. The games of a task are
+played one at a time: `challenge` may return a queued game, which starts when the games before it end.
 
     dep = Deployment.deploy(chain)
     task_id, _ = post_task(dep, trace, fee, requester)
@@ -16,11 +18,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from web3.logs import DISCARD
+
 from offchain.common.errors import PinpointError
 from offchain.inference.merkle import subtree_levels, subtree_siblings
 from offchain.inference.trace import Trace
 
 from protocol.chain.connection import Chain, Tx
+from .events import latest_reveal, reveals
 from .strategies import Challenger, Solver
 from .types import Game, Phase, Turn, decode_game, decode_task
 
@@ -80,61 +85,72 @@ def post_task(dep: Deployment, trace: Trace, fee: int, sender: str) -> tuple[int
     return int(ev["args"]["taskId"]), tx
 
 
+def read_task(dep: Deployment, task_id: int):
+    """Task ``task_id`` (`protocol.inference.types.Task`) as the chain holds it now. Raises ChainError (BadTask)."""
+    return decode_task(dep.pinpoint, dep.chain.call(dep.pinpoint.functions.task(task_id)))
+
+
 def task_bond(dep: Deployment, task_id: int) -> int:
     """The bond (wei) the solver and each challenger of ``task_id`` must post."""
-    return decode_task(dep.pinpoint, dep.chain.call(dep.pinpoint.functions.task(task_id))).bond
+    return read_task(dep, task_id).bond
+
+
+def submit_call(dep: Deployment, task_id: int, trace: Trace):
+    """The `submit` call for ``trace``'s result on ``task_id``, naming the task's model and input roots (so a
+    replay onto another task reverts with WrongTask)."""
+    return dep.pinpoint.functions.submit(task_id, trace.ops_tree.root, trace.input_root, trace.output_root,
+                                         trace.trace_root, trace.output_proof())
 
 
 def submit(dep: Deployment, task_id: int, trace: Trace, sender: str) -> Tx:
     """Submit ``trace``'s output and trace roots for ``task_id`` with the task's bond."""
-    fn = dep.pinpoint.functions.submit(task_id, trace.output_root, trace.trace_root, trace.output_proof())
-    return dep.chain.send(fn, sender=sender, value=task_bond(dep, task_id))
+    return dep.chain.send(submit_call(dep, task_id, trace), sender=sender, value=task_bond(dep, task_id))
 
 
-def challenge(dep: Deployment, task_id: int, sender: str) -> tuple[int, Tx]:
-    """Challenge ``task_id``'s result with the task's bond; returns (game id, Tx)."""
-    tx = dep.chain.send(dep.pinpoint.functions.challenge(task_id), sender=sender, value=task_bond(dep, task_id))
-    ev = dep.pinpoint.events.Challenged().process_receipt(tx.receipt)[0]
+def challenge(dep: Deployment, task_id: int, sender: str, trace_root: bytes | None = None) -> tuple[int, Tx]:
+    """Challenge the result with trace root ``trace_root`` (default: the task's result as read now) of ``task_id``
+    with the task's bond; returns (game id, Tx). The game is active at once or queued behind the task's active
+    game. Raises ChainError (WrongResult if the task's result is not ``trace_root``)."""
+    t = read_task(dep, task_id)
+    root = t.trace_root if trace_root is None else trace_root
+    tx = dep.chain.send(dep.pinpoint.functions.challenge(task_id, root), sender=sender, value=t.bond)
+    ev = dep.pinpoint.events.Challenged().process_receipt(tx.receipt, errors=DISCARD)[0]
     return int(ev["args"]["gameId"]), tx
 
 
 # ---------------------------------------------------------------------------------------------------- moves
 
-def last_reveal(dep: Deployment, tx_hash: str) -> list[bytes]:
-    """The children (32 bytes each) revealed by the solver's transaction ``tx_hash``, decoded from the chain."""
-    tx = dep.chain.w3.eth.get_transaction(tx_hash)
-    _, args = dep.pinpoint.decode_function_input(tx["input"])
-    return [bytes(c) for c in args["children"]]
-
-
-def latest_reveal_tx(dep: Deployment, game_id: int) -> str:
-    """Hash of the solver's latest reveal in ``game_id`` (from the Revealed events). Raises LookupError."""
-    logs = dep.pinpoint.events.Revealed().get_logs(from_block=0, argument_filters={"gameId": game_id})
-    if not logs:
-        raise LookupError(f"game {game_id} has no reveal yet")
-    return logs[-1]["transactionHash"]
+def send_as(dep: Deployment, fn, sender: str, value: int = 0, via=None) -> Tx:
+    """Send Pinpoint call ``fn`` (value in wei) from ``sender``, or, with ``via`` (a `Forwarder` contract owned by
+    ``sender``, `contracts/testing/Forwarder.sol`), through it: Pinpoint then sees the forwarder as msg.sender and
+    the move is in no transaction's input as a call to Pinpoint. Raises ChainError if it reverts."""
+    if via is None:
+        return dep.chain.send(fn, sender=sender, value=value)
+    data = fn._encode_transaction_data()
+    return dep.chain.send(via.functions.forward(dep.pinpoint.address, data), sender=sender, value=value)
 
 
 def solver_move(dep: Deployment, game_id: int, solver: Solver) -> Move:
-    """The solver's move in ``game_id`` (its turn): reveal the current node's 2**m descendants. Raises
-    ChainError if the contract rejects it."""
+    """The solver's move in ``game_id`` (its turn): reveal the current node's 2**m descendants (through
+    ``solver.via`` when set). Raises ChainError if the contract rejects it."""
     g = read_game(dep, game_id)
     children = solver.reveal(g)
-    tx = dep.chain.send(dep.pinpoint.functions.reveal(game_id, children), sender=solver.address)
+    tx = send_as(dep, dep.pinpoint.functions.reveal(game_id, children), solver.address, via=solver.via)
     where = "trace" if g.phase == Phase.TRACE_SEARCH else f"op {g.op_index} output"
     return Move("solver", f"reveal {len(children)} nodes of the {where} (height {g.height} -> {g.height - g.m})",
                 tx.gas, tx.hash)
 
 
-def challenger_move(dep: Deployment, game_id: int, ch: Challenger, reveal_tx: str | None) -> Move:
+def challenger_move(dep: Deployment, game_id: int, ch: Challenger, revealed: list[bytes] | None = None) -> Move:
     """The challenger's move in ``game_id`` (its turn): pick a revealed child, or at a phase's last level select
-    the disputed operator (phase 1) or make the one-step (phase 2). ``reveal_tx`` is the solver's last reveal
-    (None: found from the Revealed events). Raises ChainError if the contract rejects the move."""
+    the disputed operator (phase 1) or make the one-step (phase 2). ``revealed``: the children of the solver's
+    reveal of the current node (None: read from its Revealed event, `protocol.inference.events.latest_reveal`).
+    Raises ChainError if the contract rejects the move, MoveNotFound if the reveal's event is not found."""
     g = read_game(dep, game_id)
     if g.m == 0:
         revealed, child = [g.node], 0
     else:
-        revealed = last_reveal(dep, reveal_tx or latest_reveal_tx(dep, game_id))
+        revealed = revealed if revealed is not None else latest_reveal(dep, game_id, game=g)
         child = ch.choose(g, revealed)
     value, sib = revealed[child], subtree_siblings(revealed, child)
     pp = dep.pinpoint.functions
@@ -175,17 +191,15 @@ def _one_step(dep: Deployment, game_id: int, leaf: Game, child: int, sib: list[b
 
 def revealed_nodes(dep: Deployment, game_id: int, phase: Phase) -> dict[tuple[int, int], bytes]:
     """Every node of the solver's tree the solver has revealed in ``phase`` of ``game_id``, with the inner nodes
-    they imply, keyed (height, index); read back from the chain (Revealed events and their transactions)."""
+    they imply, keyed (height, index); read back from the chain (the game's Revealed events)."""
     nodes: dict[tuple[int, int], bytes] = {}
-    logs = dep.pinpoint.events.Revealed().get_logs(from_block=0, argument_filters={"gameId": game_id})
-    for log in logs:
-        a = log["args"]
-        if a["phase"] != phase:
+    for r in reveals(dep, game_id):
+        if r["phase"] != phase:
             continue
-        levels = subtree_levels(last_reveal(dep, log["transactionHash"]))
+        levels = subtree_levels(r["children"])
         m = len(levels) - 1
         for up, level in enumerate(levels):
-            h, base = a["height"] - m + up, (a["nodeIndex"] << m) >> up
+            h, base = r["height"] - m + up, (r["node_index"] << m) >> up
             for i, v in enumerate(level):
                 nodes[(h, base + i)] = v
     return nodes
@@ -220,20 +234,18 @@ def play(dep: Deployment, game_id: int, solver: Solver, ch: Challenger, max_move
     """Play game ``game_id`` to its end, each side moving when the chain says it is its turn. Raises GameStuck
     after ``max_moves`` moves, ChainError if a move is rejected."""
     moves: list[Move] = []
-    reveal_tx = None
     for _ in range(max_moves):
         g = read_game(dep, game_id)
         if g.resolved:
             return moves
-        if g.turn == Turn.SOLVER:
-            mv = solver_move(dep, game_id, solver)
-            reveal_tx = mv.tx
-        else:
-            mv = challenger_move(dep, game_id, ch, reveal_tx)
+        if not g.active:
+            raise GameStuck(f"game {game_id} is queued: it starts when the task's earlier games end")
+        mv = solver_move(dep, game_id, solver) if g.turn == Turn.SOLVER else challenger_move(dep, game_id, ch)
         moves.append(mv)
     raise GameStuck(f"game {game_id} did not end within {max_moves} moves")
 
 
 def winner(dep: Deployment, game_id: int) -> str:
-    """"challenger" or "solver" once ``game_id`` is resolved, else "undecided"."""
+    """"challenger" or "solver" once ``game_id`` is decided, "cancelled" if it ended undecided (its bond returned:
+    the task was rejected or voided first), else "undecided"."""
     return read_game(dep, game_id).winner or "undecided"

@@ -3,7 +3,8 @@
 Scenario 1: a cheating solver (one element of one intermediate tensor altered, later operators recomputed from
 it) against an honest challenger. Scenario 2: an honest solver against a lying challenger who disputes a correct
 element. Each scenario posts its own task, plays the game to its end, settles and withdraws, and accounts for
-every wei: each party's balance change equals what the contract paid it minus what it paid, minus its gas.
+every wei: each party's balance change equals what the contract paid it minus what it paid, minus its gas, and the
+contract keeps exactly what it burned (half the loser's bond).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
     ch = dep.chain
     parties = {"requester": requester, "solver": solver_addr, "challenger": challenger.address}
     before = {k: ch.balance(a) for k, a in parties.items()}
+    pp = dep.pinpoint.functions
+    held_before, burned_before = ch.balance(dep.pinpoint.address), int(ch.call(pp.burned()))
     spent = {k: 0 for k in parties}
     moves = []
 
@@ -61,7 +64,6 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
         if log:
             log(f"  [bold]{mv.who:>10}[/]  {mv.what:<66} {mv.gas:>9,} gas")
     w = winner(dep, game_id)
-    pp = dep.pinpoint.functions
     if w == "solver":
         ch.advance(int(ch.call(pp.challengeWindow())) + 1)
         record("solver", "finalize after the challenge window", ch.send(pp.finalize(task_id), sender=solver_addr))
@@ -72,7 +74,10 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
     after = {k: ch.balance(a) for k, a in parties.items()}
     # every wei: balance change = credit withdrawn - value sent - gas paid
     sent = {"requester": FEE, "solver": bond, "challenger": bond}
-    accounted = all(after[k] - before[k] == credits[k] - sent[k] - spent[k] for k in parties)
+    burned = int(ch.call(pp.burned())) - burned_before
+    accounted = (all(after[k] - before[k] == credits[k] - sent[k] - spent[k] for k in parties)
+                 and ch.balance(dep.pinpoint.address) - held_before == burned == sum(sent.values()) - sum(
+                     credits.values()))
     game_moves = [m for m in moves if m["what"].startswith(("reveal", "pick", "select", "one-step"))]
     rec = {
         "name": name,
@@ -84,6 +89,7 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
         "balances_before": {k: str(v) for k, v in before.items()},
         "balances_after": {k: str(v) for k, v in after.items()},
         "paid_by_contract": {k: str(v) for k, v in credits.items()},
+        "burned": str(burned),
         "every_wei_accounted": accounted,
         "task_id": task_id,
         "game_id": game_id,
@@ -104,7 +110,9 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
         t.add_row("paid by contract", *(eth(credits[k]) for k in parties))
         t.add_row("gas paid", *(eth(spent[k]) for k in parties))
         log(t)
-        log(f"  every wei accounted for (change = paid by contract - value sent - gas paid): {accounted}")
+        log(f"  burned (half the loser's bond, kept by the contract): {eth(burned)} ETH")
+        log(f"  every wei accounted for (change = paid by contract - value sent - gas paid; contract keeps the "
+            f"burned half): {accounted}")
     return rec
 
 

@@ -23,10 +23,12 @@ class NothingToDispute(PinpointError, RuntimeError):
 
 
 class Solver:
-    """Answers reveals from the trace it committed. ``address`` is the account it moves from."""
+    """Answers reveals from the trace it committed. ``address`` is the account it moves from; ``via``, when set,
+    a `Forwarder` contract owned by ``address`` through which it moves (the solver on chain is then the
+    forwarder)."""
 
-    def __init__(self, trace: Trace, address: str):
-        self.trace, self.address = trace, address
+    def __init__(self, trace: Trace, address: str, via=None):
+        self.trace, self.address, self.via = trace, address, via
 
     def reveal(self, g: Game) -> list[bytes]:
         """The 2**g.m descendants of the current node (32 bytes each), from the committed trace."""

@@ -24,6 +24,7 @@ class Status(IntEnum):
     FINALIZED = 3   # result accepted, solver paid
     REJECTED = 4    # a challenger won: result refuted, fee refunded
     CANCELLED = 5   # the requester withdrew the unsolved task
+    VOIDED = 6      # an operator deeper than the declared max_tensor_depth was selected: bonds back, fee burned
 
 
 class Phase(IntEnum):
@@ -32,7 +33,9 @@ class Phase(IntEnum):
     NONE = 0
     TRACE_SEARCH = 1   # phase 1: k-ary search over the trace for the first disputed operator
     TENSOR_SEARCH = 2  # phase 2: k-ary search over that operator's output tensor
-    RESOLVED = 3
+    RESOLVED = 3       # decided: see challenger_won
+    QUEUED = 4         # waiting behind the task's active game (games of a task are played one at a time)
+    CANCELLED = 5      # ended undecided (task rejected or voided): the bond was returned
 
 
 class Turn(IntEnum):
@@ -44,7 +47,8 @@ class Turn(IntEnum):
 
 @dataclass(frozen=True)
 class Task:
-    """`Pinpoint.Task`. fee and bond in wei, submitted_at in seconds (block timestamp)."""
+    """`Pinpoint.Task`. fee and bond in wei, submitted_at in seconds (block timestamp); open_games counts the
+    active and queued games, head is the position of the active one in ``Pinpoint.queue(task_id)``."""
 
     CONVERTERS = {"status": Status}
 
@@ -56,6 +60,7 @@ class Task:
     submitted_at: int
     requester: str
     open_games: int
+    head: int
     fee: int
     bond: int
     ops_root: bytes
@@ -66,7 +71,8 @@ class Task:
 @dataclass(frozen=True)
 class Game:
     """`Pinpoint.Game`. deadline in seconds; node_index the current node's index at its level, height the levels
-    between it and the leaves; op_index the disputed operator (phase 2)."""
+    between it and the leaves; op_index the disputed operator (phase 2); active_block the block at which the game
+    became active (0 while queued): its moves' events are at or after it."""
 
     CONVERTERS = {"phase": Phase, "turn": Turn}
 
@@ -80,6 +86,7 @@ class Game:
     op_index: int
     height: int
     node: bytes
+    active_block: int = 0
 
     @property
     def m(self) -> int:
@@ -88,12 +95,25 @@ class Game:
 
     @property
     def resolved(self) -> bool:
-        return self.phase == Phase.RESOLVED
+        """The game is over: decided (RESOLVED) or cancelled with its bond returned (CANCELLED)."""
+        return self.phase in (Phase.RESOLVED, Phase.CANCELLED)
+
+    @property
+    def active(self) -> bool:
+        """Moves are due (phase 1 or 2, deadline running)."""
+        return self.phase in (Phase.TRACE_SEARCH, Phase.TENSOR_SEARCH)
+
+    @property
+    def queued(self) -> bool:
+        """Waiting behind the task's active game, no deadline yet."""
+        return self.phase == Phase.QUEUED
 
     @property
     def winner(self) -> str | None:
-        """"challenger" or "solver" once resolved, else None."""
-        if not self.resolved:
+        """"challenger" or "solver" once decided, "cancelled" if cancelled, else None."""
+        if self.phase == Phase.CANCELLED:
+            return "cancelled"
+        if self.phase != Phase.RESOLVED:
             return None
         return "challenger" if self.challenger_won else "solver"
 

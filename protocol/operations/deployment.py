@@ -1,4 +1,10 @@
-"""Deployments (deploy/deployments/<chainId>.json): deploying OneStep and Pinpoint idempotently, checking the code.
+"""Deployments (``<chainId>.json`` records): deploying OneStep and Pinpoint idempotently, checking the code.
+
+Records live in $PINPOINT_DEPLOYMENTS if set, else in deploy/deployments for real networks and in
+$PINPOINT_HOME/deployments for development networks (``dev = true`` in networks.toml, or chain id 31337): the
+records of throwaway local chains never land in the checkout. A record names its chain by chain id AND genesis
+block hash (every anvil is chain 31337): `find_deployment` refuses a record made on another chain with the same id,
+or whose contract code is no longer on chain, with a clear error instead of failing calls.
 
 `deploy_all` deploys OneStep and Pinpoint idempotently: a contract whose record matches the artifact and arguments,
 and whose code on chain checks out, is kept; anything else is deployed and recorded (address, transaction hash,
@@ -24,35 +30,77 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from protocol.chain.connection import ARTIFACTS, Chain, artifact
-from protocol.config import PROJECT
+from protocol.config import PROJECT, home
 from protocol.operations.networks import Network, NetworkError
 
 DEPLOYMENTS_ENV = "PINPOINT_DEPLOYMENTS"
 
 
-def deployments_dir() -> Path:
-    """$PINPOINT_DEPLOYMENTS, else the project's deploy/deployments."""
-    return Path(os.environ.get(DEPLOYMENTS_ENV) or PROJECT / "deploy" / "deployments")
+DEV_CHAIN_IDS = {31337, 1337}
+"""Chain ids of development nodes (anvil, hardhat, ganache): their records go under $PINPOINT_HOME."""
+
+
+def is_dev(chain_id: int, dev: bool = False) -> bool:
+    """True for a development network (``dev`` from networks.toml, or a development chain id)."""
+    return dev or chain_id in DEV_CHAIN_IDS
+
+
+def deployments_dir(dev: bool = False) -> Path:
+    """$PINPOINT_DEPLOYMENTS, else $PINPOINT_HOME/deployments for development networks, else deploy/deployments."""
+    if os.environ.get(DEPLOYMENTS_ENV):
+        return Path(os.environ[DEPLOYMENTS_ENV])
+    return home() / "deployments" if dev else PROJECT / "deploy" / "deployments"
 
 
 def record_path(chain_id: int, directory: Path | None = None) -> Path:
-    """The deployment record file of ``chain_id`` in ``directory`` (default `deployments_dir`)."""
-    return Path(directory or deployments_dir()) / f"{chain_id}.json"
+    """The deployment record file of ``chain_id`` in ``directory`` (default `deployments_dir` of that chain)."""
+    return Path(directory or deployments_dir(is_dev(chain_id))) / f"{chain_id}.json"
 
 
 def load_record(chain_id: int, directory: Path | None = None) -> dict | None:
-    """The deployment record of ``chain_id`` or None."""
+    """The deployment record of ``chain_id`` or None. Raises NetworkError if the file is not JSON."""
     p = record_path(chain_id, directory)
-    return json.loads(p.read_text()) if p.exists() else None
+    if not p.exists():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except ValueError as e:
+        raise NetworkError(f"deployment record {p} is not JSON ({e}): delete it and run `pinpoint deploy`") from None
 
 
-def pinpoint_address(chain_id: int, directory: Path | None = None) -> str:
-    """Address of Pinpoint on ``chain_id`` from its deployment record. Raises NetworkError if not deployed."""
-    rec = load_record(chain_id, directory)
+def genesis_hash(chain: Chain) -> str:
+    """0x-hex hash of block 0 of ``chain``: with the chain id, what names a chain (every anvil is chain 31337)."""
+    return "0x" + bytes(chain.w3.eth.get_block(0)["hash"]).hex()
+
+
+def find_deployment(chain: Chain, directory: Path | None = None) -> dict:
+    """The deployment record of the chain ``chain`` is connected to, checked against it: same genesis block hash,
+    and Pinpoint's and OneStep's code on chain with the recorded code hashes. Raises NetworkError (naming the record
+    and what differs) if there is no record, or it was made on another chain with the same id (a stale record of an
+    earlier development node), or the code is gone."""
+    cid = int(chain.w3.eth.chain_id)
+    path = record_path(cid, directory)
+    rec = load_record(cid, directory)
     if not rec or "Pinpoint" not in rec.get("contracts", {}):
-        raise NetworkError(f"no Pinpoint deployment recorded for chain {chain_id} in {record_path(chain_id, directory)}"
-                           " (run `pinpoint deploy`)")
-    return rec["contracts"]["Pinpoint"]["address"]
+        raise NetworkError(f"no Pinpoint deployment recorded for chain {cid} in {path} (run `pinpoint deploy`)")
+    genesis = genesis_hash(chain)
+    if rec.get("genesisHash") not in (None, genesis):
+        raise NetworkError(f"deployment record {path} is for another chain with id {cid} (genesis "
+                           f"{rec['genesisHash']}, the node's is {genesis}): a stale record, e.g. of an earlier "
+                           "development node; run `pinpoint deploy` to deploy on this one")
+    for name, entry in rec["contracts"].items():
+        code = bytes(chain.w3.eth.get_code(chain.w3.to_checksum_address(entry["address"])))
+        if "0x" + keccak(code).hex() != entry.get("codehash"):
+            what = "no code" if not code else "other code"
+            raise NetworkError(f"deployment record {path} does not match the node: {name} at {entry['address']} has "
+                               f"{what} on chain {cid}; run `pinpoint deploy`")
+    return rec
+
+
+def pinpoint_address(chain: Chain, directory: Path | None = None) -> str:
+    """Address of Pinpoint on ``chain`` from its checked deployment record (`find_deployment`). Raises NetworkError
+    if not deployed there."""
+    return find_deployment(chain, directory)["contracts"]["Pinpoint"]["address"]
 
 
 def _hex(b: str) -> bytes:
@@ -119,10 +167,18 @@ def _entry_current(chain: Chain, name: str, entry: dict | None, args: list) -> b
 def deploy_all(chain: Chain, net: Network, sender: str, directory: Path | None = None,
                log=None) -> DeployResult:
     """Deploy OneStep and Pinpoint on ``chain`` from ``sender`` unless the recorded ones are current; check the code
-    on chain against the artifacts; write deploy/deployments/<chainId>.json. Raises NetworkError if freshly deployed
+    on chain against the artifacts; write the record <chainId>.json (`deployments_dir`), naming the chain by id and
+    genesis hash. A record of another chain with the same id is replaced. Raises NetworkError if freshly deployed
     code does not match, ChainError if a deployment transaction fails."""
     cid = int(chain.w3.eth.chain_id)
+    if directory is None:
+        directory = deployments_dir(is_dev(cid, net.dev))
+    genesis = genesis_hash(chain)
     old = load_record(cid, directory) or {}
+    if old.get("genesisHash") not in (None, genesis):
+        if log:
+            log(f"replacing the record of another chain with id {cid} (genesis {old['genesisHash']})")
+        old = {}
     contracts = dict(old.get("contracts", {}))
     result = DeployResult(record={}, actions={})
     plan = [("OneStep", lambda: []),
@@ -157,7 +213,7 @@ def deploy_all(chain: Chain, net: Network, sender: str, directory: Path | None =
         result.actions[name] = "deployed"
         if log:
             log(f"{name}: deployed at {contract.address} (tx {tx.hash}, block {contracts[name]['block']})")
-    record = {"chainId": cid, "network": net.name, "contracts": contracts,
+    record = {"chainId": cid, "genesisHash": genesis, "network": net.name, "contracts": contracts,
               "updated": old.get("updated") if all(v == "unchanged" for v in result.actions.values())
               else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     p = record_path(cid, directory)

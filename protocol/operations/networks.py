@@ -28,12 +28,14 @@ class NetworkError(PinpointError, RuntimeError):
 
 @dataclass
 class Network:
-    """One entry of networks.toml. Windows in seconds, bond_gas_price in wei per gas."""
+    """One entry of networks.toml. Windows in seconds, bond_gas_price in wei per gas, confirmations and reorg_depth
+    in blocks."""
 
     name: str
     rpc_url: str
     chain_id: int | None = None
     confirmations: int = 1
+    reorg_depth: int = 64
     challenge_window: int = 3600
     move_window: int = 1800
     bond_gas_price: int = 10**9

@@ -4,7 +4,9 @@
     db.py          `DB`: the SQLite state
     telemetry.py   `json_logger`, `Metrics` (Prometheus)
     states.py      `TaskState`, `GameProgress` and the pure `decide_game`
-    monitor.py     `Monitor`: the head loop below (confirmations, reorgs, scanning, in-flight ledger, withdrawals)
+    monitor.py     `Monitor`: the head loop below (confirmations, reorgs, scanning, the workers)
+    ledger.py      `Ledger`: transactions in flight, their gas and fees (each counted once), withdrawals, gauges
+    startup.py     `connect_with_backoff`: waiting for a node that is down at start-up, the checked deployment
     evaluator.py   `EvaluatorDaemon`: the evaluator's task logic and solver moves
     challenger.py  `ChallengerDaemon`: the challenger's task logic and challenger moves
 
@@ -16,6 +18,12 @@ Structure (after op-challenger): one loop over new chain heads. At each new head
   3. runs one worker per tracked task and per tracked game: each reads the contract state *at the confirmed head*
      and moves an explicit state machine (below), sending at most one transaction,
   4. collects what the account is owed (`withdraw`).
+A task or game that reached a terminal state (won, lost, finalized, rejected...) is still re-examined at every head
+until the confirmed head at which it was seen settled is ``reorg_depth`` blocks deep (and from scratch if a
+reorganization replaced that block): a reorganization that undoes a winning one-step reopens the game
+({"event": "game reopened"}), the winner moves again and the loser calls `timeout` if the other side misses its
+deadline. A send waits at most ``receipt_wait`` seconds for its receipt; a slower one stays in flight and is checked
+at the next heads, so it never holds up another game.
 Every decision is recomputed from chain state plus the daemon's own evaluation of the task, so a daemon killed at
 any point and restarted resumes the same games; the database only remembers what the chain cannot tell it cheaply
 (which blocks it scanned, which transactions it has in flight).
@@ -29,9 +37,9 @@ State machines (`TaskState`, `GameProgress`; every transition is logged as {"eve
   challenger task: discovered -> agreed (our trace root equals the submitted one)
                    discovered -> challenging -> disputed -> done
                    discovered -> unavailable | missed (the challenge window closed first)
-  game (either side):  their_turn <-> our_turn -> move_pending -> their_turn ...
+  game (either side):  queued -> their_turn <-> our_turn -> move_pending -> their_turn ...
                        their_turn -> timeout_pending (the opponent missed its deadline)
-                       -> won | lost
+                       -> won | lost | cancelled   (and back to their_turn / our_turn if a reorganization undoes it)
 
 In-flight transactions: the hash of every transaction is written to the database before the daemon waits for it.
 A row with a transaction in flight is not acted on again until that transaction is confirmed (mined at or below

@@ -16,6 +16,7 @@ from .store import DataUnavailable
 
 from protocol.inference.strategies import Challenger
 from protocol.inference.game import challenger_move
+from protocol.inference.events import MoveNotFound, latest_reveal
 
 
 class ChallengerDaemon(Monitor):
@@ -38,11 +39,10 @@ class ChallengerDaemon(Monitor):
 
     def task_step(self, tid: int, state: TaskState, t: Task) -> None:
         """Agree with a result whose trace root equals ours, else challenge it within the window."""
-        if state == TaskState.DISPUTED:
+        if state in (TaskState.DISPUTED, TaskState.DONE):  # DONE too: a reorganization may reopen a game
             open_ = [r for r in self.db.q("SELECT state FROM games WHERE task_id=?", tid)
                      if GameProgress(r["state"]) not in GAME_TERMINAL]
-            if not open_:
-                self._task_state(tid, TaskState.DONE)
+            self._task_state(tid, TaskState.DISPUTED if open_ else TaskState.DONE)
             return
         if t.status != Status.SUBMITTED:
             if state == TaskState.DISCOVERED:
@@ -63,17 +63,17 @@ class ChallengerDaemon(Monitor):
             return
         self.log("disagree", task_id=tid, theirs="0x" + t.trace_root.hex(), ours="0x" + honest.trace_root.hex())
         if self._send("tasks", tid, "challenge",
-                      lambda: self.chain.send(self.pp.functions.challenge(tid), sender=self.me, value=t.bond)):
+                      lambda: self.chain.send(self.pp.functions.challenge(tid, t.trace_root), sender=self.me, value=t.bond)):
             self._task_state(tid, TaskState.CHALLENGING, bond=str(t.bond))
 
     def move(self, gid: int, g: Game, row: sqlite3.Row, honest: Trace, served: Trace) -> Callable[[], object]:
         """Pick the leftmost child that differs from our trace (or make the phase's final move)."""
-        rtx = self._last_reveal_tx(gid, row["found_block"]) if g.m > 0 else None
-        return lambda: challenger_move(self.dep, gid, Challenger(honest, self.me), rtx)
+        revealed = self._last_reveal(gid, g) if g.m > 0 else None
+        return lambda: challenger_move(self.dep, gid, Challenger(honest, self.me), revealed)
 
-    def _last_reveal_tx(self, gid: int, from_block: int) -> str:
-        logs = self.pp.events.Revealed().get_logs(from_block=from_block, to_block=self.safe,
-                                                  argument_filters={"gameId": gid})
-        if not logs:
-            raise ChainError(f"no Revealed event for game {gid}")
-        return "0x" + bytes(logs[-1]["transactionHash"]).hex()
+    def _last_reveal(self, gid: int, g: Game) -> list[bytes]:
+        """The children of the solver's reveal of the current node, from its Revealed event (confirmed blocks)."""
+        try:
+            return latest_reveal(self.dep, gid, to_block=self.safe, game=g)
+        except MoveNotFound as e:
+            raise ChainError(str(e)) from None

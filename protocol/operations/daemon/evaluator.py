@@ -14,7 +14,7 @@ from .states import SOLVER, TaskState
 from .store import DataUnavailable
 
 from protocol.inference.strategies import Solver
-from protocol.inference.game import solver_move
+from protocol.inference.game import solver_move, submit_call
 
 
 class EvaluatorDaemon(Monitor):
@@ -52,12 +52,12 @@ class EvaluatorDaemon(Monitor):
                 return self._task_state(tid, TaskState.UNAVAILABLE, reason=str(e))
             if not self._account_idle():
                 return
-            fn = self.pp.functions.submit(tid, served.output_root, served.trace_root, served.output_proof())
+            fn = submit_call(self.dep, tid, served)
             if self._send("tasks", tid, "submit", lambda: self.chain.send(fn, sender=self.me, value=t.bond)):
                 self._task_state(tid, TaskState.SUBMITTING, bond=str(t.bond))
             return
         # submitted by us
-        if state in (TaskState.DISCOVERED, TaskState.SUBMITTING):
+        if state not in (TaskState.SUBMITTED, TaskState.FINALIZING):  # also a rejection undone by a reorganization
             self._task_state(tid, TaskState.SUBMITTED)
         closes = t.submitted_at + self._challenge_window()
         if t.open_games == 0 and self.now > closes:

@@ -1,5 +1,6 @@
-"""The head loop every daemon runs (`Monitor`): confirmations, reorganizations, event scanning, the ledger of
-in-flight transactions, the game workers and collecting what the account is owed. The per-role logic (which events,
+"""The head loop every daemon runs (`Monitor`): confirmations, reorganizations, event scanning, re-examining
+settled games until they are final, and the task and game workers (the in-flight transactions, costs and
+withdrawals are in `protocol.operations.daemon.ledger`). The per-role logic (which events,
 what to do with a task, how to move) lives in `evaluator.EvaluatorDaemon` and `challenger.ChallengerDaemon`; the
 state machines and the loop are described in the package docstring (`protocol.operations.daemon`)."""
 
@@ -14,21 +15,21 @@ from dataclasses import dataclass
 from typing import Callable
 
 import requests
-from web3.exceptions import BadFunctionCallOutput, TimeExhausted, TransactionNotFound, Web3Exception
+from web3.exceptions import BadFunctionCallOutput, Web3Exception
 
 from offchain.common.errors import PinpointError
 from offchain.inference.trace import Trace
-from protocol.chain.connection import _REVERTS, Chain, ChainError, fee_paid
+from protocol.chain.connection import _REVERTS, Chain, ChainError
 from protocol.inference.game import Deployment
 from protocol.inference.types import Game, Task, decode_game, decode_task
 
 from .db import DB
+from .ledger import Ledger
 from .states import GAME_TERMINAL, TASK_TERMINAL, GameProgress, TaskState, decide_game
 from .store import DataUnavailable, Store
 from .telemetry import Metrics
 
-NODE_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeExhausted)
-RECEIPT_TIMEOUT = 90  # seconds a daemon waits for a receipt before leaving the transaction in flight
+NODE_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError)
 
 
 class DaemonError(PinpointError, RuntimeError):
@@ -38,18 +39,22 @@ class DaemonError(PinpointError, RuntimeError):
 @dataclass
 class Config:
     """Daemon settings: ``confirmations`` blocks below the head, ``poll_interval`` seconds between head polls,
-    ``from_block`` where scanning starts, ``scan_chunk`` blocks per log query, ``cheat_op`` / ``cheat_element``
+    ``reorg_depth`` blocks after which a settled task or game is final (until then it is re-examined at every head,
+    won and lost games included), ``receipt_wait`` seconds a send waits for its receipt before leaving the
+    transaction in flight, ``from_block`` where scanning starts, ``scan_chunk`` blocks per log query, ``cheat_op`` / ``cheat_element``
     (evaluator only) the operator and flat element index its committed trace alters (for tests and demos)."""
 
     confirmations: int = 1
     poll_interval: float = 0.5
+    reorg_depth: int = 64
+    receipt_wait: float = 5.0
     from_block: int = 0
     scan_chunk: int = 2000
     cheat_op: int | None = None
     cheat_element: int | None = None
 
 
-class Monitor:
+class Monitor(Ledger):
     """The loop of one daemon. ``run()`` loops until SIGTERM/SIGINT (or ``stop()``). A role subclass sets ``ROLE``,
     ``SIDE`` and ``BOND_STATES`` (the task states whose bond is at stake) and implements `scan`, `task_step` and
     `move`."""
@@ -73,10 +78,14 @@ class Monitor:
         self.last_head: int | None = None
         self.safe = 0
         self.now = 0
+        self.deadlines: dict[int, tuple[int, str]] = {}  # live game id -> (deadline, "ours" | "theirs")
         chain.on_mined = self._mined
-        chain.receipt_timeout = RECEIPT_TIMEOUT
+        chain.receipt_timeout = cfg.receipt_wait
+        self._watch_broadcasts()
         ident = {"chain_id": int(chain.w3.eth.chain_id), "pinpoint": self.pp.address, "account": self.me,
                  "role": self.role}
+        self.metrics.info.labels(self.role, self.me, self.pp.address, str(ident["chain_id"]),
+                                 str(cfg.cheat_op is not None).lower()).set(1)
         known = db.get("identity")
         if known is None:
             db.set("identity", ident)
@@ -125,92 +134,35 @@ class Monitor:
     def _challenge_window(self) -> int:
         return int(self._call(self.pp.functions.challengeWindow()))
 
-    # ------------------------------------------------------------------------------------------------ in-flight ledger
-    def _mined(self, h: str, receipt) -> None:
-        fee = fee_paid(receipt)
-        new = not self.db.q("SELECT 1 FROM txs WHERE hash=? AND block IS NOT NULL", h)
-        self.db.x("UPDATE txs SET block=?, gas=?, fee_wei=?, status=? WHERE hash=?", int(receipt["blockNumber"]),
-                  int(receipt["gasUsed"]), str(fee), int(receipt["status"]), h)
-        if new:
-            self.metrics.gas.labels(self.role).inc(int(receipt["gasUsed"]))
-            self.metrics.fees.labels(self.role).inc(fee)
-
-    def _send(self, table: str, key: int, kind: str, thunk: Callable[[], object]):
-        """Run ``thunk`` (which sends one transaction) recording the hash in row ``key`` of ``table`` before the
-        broadcast. Returns the thunk's result, or None if it reverted (logged; the next head recomputes)."""
-        col = "task_id" if table == "tasks" else "game_id"
-
-        def sent(h: str) -> None:
-            self.db.x("INSERT OR IGNORE INTO txs (hash, kind, ref, sent) VALUES (?, ?, ?, ?)", h, kind, key,
-                      time.time())
-            self.db.x(f"UPDATE {table} SET pending_tx=?, pending_kind=?, updated=? WHERE {col}=?", h, kind,
-                      time.time(), key)
-            self.log("sent", kind=kind, tx=h, **{col: key})
-
-        self.chain.on_sent = sent
-        try:
-            out = thunk()
-            self.metrics.moves.labels(self.role, kind).inc()
-            return out
-        except ChainError as e:
-            # reverted in estimation (nothing sent) or on chain (the in-flight check clears it once confirmed)
-            self.log("reverted", logging.WARNING, kind=kind, error=e.error or str(e), **{col: key})
-            return None
-        finally:
-            self.chain.on_sent = None
-
-    def _in_flight(self, h: str | None) -> str:
-        """State of our transaction ``h``: "none", "confirmed", "waiting" (mined above the confirmed head or in
-        the pool) or "dropped" (unknown to the node)."""
-        if not h:
-            return "none"
-        try:
-            r = self.chain.w3.eth.get_transaction_receipt(h)
-        except TransactionNotFound:
-            r = None
-        if r is not None:
-            self._mined(h, r)
-            return "confirmed" if int(r["blockNumber"]) <= self.safe else "waiting"
-        try:
-            self.chain.w3.eth.get_transaction(h)
-            return "waiting"
-        except TransactionNotFound:
-            return "dropped"
-
-    def _clear_if_settled(self, table: str, row: sqlite3.Row) -> bool:
-        """True if the row may act now (no transaction in flight); clears a confirmed or dropped one."""
-        st = self._in_flight(row["pending_tx"])
-        if st == "waiting":
-            return False
-        if st in ("confirmed", "dropped"):
-            col = "task_id" if table == "tasks" else "game_id"
-            if st == "dropped":
-                self.log("dropped", logging.WARNING, tx=row["pending_tx"], kind=row["pending_kind"],
-                         **{col: row[col]})
-            self.db.x(f"UPDATE {table} SET pending_tx=NULL, pending_kind=NULL WHERE {col}=?", row[col])
-        return True
-
-    def _account_idle(self) -> bool:
-        """No transaction of ours waits in the node's pool (pending nonce == latest nonce)."""
-        w3 = self.chain.w3
-        return w3.eth.get_transaction_count(self.me, "pending") == w3.eth.get_transaction_count(self.me, "latest")
-
     def _task_state(self, tid: int, new: TaskState, **fields) -> None:
-        old = self.db.q("SELECT state FROM tasks WHERE task_id=?", tid)
+        old = self.db.q("SELECT state, settled_block FROM tasks WHERE task_id=?", tid)
+        self._settle("tasks", tid, new in TASK_TERMINAL, old)
         if old and old[0]["state"] == new.value:
             return
         self.db.x("UPDATE tasks SET state=?, updated=?, note=? WHERE task_id=?", new.value, time.time(),
                   json.dumps(fields) if fields else None, tid)
+        if "bond" in fields:  # the bond we posted (the challenger learns it when it challenges)
+            self.db.x("UPDATE tasks SET bond=? WHERE task_id=?", str(fields["bond"]), tid)
         self.log("transition", what="task", task_id=tid, frm=old[0]["state"] if old else None, to=new.value,
                  **fields)
 
     def _game_state(self, gid: int, new: GameProgress, **fields) -> None:
-        old = self.db.q("SELECT state FROM games WHERE game_id=?", gid)
+        old = self.db.q("SELECT state, settled_block FROM games WHERE game_id=?", gid)
+        self._settle("games", gid, new in GAME_TERMINAL, old)
         if old and old[0]["state"] == new.value:
             return
         self.db.x("UPDATE games SET state=?, updated=? WHERE game_id=?", new.value, time.time(), gid)
         self.log("transition", what="game", game_id=gid, frm=old[0]["state"] if old else None, to=new.value,
                  **fields)
+
+    def _settle(self, table: str, key: int, terminal: bool, old: list) -> None:
+        """Record the confirmed head at which a row is first seen settled; forget it when the row is live again."""
+        col = "task_id" if table == "tasks" else "game_id"
+        if not terminal:
+            if old and old[0]["settled_block"] is not None:
+                self.db.x(f"UPDATE {table} SET settled_block=NULL WHERE {col}=?", key)
+        elif not old or old[0]["settled_block"] is None:
+            self.db.x(f"UPDATE {table} SET settled_block=? WHERE {col}=?", self.safe, key)
 
     # ------------------------------------------------------------------------------------------------ traces
     def traces_for(self, tid: int) -> tuple[Trace, Trace]:
@@ -237,17 +189,22 @@ class Monitor:
             signal.signal(signal.SIGINT, self.stop)
         except ValueError:  # not the main thread
             pass
+        if self.cfg.cheat_op is not None:
+            self.log("cheat mode", logging.WARNING, op=self.cfg.cheat_op, element=self.cfg.cheat_element)
         self.log("started", account=self.me, pinpoint=self.pp.address, confirmations=self.cfg.confirmations,
+                 reorg_depth=self.cfg.reorg_depth, cheat=self.cfg.cheat_op is not None,
                  resumed_games=[r["game_id"] for r in self.db.q("SELECT game_id FROM games")])
         t_end = None if max_seconds is None else time.monotonic() + max_seconds
         delay = self.cfg.poll_interval
         while not self._stop and (t_end is None or time.monotonic() < t_end):
             try:
                 self.tick()
+                self.metrics.up.labels(self.role).set(1)
                 if delay > self.cfg.poll_interval:
                     self.log("node reachable again")
                 delay = self.cfg.poll_interval
             except NODE_ERRORS + (Web3Exception, OSError) as e:
+                self.metrics.up.labels(self.role).set(0)
                 self.metrics.rpc_errors.labels(self.role).inc()
                 self.log("node error", logging.WARNING, error=f"{type(e).__name__}: {e}"[:300])
                 delay = min(max(delay * 2, 0.5), 10.0)
@@ -266,17 +223,30 @@ class Monitor:
         self._check_reorg(head)
         self._scan()
         self.now = int(self.chain.w3.eth.get_block("latest")["timestamp"])
-        for row in self.db.q("SELECT * FROM games WHERE found_block IS NOT NULL ORDER BY game_id"):
-            if GameProgress(row["state"]) not in GAME_TERMINAL and not self._stop:
+        for row in self._unsettled("games", GAME_TERMINAL):
+            if not self._stop:
                 self._guard(self._game_worker, row, game_id=row["game_id"])
-        for row in self.db.q("SELECT * FROM tasks WHERE found_block IS NOT NULL ORDER BY task_id"):
-            if TaskState(row["state"]) not in TASK_TERMINAL and not self._stop:
+        for row in self._unsettled("tasks", TASK_TERMINAL):
+            if not self._stop:
                 self._guard(self._task_worker, row, task_id=row["task_id"])
         self._collect()
         self._update_gauges()
         self.metrics.acted.labels(self.role).set(self.safe)
         self.last_head = head
         return True
+
+    def final_block(self) -> int:
+        """The highest block that can no longer be reorganized away (``reorg_depth`` below the confirmed head)."""
+        return self.safe - max(self.cfg.reorg_depth, 0)
+
+    def _unsettled(self, table: str, terminal) -> list[sqlite3.Row]:
+        """Rows of ``table`` a worker examines at this head: every one not in a ``terminal`` state, and the terminal
+        ones until the block where they were seen settled is final (a reorganization may undo a win or a loss)."""
+        key = "game_id" if table == "games" else "task_id"
+        marks = ",".join("?" * len(terminal))
+        return self.db.q(f"SELECT * FROM {table} WHERE found_block IS NOT NULL AND (state NOT IN ({marks}) "
+                         f"OR settled_block IS NULL OR settled_block > ?) ORDER BY {key}",
+                         *(s.value for s in terminal), self.final_block())
 
     def _guard(self, worker, row, **ids) -> None:
         """Run one worker; node failures propagate to the loop (backoff), anything else is logged and the worker
@@ -310,6 +280,9 @@ class Monitor:
         # what was learnt from the replaced blocks is unconfirmed until the rescan finds it again
         self.db.x("UPDATE tasks SET found_block=NULL WHERE found_block > ?", back_to)
         self.db.x("UPDATE games SET found_block=NULL WHERE found_block > ?", back_to)
+        # a settlement seen in a replaced block is re-examined from scratch (won and lost games included)
+        self.db.x("UPDATE tasks SET settled_block=NULL WHERE settled_block > ?", back_to)
+        self.db.x("UPDATE games SET settled_block=NULL WHERE settled_block > ?", back_to)
         self.db.set("scanned", min(scanned, back_to))
 
     # ------------------------------------------------------------------------------------------------ scanning
@@ -320,7 +293,7 @@ class Monitor:
             self.scan(start, end)
             b = self.chain.w3.eth.get_block(end)
             self.db.x("INSERT OR REPLACE INTO blocks VALUES (?, ?)", end, "0x" + bytes(b["hash"]).hex())
-            self.db.x("DELETE FROM blocks WHERE number < ?", end - 256)
+            self.db.x("DELETE FROM blocks WHERE number < ?", end - max(256, self.cfg.reorg_depth + 1))
             self.db.set("scanned", end)
             start = end + 1
 
@@ -367,9 +340,17 @@ class Monitor:
             self.db.x("UPDATE games SET found_block=NULL WHERE game_id=?", gid)
             return
         act = decide_game(g, self.SIDE, self.now)
+        if row["state"] in (s.value for s in GAME_TERMINAL) and act.kind != "resolved":
+            self.log("game reopened", logging.WARNING, game_id=gid, task_id=tid, was=row["state"],
+                     phase=int(g.phase), turn=g.turn.name.lower())
         self._game_state(gid, act.state, phase=int(g.phase), height=g.height, deadline=g.deadline)
+        if act.kind == "resolved" or g.queued:
+            self.deadlines.pop(gid, None)
+        else:
+            self.deadlines[gid] = (g.deadline, "ours" if act.state == GameProgress.OUR_TURN else "theirs")
         if act.kind == "resolved":
-            self.log("game over", game_id=gid, task_id=tid, winner=g.winner, we=act.state.value)
+            if row["state"] != act.state.value:
+                self.log("game over", game_id=gid, task_id=tid, winner=g.winner, we=act.state.value)
         elif act.kind == "timeout":
             if self._send("games", gid, "timeout",
                           lambda: self.chain.send(self.pp.functions.timeout(gid), sender=self.me)):
@@ -384,44 +365,3 @@ class Monitor:
             if mv is not None:
                 self.db.x("UPDATE games SET moves=moves+1 WHERE game_id=?", gid)
                 self._game_state(gid, GameProgress.MOVE_PENDING, move=mv.what, gas=mv.gas)
-
-    # ------------------------------------------------------------------------------------------------ payments
-    def _collect(self) -> None:
-        h = self.db.get("withdraw_tx")
-        st = self._in_flight(h)
-        if st == "waiting":
-            return
-        if h:
-            self.db.set("withdraw_tx", None)
-        credit = int(self._call(self.pp.functions.credit(self.me)))
-        if credit == 0 or not self._account_idle():
-            return
-
-        def sent(hh):
-            self.db.set("withdraw_tx", hh)
-            self.log("sent", kind="withdraw", tx=hh, amount=str(credit))
-
-        self.chain.on_sent = sent
-        try:
-            self.chain.send(self.pp.functions.withdraw(), sender=self.me)
-            self.metrics.moves.labels(self.role, "withdraw").inc()
-            self.metrics.withdrawn.labels(self.role).inc(credit)
-            self.log("withdrawn", amount=str(credit))
-        except ChainError as e:
-            self.log("reverted", logging.WARNING, kind="withdraw", error=e.error or str(e))
-        finally:
-            self.chain.on_sent = None
-
-    def _update_gauges(self) -> None:
-        m, role = self.metrics, self.role
-        for s in GameProgress:
-            m.games.labels(role, s.value).set(0)
-        for r in self.db.q("SELECT state, COUNT(*) AS n FROM games GROUP BY state"):
-            m.games.labels(role, r["state"]).set(r["n"])
-        for s in TaskState:
-            m.tasks.labels(role, s.value).set(0)
-        for r in self.db.q("SELECT state, COUNT(*) AS n FROM tasks GROUP BY state"):
-            m.tasks.labels(role, r["state"]).set(r["n"])
-        marks = ",".join("?" * len(self.BOND_STATES))
-        live = self.db.q(f"SELECT bond FROM tasks WHERE state IN ({marks})", *(s.value for s in self.BOND_STATES))
-        m.bonds.labels(role).set(sum(int(r["bond"] or 0) for r in live))

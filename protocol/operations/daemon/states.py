@@ -37,15 +37,17 @@ TASK_TERMINAL = {TaskState.UNAVAILABLE, TaskState.FINALIZED, TaskState.REJECTED,
 class GameProgress(str, Enum):
     """A tracked game from our side (not the on-chain `protocol.inference.types.Game`, which it is derived from)."""
 
+    QUEUED = "queued"
     THEIR_TURN = "their_turn"
     OUR_TURN = "our_turn"
     MOVE_PENDING = "move_pending"
     TIMEOUT_PENDING = "timeout_pending"
     WON = "won"
     LOST = "lost"
+    CANCELLED = "cancelled"
 
 
-GAME_TERMINAL = {GameProgress.WON, GameProgress.LOST}
+GAME_TERMINAL = {GameProgress.WON, GameProgress.LOST, GameProgress.CANCELLED}
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,13 @@ def decide_game(g: Game, side: str, now: int) -> GameAction:
     ("solver" or "challenger") at chain time ``now`` (seconds, latest block).
 
     Pure: it depends on chain state only, which is what lets a restarted daemon resume."""
+    if g.winner == "cancelled":  # ended undecided, bonds returned
+        return GameAction("resolved", GameProgress.CANCELLED)
     if g.resolved:
         won = g.challenger_won == (side == CHALLENGER)
         return GameAction("resolved", GameProgress.WON if won else GameProgress.LOST)
+    if g.queued:  # behind the task's active game: no move, no deadline yet
+        return GameAction("wait", GameProgress.QUEUED)
     ours = (g.turn == Turn.SOLVER) == (side == SOLVER)
     if ours:
         # past our own deadline the opponent can claim a timeout: still try (the chain will refuse if too late)

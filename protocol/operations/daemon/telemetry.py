@@ -50,7 +50,20 @@ class Metrics:
         self.head = Gauge("pinpoint_head_block", "Latest block seen", ["role"], registry=r)
         self.reorgs = Counter("pinpoint_reorgs", "Reorganizations detected", ["role"], registry=r)
         self.rpc_errors = Counter("pinpoint_rpc_errors", "Failed node requests", ["role"], registry=r)
-        self.withdrawn = Counter("pinpoint_withdrawn_wei", "Wei withdrawn from Pinpoint", ["role"], registry=r)
+        self.withdrawn = Counter("pinpoint_withdrawn_wei", "Wei withdrawn from Pinpoint (from Withdrawn events of "
+                                 "mined withdrawals)", ["role"], registry=r)
+        self.credit = Gauge("pinpoint_credit_wei", "Wei Pinpoint owes the account (not yet withdrawn)", ["role"],
+                            registry=r)
+        self.balance = Gauge("pinpoint_account_balance_wei", "Balance of the daemon's account (wei)", ["role"],
+                             registry=r)
+        self.in_flight = Gauge("pinpoint_games_in_flight", "Games tracked and not settled", ["role"], registry=r)
+        self.deadline = Gauge("pinpoint_nearest_deadline_seconds", "Seconds to the nearest move deadline of a live "
+                              "game (negative: passed; NaN: none), by whose turn it is", ["role", "turn"],
+                              registry=r)
+        self.up = Gauge("pinpoint_up", "1 if the last step at the head succeeded, 0 if the node failed", ["role"],
+                        registry=r)
+        self.info = Gauge("pinpoint_info", "Constant 1, labelled with what the daemon runs as",
+                          ["role", "account", "pinpoint", "chain_id", "cheat"], registry=r)
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         """Serve /metrics on ``addr:port`` (a daemon thread)."""

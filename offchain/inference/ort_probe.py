@@ -1,0 +1,117 @@
+"""Does this CPU run onnxruntime's u8 x s8 int8 kernels exactly? (`int8_kernels_exact`)
+
+onnxruntime's QLinearConv / QLinearMatMul with uint8 activations and int8 weights dispatch, per CPU, to kernels
+that accumulate exactly (AVX-512 VNNI / AVX-VNNI ``vpdpbusd``, AMX ``tdpbusd``: u8 x s8 products straight into
+int32) or to the AVX2 kernel whose ``vpmaddubsw`` saturates the sum of two adjacent products to int16 (the shared
+notes, xce.md). The probe runs the kernel families `offchain.inference.ort_native` uses (3x3 convolution with
+padding, pointwise convolution, depthwise convolution, matrix product) on inputs built to saturate 16-bit pair sums
+(activations near 255, weights near +-127) and compares every output byte with the exact integer result
+requantized as the canonical RQF. True only if every byte agrees: then int8 weights may be kept as they are;
+otherwise `offchain.inference.ort_native` re-expresses them as uint8 (u8 x u8 kernels, exact on every CPU).
+The answer is computed once per process.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+CASES = (  # (Ci, Co, kernel, group, pad)
+    (64, 32, 3, 1, 1),
+    (96, 64, 1, 1, 0),
+    (64, 64, 3, 64, 1),
+)
+SIDE = 6
+MATMUL_K, MATMUL_N = 256, 32
+
+
+def _inputs(rng, shape):
+    return rng.integers(240, 256, shape, dtype=np.uint8)
+
+
+def _weights(rng, shape):
+    w = rng.integers(112, 128, shape).astype(np.int16) * rng.choice([-1, 1], shape)
+    return w.clip(-128, 127).astype(np.int8)
+
+
+def _rqf(acc: np.ndarray, scale: np.ndarray, zp: int) -> np.ndarray:
+    """sat(zp + rne(fl32(fl32(acc) * S))), uint8."""
+    y = np.rint((acc.astype(np.float32) * scale.astype(np.float32)).astype(np.float32)).astype(np.int64) + zp
+    return y.clip(0, 255).astype(np.uint8)
+
+
+def _conv_ref(x, w, group, pad):
+    """Exact int64 NHWC convolution, stride 1: x [1,H,W,Ci] uint8, w [Co, Ci/G, K, K] int8 -> [1,H,W,Co]."""
+    _, H, W, Ci = x.shape
+    Co, Cig, K, _ = w.shape
+    xp = np.pad(x.astype(np.int64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    OH, OW = H + 2 * pad - K + 1, W + 2 * pad - K + 1
+    out = np.zeros((1, OH, OW, Co), np.int64)
+    Cog = Co // group
+    for kh in range(K):
+        for kw in range(K):
+            patch = xp[:, kh:kh + OH, kw:kw + OW, :].reshape(1, OH, OW, group, Cig)
+            wk = w[:, :, kh, kw].astype(np.int64).reshape(group, Cog, Cig)
+            out += np.einsum("nhwgc,goc->nhwgo", patch, wk).reshape(1, OH, OW, Co)
+    return out
+
+
+def _model(rng):
+    nodes, inits, outs, refs = [], [], [], []
+
+    def c(name, arr):
+        inits.append(numpy_helper.from_array(np.asarray(arr), name))
+        return name
+
+    one = c("one", np.array(1.0, np.float32))
+    zero = c("zero", np.array(0, np.uint8))
+    yz = c("yz", np.array(128, np.uint8))
+    feeds = {}
+    for i, (Ci, Co, K, G, pad) in enumerate(CASES):
+        x = _inputs(rng, (1, SIDE, SIDE, Ci))
+        w = _weights(rng, (Co, Ci // G, K, K))
+        acc = _conv_ref(x, w, G, pad)
+        S = np.full(Co, 2.0 ** -int(np.log2(max(1, np.abs(acc).max())) - 6), np.float32)
+        feeds[f"x{i}"] = x
+        nodes.append(helper.make_node(
+            "QLinearConv", [f"x{i}", one, zero, c(f"w{i}", w), c(f"S{i}", S), c(f"wz{i}", np.array(0, np.int8)),
+                            one, yz], [f"y{i}"], domain="com.microsoft", channels_last=1, group=G,
+            kernel_shape=[K, K], pads=[pad] * 4))
+        outs.append(f"y{i}")
+        refs.append(_rqf(acc, S, 128))
+    a = _inputs(rng, (4, MATMUL_K))
+    b = _weights(rng, (MATMUL_K, MATMUL_N))
+    acc = a.astype(np.int64) @ b.astype(np.int64)
+    S = np.full(MATMUL_N, 2.0 ** -int(np.log2(np.abs(acc).max()) - 6), np.float32)
+    feeds["a"] = a
+    nodes.append(helper.make_node("QLinearMatMul", ["a", one, zero, c("b", b), c("Sb", S),
+                                                    c("bz", np.zeros(MATMUL_N, np.int8)), one, yz], ["ym"]))
+    outs.append("ym")
+    refs.append(_rqf(acc, S, 128))
+    g = helper.make_graph(
+        nodes, "probe", [helper.make_tensor_value_info(k, TensorProto.UINT8, list(v.shape)) for k, v in feeds.items()],
+        [helper.make_tensor_value_info(o, TensorProto.UINT8, None) for o in outs], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)],
+                          ir_version=8)
+    return m, feeds, refs
+
+
+@lru_cache(maxsize=None)
+def int8_kernels_exact(threads: int = 0) -> bool:
+    """True iff onnxruntime's u8 x s8 QLinearConv / QLinearMatMul kernels return the exact, canonically
+    requantized bytes on this CPU for inputs that saturate 16-bit pair sums (seeded, several kernel shapes)."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(20261122)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.intra_op_num_threads = threads
+    for _ in range(2):
+        m, feeds, refs = _model(rng)
+        sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        got = sess.run(None, feeds)
+        if not all(np.array_equal(g.reshape(r.shape), r) for g, r in zip(got, refs)):
+            return False
+    return True

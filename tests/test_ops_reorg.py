@@ -1,0 +1,65 @@
+"""Reorganizations after the challenger's winning one-step (referee issue, item 5), against anvil with both daemons as
+separate processes on the real MobileNetV2: the block holding the one-step (and the blocks after it, up to 4 in all)
+is replaced once both daemons have seen the game settled; the challenger must notice its `won` is undone, make its
+one-step again and win, and the evaluator must notice its `lost` is undone."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.test_ops_daemons import CHEAT_OP, _diag, _pp, _post, _settled
+from tests.test_ops_helpers import anvil, env, needs_anvil, wait_for  # noqa: F401
+
+pytestmark = [needs_anvil, pytest.mark.anvil, pytest.mark.slow]
+
+
+def _game_states(env, role: str, gid: int) -> list[str]:
+    return [e["to"] for e in env.logs(role) if e["event"] == "transition" and e.get("game_id") == gid]
+
+
+@pytest.mark.parametrize("depth", [4])
+def test_reorg_after_winning_one_step(env, anvil, depth):
+    env.setup()
+    w3, pp = _pp(env, anvil)
+    challenger = env.json("accounts", "list")[0]["address"]
+    balance0 = w3.eth.get_balance(challenger)
+    env.start("evaluator", "--cheat-op", CHEAT_OP)
+    env.start("challenger")
+    task = _post(env)
+    diag = _diag(env)
+    gid = wait_for(lambda: [e["args"]["gameId"] for e in pp.events.Challenged().get_logs(from_block=0)],
+                   90, "a challenge", diag=diag)[0]
+    # freeze block production the moment the one-step is mined, then mine by hand
+    wait_for(lambda: pp.functions.game(gid).call()[2] == 3, 240, "the one-step", interval=0.1, diag=diag)
+    anvil.rpc("evm_setIntervalMining", [0])
+    step = pp.events.GameResolved().get_logs(from_block=0, argument_filters={"gameId": gid})[0]
+    step_block = int(step["blockNumber"])
+    assert pp.functions.game(gid).call()[4] is True  # the challenger won ...
+
+    def seen_settled():
+        if w3.eth.block_number < step_block + depth - 1:
+            anvil.rpc("evm_mine", [])
+        return "won" in _game_states(env, "challenger", gid) and "lost" in _game_states(env, "evaluator", gid)
+
+    wait_for(seen_settled, 60, "both daemons to see the game settled", interval=1.0, diag=diag)
+    while w3.eth.block_number < step_block + depth - 1:
+        anvil.rpc("evm_mine", [])
+    head = w3.eth.block_number
+    assert head - step_block + 1 == depth, "the daemons took too long: the one-step is deeper than the reorg"
+    # ... until the blocks from the one-step on are replaced by empty ones
+    anvil.rpc("anvil_reorg", [depth, []])
+    assert w3.eth.block_number == head and pp.functions.game(gid).call()[2] == 2  # back in phase 2
+    anvil.rpc("evm_setIntervalMining", [1])
+    wait_for(lambda: pp.functions.game(gid).call()[2] == 3, 120, "the one-step again", diag=diag)
+    assert pp.functions.game(gid).call()[4] is True  # the honest challenger still wins
+    wait_for(lambda: pp.events.Withdrawn().get_logs(from_block=0, argument_filters={"to": challenger}), 60,
+             "the challenger to withdraw", diag=diag)
+    time.sleep(2)
+    _settled(env, anvil, pp, w3, task["task_id"], challenger, task["bond"], balance0)
+    ch = _game_states(env, "challenger", gid)
+    assert ch.index("won") < len(ch) - 1 and ch[-1] == "won", ch  # won, reopened, won again
+    ev = _game_states(env, "evaluator", gid)
+    assert ev.index("lost") < len(ev) - 1 and ev[-1] == "lost", ev
+    assert any(e["event"] == "game reopened" for e in env.logs("challenger"))
