@@ -71,3 +71,16 @@ def test_anvil_fixture_leaves_no_process(tmp_path):
     a.stop()
     assert _wait_gone(port) == []
     assert not any(os.path.exists(f"/proc/{pid}") for pid in [a.proc.pid] if a.proc.poll() is None)
+
+
+def test_session_check_sees_an_anvil_of_this_session(tmp_path):
+    """The session-finish check (`tests/conftest.py`) finds an anvil this session started, and only while it runs."""
+    from tests.conftest import session_anvils
+
+    a = Anvil(tmp_path, block_time=0)
+    try:
+        assert a.proc.pid in session_anvils()
+        assert a.proc.pid not in session_anvils("another-session")
+    finally:
+        a.stop()
+    assert a.proc.pid not in session_anvils()

@@ -86,7 +86,8 @@ def test_walkthrough_typed_literally(tmp_path):
     blocks = [b.replace("./anvil-state.json", str(work / "anvil-state.json"))
                .replace("anvil.log", str(work / "anvil.log"))
                .replace("evaluator.jsonl", str(work / "evaluator.jsonl"))
-               .replace("challenger.jsonl", str(work / "challenger.jsonl")) for b in blocks]
+               .replace("challenger.jsonl", str(work / "challenger.jsonl"))
+               .replace("game.svg", str(work / "game.svg")) for b in blocks]
     url = f"http://127.0.0.1:{ports['8545']}"
     sh = Shell(env, ROOT)
     outputs = []
@@ -106,6 +107,10 @@ def test_walkthrough_typed_literally(tmp_path):
         assert "pinpoint_games_tracked" in joined and "pinpoint_up" in joined
         assert "winner challenger" in joined and "GameResolved" in joined  # games show: the cheat was caught
         assert '"amount": 1000000000000000' in joined  # the requester withdrew its refunded fee
+        import xml.etree.ElementTree as ET
+
+        svg = ET.parse(work / "game.svg").getroot()  # the picture of the game
+        assert sum(r.get("class") == "move" for r in svg.iter("{http://www.w3.org/2000/svg}rect")) >= 3
     finally:
         sh.close()
     # nothing left running: `kill %1 %2 %3` stopped the chain and both daemons, the process group is empty

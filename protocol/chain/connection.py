@@ -79,6 +79,51 @@ def fee_paid(receipt) -> int:
     return int(receipt["gasUsed"]) * int(receipt.get("effectiveGasPrice", 0) or 0)
 
 
+GWEI = 10**9
+BUMP_NUM, BUMP_DEN = 9, 8
+"""A replacement pays at least 12.5% more (max fee and priority fee): geth's pool refuses a smaller bump."""
+
+
+@dataclass
+class FeePolicy:
+    """EIP-1559 fees of the transactions a `Chain` signs (wei per gas): ``max_fee`` / ``priority_fee`` fixed, or
+    (None) the node's suggestion: priority fee ``eth_maxPriorityFeePerGas``, max fee 2 x the latest base fee + the
+    priority fee. ``cap`` bounds every max fee, replacements included (None: no cap)."""
+
+    max_fee: int | None = None
+    priority_fee: int | None = None
+    cap: int | None = None
+
+    def suggest(self, w3) -> tuple[int, int]:
+        """The node's suggestion (max fee, priority fee), in wei per gas, before the fixed values and the cap."""
+        tip = int(w3.eth.max_priority_fee)
+        base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+        return 2 * base + tip, tip
+
+    def fees(self, w3) -> dict:
+        """``maxFeePerGas`` and ``maxPriorityFeePerGas`` of a new transaction (wei per gas)."""
+        need = self.max_fee is None or self.priority_fee is None
+        s_max, s_tip = self.suggest(w3) if need else (0, 0)
+        tip = self.priority_fee if self.priority_fee is not None else s_tip
+        mx = self.max_fee if self.max_fee is not None else max(s_max, tip)
+        if self.cap is not None:
+            mx = min(mx, self.cap)
+        return {"maxFeePerGas": mx, "maxPriorityFeePerGas": min(tip, mx)}
+
+    def bumped(self, w3, old_max: int, old_tip: int) -> dict:
+        """Fees of a replacement of a transaction that paid (``old_max``, ``old_tip``): 12.5% over the old fees and
+        over the node's current suggestion. Raises ChainError if ``cap`` leaves no room for a 12.5% bump."""
+        s_max, s_tip = self.suggest(w3)
+        tip = -(-max(old_tip, s_tip) * BUMP_NUM // BUMP_DEN)
+        mx = max(-(-old_max * BUMP_NUM // BUMP_DEN), s_max + tip - s_tip, tip)
+        if self.cap is not None and mx > self.cap:
+            if self.cap * BUMP_DEN < old_max * BUMP_NUM:
+                raise ChainError(f"max fee cap {self.cap} wei/gas leaves no room to replace a transaction paying "
+                                 f"{old_max} wei/gas (a replacement pays 12.5% more): raise --max-fee-cap")
+            mx = self.cap
+        return {"maxFeePerGas": mx, "maxPriorityFeePerGas": min(tip, mx)}
+
+
 @dataclass
 class Tx:
     """A mined transaction: its hash, gas used and the decoded logs of interest."""
@@ -138,6 +183,8 @@ class Chain:
     on_mined: Callable[[str, Any], None] | None = None
     """Called with (hash, receipt) once a transaction is mined, before its status is checked."""
     receipt_timeout: float = 300
+    fees: FeePolicy | None = None
+    """EIP-1559 fees of the transactions `send` makes (None: web3's defaults)."""
     """Seconds `send` waits for a receipt (web3 TimeExhausted after; the transaction may still be mined)."""
 
     def send(self, fn, sender: str | None = None, value: int = 0, gas: int | None = None) -> Tx:
@@ -153,6 +200,8 @@ class Chain:
             raise ChainError(f"no key for {sender}: only a locally signed transaction has its hash before broadcast")
         params = {"from": sender, "value": value}
         try:
+            if self.fees is not None and self.tester is None:
+                params.update(self.fees.fees(self.w3))
             params["gas"] = gas or int(fn.estimate_gas(params) * 1.2) + 20_000
             if local:
                 params["nonce"] = self.w3.eth.get_transaction_count(sender, "pending")
@@ -172,6 +221,31 @@ class Chain:
         if receipt["status"] != 1:
             raise ChainError(f"transaction {h} reverted", None)
         return Tx(h, int(receipt["gasUsed"]), receipt)
+
+    def replace(self, h: str) -> tuple[str, dict]:
+        """Re-sign our pending transaction ``h`` with the same nonce and fees bumped by 12.5% (`FeePolicy.bumped`,
+        the policy's cap respected) and broadcast it, calling `on_sent` first. Returns (new hash, its fees in wei per
+        gas). Raises ChainError if ``h`` is not a pending transaction of a local key, or the cap forbids the bump;
+        the node's refusal (e.g. the old one was mined meanwhile) propagates as a web3 exception."""
+        tx = self.w3.eth.get_transaction(h)
+        if tx.get("blockNumber") is not None:
+            raise ChainError(f"transaction {h} is already mined")
+        sender = tx["from"]
+        if sender not in self.local_accounts:
+            raise ChainError(f"no key for {sender}: only a locally signed transaction can be replaced")
+        old_max = int(tx.get("maxFeePerGas") or tx["gasPrice"])
+        old_tip = int(tx.get("maxPriorityFeePerGas") or tx["gasPrice"])
+        fees = (self.fees or FeePolicy()).bumped(self.w3, old_max, old_tip)
+        new = {"to": tx["to"], "data": tx["input"], "value": int(tx["value"]), "gas": int(tx["gas"]),
+               "nonce": int(tx["nonce"]), "chainId": int(self.w3.eth.chain_id), "type": 2, **fees}
+        if new["to"] is None:
+            new.pop("to")
+        signed = self.local_accounts[sender].sign_transaction(new)
+        nh = "0x" + bytes(signed.hash).hex()
+        if self.on_sent:
+            self.on_sent(nh)
+        self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        return nh, fees
 
     def call(self, fn, sender: str | None = None):
         """eth_call; raises ChainError with the decoded custom error on revert."""

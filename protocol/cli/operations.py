@@ -8,13 +8,17 @@
     pinpoint task status ID
     pinpoint task cancel ID --account ALIAS                            (the requester of an open task)
     pinpoint games list [--json]                                       (bond, time left, winner)
-    pinpoint games show ID                                             (every move with its transaction and gas)
+    pinpoint games show ID [--out game.svg]                            (every move, its transaction and gas; a picture)
     pinpoint games timeout ID --account ALIAS                          (the side to move missed its deadline)
     pinpoint credits [ALIAS|ADDRESS ...]                               (what Pinpoint owes, balances)
     pinpoint withdraw --account ALIAS
     pinpoint doctor [--account ALIAS]                                  (node, deployment, code, balances)
-    pinpoint evaluator run  --account ALIAS [--cheat-op J]
-    pinpoint challenger run --account ALIAS [--rebuild-state]
+    pinpoint evaluator run  --account ALIAS [--cheat-op J] [--max-games N --game-window S --replace-margin S]
+    pinpoint challenger run --account ALIAS [--rebuild-state] [--max-games N ...]
+
+Every command that sends transactions takes --max-fee / --priority-fee (gwei, EIP-1559; default the node's
+suggestion) and --max-fee-cap; a daemon replaces a transaction stuck in the pool --replace-margin seconds before
+its deadline (same nonce, fees +12.5%).
 
 Every command that talks to a chain takes the shared options of `protocol.cli.options` (--network, --rpc-url,
 --account, --deployments, --json and their environment variables); every other option has its environment
@@ -258,12 +262,23 @@ def _game_commands(main) -> None:
     @games_grp.command("show")
     @chain_options
     @click.argument("game_id", type=int)
-    def games_show(opts: ChainOptions, game_id):
+    @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="also draw the bisection path (phase 1 through the operators, phase 2 through the disputed "
+                       "tensor; each move with its gas and time) as SVG to this file.")
+    def games_show(opts: ChainOptions, game_id, out_path):
         """One game: phase, turn, time left, bonds, and every move with its transaction, block and gas."""
         from protocol.operations.inspect import game_view
 
         net, chain = opts.connect()
         v = game_view(_dep(chain, opts), game_id)
+        if out_path is not None:
+            from protocol.operations.picture import game_svg
+
+            if out_path.suffix.lower() != ".svg":
+                fail(f"--out {out_path}: only .svg pictures are drawn")
+            times = {b: int(chain.w3.eth.get_block(b)["timestamp"]) for b in {m["block"] for m in v["moves"]}}
+            out_path.write_text(game_svg(v, times))
+            click.echo(f"wrote {out_path}", err=True)
         if opts.as_json:
             return out(v)
         left = "-" if v["time_left"] is None else f"{v['time_left']} s"
@@ -363,11 +378,20 @@ def _daemon_group(main, role: str) -> None:
                   help="first block to scan (default: the deployment's).")
     @click.option("--max-seconds", type=float, default=None, envvar="PINPOINT_MAX_SECONDS", show_envvar=True,
                   help="stop after this many seconds.")
+    @click.option("--replace-margin", type=click.FloatRange(min=0), default=120.0, show_default=True,
+                  envvar="PINPOINT_REPLACE_MARGIN", show_envvar=True,
+                  help="seconds before its deadline at which a transaction still in the pool is replaced (same "
+                       "nonce, fees +12.5%, within --max-fee-cap).")
+    @click.option("--max-games", type=click.IntRange(min=1), default=None, envvar="PINPOINT_MAX_GAMES",
+                  show_envvar=True, help="live games beyond which no new task is taken on (default: no limit).")
+    @click.option("--game-window", type=click.IntRange(min=1), default=None, envvar="PINPOINT_GAME_WINDOW",
+                  show_envvar=True, help="seconds: ignore tasks older than this (default: all).")
     @click.option("--cheat-op", type=int, default=None, hidden=role != "evaluator",
                   help="(evaluator) alter one element of operator J's output: a cheating solver, for tests/demos.")
     @click.option("--cheat-element", type=int, default=None, hidden=True)
     def run(opts: ChainOptions, db, rebuild_state, store, confirmations, reorg_depth, receipt_wait, poll_interval,
-            metrics_port, log_file, from_block, max_seconds, cheat_op, cheat_element):
+            metrics_port, log_file, from_block, max_seconds, replace_margin, max_games, game_window, cheat_op,
+            cheat_element):
         """Run until SIGTERM. An unreachable node at start-up is retried with backoff (as while running); fatal
         errors are written to the log and end the command with ``error: ...``."""
         from protocol.operations.daemon import DB, ROLES, Config, Metrics, json_logger
@@ -388,7 +412,7 @@ def _daemon_group(main, role: str) -> None:
             cfg = Config(confirmations=net.confirmations if confirmations is None else confirmations,
                          reorg_depth=net.reorg_depth if reorg_depth is None else reorg_depth,
                          receipt_wait=receipt_wait, poll_interval=poll_interval, from_block=start,
-                         cheat_op=cheat_op, cheat_element=cheat_element)
+                         replace_margin=replace_margin, max_games=max_games, game_window=game_window, cheat_op=cheat_op, cheat_element=cheat_element)
             if metrics_port:
                 metrics.serve(metrics_port)
             daemon = ROLES[role](chain, addr, DB(db_path, rebuild=rebuild_state), _store(store), cfg, logger,

@@ -6,6 +6,9 @@
                                               first unlocked account (development nodes such as anvil)
     --deployments DIR  $PINPOINT_DEPLOYMENTS  deployment records (default: deploy/deployments; development
                                               chains: $PINPOINT_HOME/deployments)
+    --max-fee GWEI     $PINPOINT_MAX_FEE_GWEI       EIP-1559 max fee per gas (default: 2 x base fee + priority fee)
+    --priority-fee GWEI $PINPOINT_PRIORITY_FEE_GWEI EIP-1559 priority fee (default: eth_maxPriorityFeePerGas)
+    --max-fee-cap GWEI $PINPOINT_MAX_FEE_CAP_GWEI   bound on every max fee, replacements included (default 500)
     --json                                    machine-readable output
 
 Passphrases come from $PINPOINT_PASSPHRASE, else a prompt. No private key is ever taken on the command line.
@@ -26,6 +29,10 @@ import click
 
 from offchain.common.errors import PinpointError
 
+DEFAULT_CAP_GWEI = 500.0
+"""Default bound on the max fee per gas of every transaction (gwei)."""
+MAX_FEE_ENV, PRIORITY_FEE_ENV, MAX_FEE_CAP_ENV = ("PINPOINT_MAX_FEE_GWEI", "PINPOINT_PRIORITY_FEE_GWEI",
+                                                  "PINPOINT_MAX_FEE_CAP_GWEI")
 NETWORK_ENV, RPC_URL_ENV, ACCOUNT_ENV, DEPLOYMENTS_ENV = ("PINPOINT_NETWORK", "PINPOINT_RPC_URL", "PINPOINT_ACCOUNT",
                                                            "PINPOINT_DEPLOYMENTS")
 
@@ -75,6 +82,16 @@ class ChainOptions:
     account: str | None
     deployments: Path | None
     as_json: bool
+    max_fee: float | None = None
+    priority_fee: float | None = None
+    max_fee_cap: float | None = DEFAULT_CAP_GWEI
+
+    def fee_policy(self):
+        """The `protocol.chain.connection.FeePolicy` of these options (gwei converted to wei per gas)."""
+        from protocol.chain.connection import GWEI, FeePolicy
+
+        wei = (lambda g: None if g is None else int(round(g * GWEI)))
+        return FeePolicy(wei(self.max_fee), wei(self.priority_fee), wei(self.max_fee_cap))
 
     def passphrase(self, confirm: bool = False) -> str:
         from protocol.operations.accounts import PASSPHRASE_ENV
@@ -93,7 +110,9 @@ class ChainOptions:
         if need_account and not self.account:
             raise accounts.AccountError(f"this command signs transactions: give --account ALIAS (or ${ACCOUNT_ENV})")
         keys = ["0x" + bytes(accounts.unlock(self.account, self.passphrase()).key).hex()] if self.account else None
-        return net, connect(net, keys=keys, cls=cls or Chain)
+        chain = connect(net, keys=keys, cls=cls or Chain)
+        chain.fees = self.fee_policy()
+        return net, chain
 
 
 def chain_options(f):
@@ -110,8 +129,20 @@ def chain_options(f):
                   help=f"deployment records directory (default: deploy/deployments, development chains "
                        f"$PINPOINT_HOME/deployments; ${DEPLOYMENTS_ENV}).")
     @click.option("--json", "as_json", is_flag=True, help="machine-readable output.")
+    @click.option("--max-fee", type=click.FloatRange(min=0), envvar=MAX_FEE_ENV, default=None, show_envvar=True,
+                  help="EIP-1559 max fee per gas, gwei (default: 2 x the latest base fee + the priority fee).")
+    @click.option("--priority-fee", type=click.FloatRange(min=0), envvar=PRIORITY_FEE_ENV, default=None,
+                  show_envvar=True, help="EIP-1559 priority fee per gas, gwei (default: the node's suggestion).")
+    @click.option("--max-fee-cap", type=click.FloatRange(min=0), envvar=MAX_FEE_CAP_ENV, default=DEFAULT_CAP_GWEI,
+                  show_default=True, show_envvar=True,
+                  help="bound on every max fee per gas, gwei, replacements of stuck transactions included.")
     @functools.wraps(f)
-    def wrapper(*a, network, rpc_url, account, deployments, as_json, **kw):
-        return f(*a, opts=ChainOptions(network, rpc_url, account, deployments, as_json), **kw)
+    def wrapper(*a, network, rpc_url, account, deployments, as_json, max_fee, priority_fee, max_fee_cap, **kw):
+        if max_fee is not None and priority_fee is not None and priority_fee > max_fee:
+            fail(f"--priority-fee {priority_fee} gwei exceeds --max-fee {max_fee} gwei")
+        if max_fee is not None and max_fee > max_fee_cap:
+            fail(f"--max-fee {max_fee} gwei exceeds --max-fee-cap {max_fee_cap} gwei")
+        return f(*a, opts=ChainOptions(network, rpc_url, account, deployments, as_json, max_fee, priority_fee,
+                                       max_fee_cap), **kw)
 
     return handle_errors(wrapper)

@@ -59,7 +59,7 @@ class ChallengerDaemon(Monitor):
         # never a second bond: no game of ours on this task up to the latest block, nothing of ours in the pool
         ours = self.pp.events.Challenged().get_logs(from_block=self.cfg.from_block, to_block="latest",
                                                     argument_filters={"taskId": tid, "challenger": self.me})
-        if ours or not self._account_idle():
+        if ours or not self._account_idle() or self.at_capacity(tid):
             return
         self.log("disagree", task_id=tid, theirs="0x" + t.trace_root.hex(), ours="0x" + honest.trace_root.hex())
         if self._send("tasks", tid, "challenge",

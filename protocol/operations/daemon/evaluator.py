@@ -50,7 +50,7 @@ class EvaluatorDaemon(Monitor):
                 _, served = self.traces_for(tid)
             except DataUnavailable as e:
                 return self._task_state(tid, TaskState.UNAVAILABLE, reason=str(e))
-            if not self._account_idle():
+            if not self._account_idle() or self.at_capacity(tid):
                 return
             fn = submit_call(self.dep, tid, served)
             if self._send("tasks", tid, "submit", lambda: self.chain.send(fn, sender=self.me, value=t.bond)):

@@ -9,7 +9,7 @@ import sqlite3
 import time
 from typing import Callable
 
-from web3.exceptions import TimeExhausted, TransactionNotFound
+from web3.exceptions import TimeExhausted, TransactionNotFound, Web3Exception
 
 from protocol.chain.connection import ChainError, fee_paid
 
@@ -89,6 +89,7 @@ class Ledger:
     def _in_flight(self, h: str | None) -> str:
         """State of our transaction ``h``: "none", "confirmed", "waiting" (mined above the confirmed head or in
         the pool) or "dropped" (unknown to the node)."""
+        self._pooled = False
         if not h:
             return "none"
         try:
@@ -100,14 +101,58 @@ class Ledger:
             return "confirmed" if int(r["blockNumber"]) <= self.safe else "waiting"
         try:
             self.chain.w3.eth.get_transaction(h)
+            self._pooled = True
             return "waiting"
         except TransactionNotFound:
             return "dropped"
+
+    _pooled = False
+
+    def _row_deadline(self, table: str, row: sqlite3.Row) -> int | None:
+        """The chain time (seconds) by which the transaction in flight on ``row`` must be mined: the game's move
+        deadline for a game's move or timeout, the close of the challenge window for a challenge; None for
+        the others (submit, finalize, withdraw: no deadline of ours)."""
+        from protocol.inference.types import decode_game
+
+        if table == "games":
+            g = decode_game(self.pp, self._call(self.pp.functions.game(row["game_id"]), block="latest"))
+            return None if g.resolved or g.queued else g.deadline
+        if table == "tasks" and row["pending_kind"] == "challenge":
+            t = self._task(row["task_id"])
+            return t.submitted_at + self._challenge_window()
+        return None
+
+    def _maybe_replace(self, table: str, row: sqlite3.Row) -> None:
+        """Replace our transaction stuck in the pool once chain time is within ``Config.replace_margin`` seconds of
+        its deadline: same nonce, fees 12.5% over the old ones and over the node's suggestion (capped by
+        ``--max-fee-cap``); the new hash is persisted before the broadcast and becomes the row's transaction in
+        flight. Logged as "replaced" (or "replace failed")."""
+        margin = getattr(self.cfg, "replace_margin", None)
+        deadline = self._row_deadline(table, row) if margin is not None else None
+        if deadline is None or self.now < deadline - margin:
+            return
+        col = "task_id" if table == "tasks" else "game_id"
+        old, kind = row["pending_tx"], row["pending_kind"]
+        self.chain.on_sent = lambda h: self._record(h, kind, row[col], table)
+        self._sending = {"kind": kind, col: row[col], "replaces": old}
+        try:
+            new, fees = self.chain.replace(old)
+        except (ChainError, ValueError, Web3Exception) as e:  # cap reached, or the old one was mined meanwhile
+            self.log("replace failed", logging.WARNING, tx=old, kind=kind, error=str(e)[:300], **{col: row[col]})
+            return
+        finally:
+            self.chain.on_sent = None
+            self._sending = {}
+        self.metrics.replaced.labels(self.role).inc()
+        self.log("replaced", logging.WARNING, old=old, tx=new, kind=kind, deadline=deadline, now=self.now,
+                 max_fee=fees["maxFeePerGas"], priority_fee=fees["maxPriorityFeePerGas"], **{col: row[col]})
 
     def _clear_if_settled(self, table: str, row: sqlite3.Row) -> bool:
         """True if the row may act now (no transaction in flight); clears a confirmed or dropped one."""
         st = self._in_flight(row["pending_tx"])
         if st == "waiting":
+            if self._pooled:
+                self._maybe_replace(table, row)
             return False
         if st in ("confirmed", "dropped"):
             col = "task_id" if table == "tasks" else "game_id"

@@ -41,8 +41,12 @@ class Config:
     """Daemon settings: ``confirmations`` blocks below the head, ``poll_interval`` seconds between head polls,
     ``reorg_depth`` blocks after which a settled task or game is final (until then it is re-examined at every head,
     won and lost games included), ``receipt_wait`` seconds a send waits for its receipt before leaving the
-    transaction in flight, ``from_block`` where scanning starts, ``scan_chunk`` blocks per log query, ``cheat_op`` / ``cheat_element``
-    (evaluator only) the operator and flat element index its committed trace alters (for tests and demos)."""
+    transaction in flight, ``from_block`` where scanning starts, ``scan_chunk`` blocks per log query,
+    ``replace_margin`` seconds before its deadline at which a transaction still in the pool is replaced with higher
+    fees (None: never), ``max_games`` the live games beyond which the daemon takes on no new one (no challenge, no
+    submission; None: no limit), ``game_window`` seconds: a task first seen in a block older than this is ignored
+    (None: all; a game on a task already taken on is always played, its bond is at stake), ``cheat_op`` / ``cheat_element`` (evaluator only) the operator and flat element index its
+    committed trace alters (for tests and demos)."""
 
     confirmations: int = 1
     poll_interval: float = 0.5
@@ -50,6 +54,9 @@ class Config:
     receipt_wait: float = 5.0
     from_block: int = 0
     scan_chunk: int = 2000
+    replace_margin: float | None = 120.0
+    max_games: int | None = None
+    game_window: int | None = None
     cheat_op: int | None = None
     cheat_element: int | None = None
 
@@ -79,6 +86,7 @@ class Monitor(Ledger):
         self.safe = 0
         self.now = 0
         self.deadlines: dict[int, tuple[int, str]] = {}  # live game id -> (deadline, "ours" | "theirs")
+        self._deferred: set[int] = set()  # tasks held back by max_games (logged once)
         chain.on_mined = self._mined
         chain.receipt_timeout = cfg.receipt_wait
         self._watch_broadcasts()
@@ -297,9 +305,37 @@ class Monitor(Ledger):
             self.db.set("scanned", end)
             start = end + 1
 
+    def _outside_window(self, block: int, **ids) -> bool:
+        """True (logged once) if ``block`` is older than ``Config.game_window`` seconds: not taken on."""
+        if self.cfg.game_window is None:
+            return False
+        ts = int(self.chain.w3.eth.get_block(block)["timestamp"])
+        latest = int(self.chain.w3.eth.get_block("latest")["timestamp"])
+        if ts >= latest - self.cfg.game_window:
+            return False
+        self.log("outside game window", block=block, age=latest - ts, game_window=self.cfg.game_window, **ids)
+        return True
+
+    def live_games(self) -> int:
+        """Games tracked and not settled (the count ``Config.max_games`` bounds)."""
+        marks = ",".join("?" * len(GAME_TERMINAL))
+        return self.db.q(f"SELECT COUNT(*) AS n FROM games WHERE state NOT IN ({marks})",
+                         *(s.value for s in GAME_TERMINAL))[0]["n"]
+
+    def at_capacity(self, tid: int) -> bool:
+        """True (logged once per task) if ``Config.max_games`` live games leave no room for a new one."""
+        if self.cfg.max_games is None or self.live_games() < self.cfg.max_games:
+            return False
+        if tid not in self._deferred:
+            self._deferred.add(tid)
+            self.log("max games", task_id=tid, live=self.live_games(), max_games=self.cfg.max_games)
+        return True
+
     def _found_task(self, tid: int, block: int, bond: str | None) -> None:
         if self.db.q("SELECT 1 FROM tasks WHERE task_id=?", tid):
             self.db.x("UPDATE tasks SET found_block=? WHERE task_id=?", block, tid)
+            return
+        if self._outside_window(block, task_id=tid):
             return
         self.db.x("INSERT INTO tasks (task_id, state, found_block, bond, updated) VALUES (?, ?, ?, ?, ?)", tid,
                   TaskState.DISCOVERED.value, block, bond, time.time())

@@ -60,6 +60,8 @@ class Metrics:
         self.deadline = Gauge("pinpoint_nearest_deadline_seconds", "Seconds to the nearest move deadline of a live "
                               "game (negative: passed; NaN: none), by whose turn it is", ["role", "turn"],
                               registry=r)
+        self.replaced = Counter("pinpoint_replaced_transactions", "Stuck transactions replaced with higher fees",
+                                ["role"], registry=r)
         self.up = Gauge("pinpoint_up", "1 if the last step at the head succeeded, 0 if the node failed", ["role"],
                         registry=r)
         self.info = Gauge("pinpoint_info", "Constant 1, labelled with what the daemon runs as",
