@@ -108,6 +108,18 @@ class Ledger:
 
     _pooled = False
 
+    def _count_replaced(self, key: int, kind: str, current: str) -> None:
+        """When a replacement is dropped because the transaction it replaced was mined after all (same nonce), count
+        that one's receipt (gas and fee once, `_mined`)."""
+        for r in self.db.q("SELECT hash FROM txs WHERE ref=? AND kind=? AND block IS NULL AND hash<>?", key, kind,
+                           current):
+            try:
+                receipt = self.chain.w3.eth.get_transaction_receipt(r["hash"])
+            except TransactionNotFound:
+                continue
+            if receipt is not None:
+                self._mined(r["hash"], receipt)
+
     def _row_deadline(self, table: str, row: sqlite3.Row) -> int | None:
         """The chain time (seconds) by which the transaction in flight on ``row`` must be mined: the game's move
         deadline for a game's move or timeout, the close of the challenge window for a challenge; None for
@@ -159,6 +171,7 @@ class Ledger:
             if st == "dropped":
                 self.log("dropped", logging.WARNING, tx=row["pending_tx"], kind=row["pending_kind"],
                          **{col: row[col]})
+                self._count_replaced(row[col], row["pending_kind"], row["pending_tx"])
             self.db.x(f"UPDATE {table} SET pending_tx=NULL, pending_kind=NULL WHERE {col}=?", row[col])
         return True
 
