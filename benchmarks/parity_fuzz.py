@@ -30,7 +30,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eth_abi import encode as abi_encode  # noqa: E402
 from onnx import TensorProto  # noqa: E402
 
 from offchain.common.hashing import keccak  # noqa: E402
@@ -467,7 +466,6 @@ def gas_cases(rng):
 def gas_table(chain, contract, mobilenet: bool = False) -> list[dict]:
     """Measured `OneStep.element` gas (eth_estimateGas: transaction gas, calldata included) and calldata of the
     worst of three elements per case, against `offchain.inference.limits.one_step_cost`."""
-    from offchain.inference.graph import PARAM_NAMES
     from offchain.inference.limits import one_step_cost
 
     rng = np.random.default_rng(0)
@@ -491,7 +489,7 @@ def gas_table(chain, contract, mobilenet: bool = False) -> list[dict]:
             d = calldata(t, j, e)
             gas = max(gas, chain.w3.eth.estimate_gas({"to": contract.address, "data": "0x" + d.hex()}))
             size = max(size, len(d))
-        mg, mc = one_step_cost(op.kind, dict(zip(PARAM_NAMES[op.kind], op.params)), len(op.inputs))
+        mg, mc = one_step_cost(op.kind, op.named(), len(op.inputs))
         rows.append({"case": label, "gas": gas, "model_gas": mg, "calldata": size, "model_calldata": mc})
     return rows
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from web3 import Web3
 
 from protocol.chain.connection import GWEI
 from tests.test_ops_daemons import CHEAT_OP, _diag, _post, _pp

@@ -84,8 +84,7 @@ def quantize_def(op: Op, x: np.ndarray) -> np.ndarray:
 
 def conv_def(op: Op, x: np.ndarray) -> np.ndarray:
     """CONV. x [N,H,W,Ci] -> [N,OH,OW,Co]; weight [Co,KH,KW,Ci/G]; table per co (bias, M0, s, w_zp)."""
-    P = dict(zip(("N", "H", "W", "Ci", "Co", "OH", "OW", "KH", "KW", "SH", "SW", "PT", "PL", "DH", "DW", "G"),
-                 op.params[:16]))
+    P = op.named()
     N, H, W, Ci, Co, OH, OW = (P[k] for k in ("N", "H", "W", "Ci", "Co", "OH", "OW"))
     G, Cig, Cog = P["G"], P["Ci"] // P["G"], P["Co"] // P["G"]
     t = op.table

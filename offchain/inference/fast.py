@@ -58,8 +58,7 @@ def conv_fast(op: Op, x: np.ndarray, wd: np.ndarray | None = None) -> np.ndarray
     if wd is None:
         wd = conv_weights(op)
     xzp = op.p("x_zp")
-    PB = max(0, (OH - 1) * SH + DH * (KH - 1) + 1 - H - PT)
-    PR = max(0, (OW - 1) * SW + DW * (KW - 1) + 1 - W - PL)
+    _, _, PB, PR = op.conv_pads()
     xf = x.reshape(N, H, W, Ci).astype(np.float64)
     xf -= xzp
     if PT or PL or PB or PR:

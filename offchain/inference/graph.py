@@ -185,6 +185,24 @@ class Op:
         """The parameter ``name`` (one of `PARAM_NAMES` of this kind). Raises ValueError for another name."""
         return self.params[PARAM_NAMES[self.kind].index(name)]
 
+    def named(self) -> dict[str, int]:
+        """Every parameter by its name (`PARAM_NAMES` of this kind)."""
+        return dict(zip(PARAM_NAMES[self.kind], self.params))
+
+    def conv_pads(self) -> tuple[int, int, int, int]:
+        """CONV: (top, left, bottom, right) padding in pixels. Bottom and right are implied by the output size:
+        the rows/columns the last window reaches past the input (ONNX ``pads`` order is top, left, bottom, right)."""
+        P = self.named()
+        PB = max(0, (P["OH"] - 1) * P["SH"] + P["DH"] * (P["KH"] - 1) + 1 - P["H"] - P["PT"])
+        PR = max(0, (P["OW"] - 1) * P["SW"] + P["DW"] * (P["KW"] - 1) + 1 - P["W"] - P["PL"])
+        return P["PT"], P["PL"], PB, PR
+
+    def conv_attrs(self) -> dict:
+        """CONV: the ONNX Conv attributes (group, kernel_shape, strides, pads, dilations) of this operator."""
+        P = self.named()
+        return dict(group=P["G"], kernel_shape=[P["KH"], P["KW"]], strides=[P["SH"], P["SW"]],
+                    pads=list(self.conv_pads()), dilations=[P["DH"], P["DW"]])
+
     @property
     def trees(self) -> OpTrees:
         """The commitment trees of ``weight``, ``table`` and ``const``, built on first use and kept."""

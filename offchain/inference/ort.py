@@ -50,7 +50,6 @@ def compile_graph(graph: Graph) -> onnx.ModelProto:
         raise NotCompilable("the graph must start with its only QUANTIZE")
     nodes, inits = [], []
     names = {1: "t1"}
-    shapes = {1: graph.ops[0].out.shape}
     outputs = []
 
     def add(op_type, ins, out, **attrs):
@@ -90,12 +89,8 @@ def compile_graph(graph: Graph) -> onnx.ModelProto:
                 raise NotCompilable(f"operator {j}: non-zero weight zero points")
             S = np.asarray(t["sbits"], np.int64).astype(np.uint32).view(np.float32)
             if k == Kind.CONV:
-                P = dict(zip(("N", "H", "W", "Ci", "Co", "OH", "OW", "KH", "KW", "SH", "SW", "PT", "PL", "DH", "DW",
-                              "G"), op.params[:16]))
-                PB = max(0, (P["OH"] - 1) * P["SH"] + P["DH"] * (P["KH"] - 1) + 1 - P["H"] - P["PT"])
-                PR = max(0, (P["OW"] - 1) * P["SW"] + P["DW"] * (P["KW"] - 1) + 1 - P["W"] - P["PL"])
-                attrs = dict(group=P["G"], kernel_shape=[P["KH"], P["KW"]], strides=[P["SH"], P["SW"]],
-                             pads=[P["PT"], P["PL"], PB, PR], dilations=[P["DH"], P["DW"]])
+                P = op.named()
+                attrs = op.conv_attrs()
                 w_oihw = op.weight.transpose(0, 3, 1, 2)
                 taps = P["KH"] * P["KW"] * (P["Ci"] // P["G"])
                 bound = taps * 255 * int(np.abs(op.weight.astype(np.int64)).max())

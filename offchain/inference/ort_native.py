@@ -112,18 +112,14 @@ def compile_native(graph: Graph, keep_int8: bool = False) -> onnx.ModelProto:
             w_signed = op.p("w_signed") if k == Kind.CONV else op.p("b_signed")
             S = np.asarray(t["sbits"], np.int64).astype(np.uint32).view(np.float32)
             if k == Kind.CONV:
-                P = dict(zip(("N", "H", "W", "Ci", "Co", "OH", "OW", "KH", "KW", "SH", "SW", "PT", "PL", "DH", "DW",
-                              "G"), op.params[:16]))
-                PB = max(0, (P["OH"] - 1) * P["SH"] + P["DH"] * (P["KH"] - 1) + 1 - P["H"] - P["PT"])
-                PR = max(0, (P["OW"] - 1) * P["SW"] + P["DW"] * (P["KW"] - 1) + 1 - P["W"] - P["PL"])
+                P = op.named()
                 wq, wz = _weights(op.weight.transpose(0, 3, 1, 2), w_signed, int(wzp[0]), keep_int8)
                 ins = [read(op.inputs[0], (P["N"], P["H"], P["W"], P["Ci"]), f"{j}"), one,
                        const(f"xz{j}", np.array(op.p("x_zp"), np.uint8)), const(f"w{j}", wq), const(f"S{j}", S),
                        const(f"wz{j}", wz), one, const(f"yz{j}", np.array(op.p("y_zp"), np.uint8)),
                        const(f"b{j}", t["bias"].astype(np.int32))]
-                y = add("QLinearConv", ins, f"y{j}", domain="com.microsoft", channels_last=1, group=P["G"],
-                        kernel_shape=[P["KH"], P["KW"]], strides=[P["SH"], P["SW"]],
-                        pads=[P["PT"], P["PL"], PB, PR], dilations=[P["DH"], P["DW"]])
+                y = add("QLinearConv", ins, f"y{j}", domain="com.microsoft", channels_last=1,
+                        **op.conv_attrs())
                 shape = (P["N"], P["OH"], P["OW"], P["Co"])
                 if op.p("out_nchw"):
                     y = add("Transpose", [y], f"tr{j}", perm=[0, 3, 1, 2])

@@ -15,7 +15,7 @@ import numpy as np
 
 from .definitions import quantize_input_offset
 from .evaluators import Evaluation, FastEvaluator
-from .graph import PARAM_NAMES, Graph, Kind
+from .graph import Graph, Kind
 from .merkle import Tree, build_tree, tensor_tree
 
 
@@ -107,7 +107,7 @@ class Trace:
             return roots, tproofs, []
         xs = [self.trees[r] for r in op.inputs]
         wt = op.trees
-        P = dict(zip(PARAM_NAMES[op.kind], op.params))
+        P = op.named()
         k = op.kind
         if k == Kind.QUANTIZE:
             return roots, tproofs, [_open(xs[0], [(quantize_input_offset(op, e), 4)])]
