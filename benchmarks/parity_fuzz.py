@@ -36,6 +36,7 @@ from offchain.common.hashing import keccak  # noqa: E402
 from offchain.inference.definitions import DEFINITIONS  # noqa: E402
 from offchain.inference.evaluators import evaluate, make_evaluator  # noqa: E402
 from offchain.inference.graph import Kind  # noqa: E402
+from offchain.inference.limits import N_INPUTS  # noqa: E402
 from offchain.inference.loader import lower  # noqa: E402
 from offchain.inference.ort import NotCompilable  # noqa: E402
 from offchain.inference.trace import Trace  # noqa: E402
@@ -262,14 +263,14 @@ def run(seed: int, per_kind: int, caller: OneStepCaller, max_graphs: int = 100_0
         log=None) -> dict:
     """Fuzz until every kind has ``per_kind`` Solidity comparisons (or ``max_graphs`` graphs); returns the table."""
     rng = np.random.default_rng(seed)
-    st = {k.name: defaultdict(int) for k in Kind}
+    st = {k.name: defaultdict(int) for k in N_INPUTS}
     t0 = time.perf_counter()
     graphs = 0
     compiled: dict[str, int] = defaultdict(int)
     bad_by: dict[str, int] = defaultdict(int)
     examples = []
-    while graphs < max_graphs and min(st[k.name]["solidity"] for k in Kind) < per_kind:
-        short = min((st[k.name]["solidity"], k.name) for k in Kind)
+    while graphs < max_graphs and min(st[k.name]["solidity"] for k in N_INPUTS) < per_kind:
+        short = min((st[k.name]["solidity"], k.name) for k in N_INPUTS)
         focus = short[1] if short[0] < per_kind and graphs % 4 != 0 else None
         model, shape, xs = random_model(rng, focus)
         graph = lower(model)
@@ -324,7 +325,7 @@ def run(seed: int, per_kind: int, caller: OneStepCaller, max_graphs: int = 100_0
         _model_oracle(model, graph, ref, x, st)
         if log and graphs % 200 == 0:
             log(f"{graphs} graphs, {time.perf_counter() - t0:.0f} s, solidity comparisons "
-                f"{ {k.name: st[k.name]['solidity'] for k in Kind} }")
+                f"{ {k.name: st[k.name]['solidity'] for k in N_INPUTS} }")
     return {"seed": seed, "graphs": graphs, "evaluated_graphs": dict(compiled),
             "python_mismatch_by_evaluator": dict(bad_by),
             "seconds": round(time.perf_counter() - t0, 1), "by_kind": {k: dict(v) for k, v in st.items()},

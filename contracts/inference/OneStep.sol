@@ -2,13 +2,8 @@
 pragma solidity 0.8.28;
 
 import {Merkle} from "../shared/Merkle.sol";
+import {Opening, Gather, Openings, BadOpeningCount} from "./Openings.sol";
 
-/// @notice Merkle-proven words of one tensor: `leaves` are the 32-byte words the operator needs (in the order of
-///         their leaf indices, which the contract derives itself) and `proof` the multiproof siblings.
-struct Opening {
-    bytes32[] leaves;
-    bytes32[] proof;
-}
 
 /// @title OneStep: the Solidity definition of pinpoint's canonical integer operators
 /// @notice Recomputes ONE element of an operator's output from Merkle-proven inputs, weights and parameters,
@@ -19,10 +14,6 @@ struct Opening {
 ///         with integers); ADD and GAP y = sat(zp + floor((acc * M0 + 2^(s-1)) / 2^s)).
 /// @dev Stateless and pure; `Pinpoint` calls it for the final move of a game, tests call it directly.
 contract OneStep {
-    /// @notice An opening does not verify against its tensor root. `which` = position in the openings array.
-    error BadOpening(uint256 which);
-    /// @notice Wrong number of openings or input roots for the operator kind.
-    error BadOpeningCount(uint256 expected, uint256 given);
     /// @notice The descriptor names an operator kind this contract does not define.
     error UnknownKind(uint256 kind);
     /// @notice The descriptor's parameters are inconsistent (e.g. channels not divisible by groups).
@@ -442,80 +433,8 @@ contract OneStep {
 
     // ------------------------------------------------------------------------------------------------ helpers
 
-    /// @dev One tensor's needed words: sorted unique leaf indices, built from byte ranges in increasing order.
-    struct Gather {
-        uint256[] idx;
-        uint256 n;
-    }
-
-    function _gather(uint256 cap) private pure returns (Gather memory g) {
-        g.idx = new uint256[](cap);
-    }
-
-    /// @dev Add the words covering bytes [off, off + len); return the position (in the leaves) of the first one.
-    function _range(Gather memory g, uint256 off, uint256 len) private pure returns (uint256 pos) {
-        uint256 first = off >> 5;
-        uint256 last = (off + len - 1) >> 5;
-        uint256 n = g.n;
-        if (n > 0 && g.idx[n - 1] == first) {
-            pos = n - 1;
-            first += 1;
-        } else {
-            pos = n;
-        }
-        uint256[] memory idx = g.idx;
-        unchecked {
-            for (uint256 w = first; w <= last; ++w) {
-                idx[n++] = w;
-            }
-        }
-        g.n = n;
-    }
-
-    function _verify(Gather memory g, bytes32 root, uint256 nBytes, Opening calldata op, uint256 which)
-        private
-        pure
-        returns (uint256 base)
-    {
-        if (!Merkle.verifyMulti(root, Merkle.depthForBytes(nBytes), g.idx, g.n, op.leaves, op.proof)) {
-            revert BadOpening(which);
-        }
-        bytes32[] calldata l = op.leaves;
-        assembly {
-            base := l.offset
-        }
-    }
-
-    /// @dev Byte at calldata address `ptr`, as a signed or unsigned integer.
-    function _ld(uint256 ptr, bool signed) private pure returns (int256 v) {
-        assembly {
-            v := byte(0, calldataload(ptr))
-            if signed { v := signextend(0, v) }
-        }
-    }
-
-    /// @dev Calldata address of byte `off` of a tensor, given the leaf position of its word.
-    function _at(uint256 base, uint256 pos, uint256 off) private pure returns (uint256) {
-        return base + (pos << 5) + (off & 31);
-    }
-
-    function _sat(int256 y, bool signed) private pure returns (uint256) {
-        if (signed) {
-            if (y < -128) y = -128;
-            if (y > 127) y = 127;
-            return uint256(y) & 0xff;
-        }
-        if (y < 0) y = 0;
-        if (y > 255) y = 255;
-        return uint256(y);
-    }
-
     function _rq(int256 acc, int256 m0, uint256 s) private pure returns (int256) {
         return (acc * m0 + int256(1 << (s - 1))) >> s;
-    }
-
-    function _checkCount(Opening[] calldata o, uint256 n) private pure {
-        if (o.length != n) revert BadOpeningCount(n, o.length);
     }
 
     /// @dev Table word of an output channel: bias int32 | S float32 bits | 0 | w_zp int8.
@@ -524,9 +443,9 @@ contract OneStep {
         pure
         returns (int256 bias, uint256 sbits, int256 wzp)
     {
-        Gather memory g = _gather(1);
-        _range(g, ch * 32, 32);
-        _verify(g, d.tableRoot, nChannels * 32, op, which);
+        Gather memory g = Openings.gather(1);
+        Openings.range(g, ch * 32, 32);
+        Openings.verify(g, d.tableRoot, nChannels * 32, op, which);
         uint256 w = uint256(op.leaves[0]);
         bias = int256(int32(uint32(w >> 224)));
         sbits = uint32(w >> 192);
@@ -581,7 +500,7 @@ contract OneStep {
         pure
         returns (uint256)
     {
-        _checkCount(o, 1);
+        Openings.checkCount(o, 1);
         QuantizeParams memory q = _quantizeParams(d);
         (uint256 N, uint256 C, uint256 H, uint256 W) = (q.N, q.C, q.H, q.W);
         uint256 off = e * 4;
@@ -594,12 +513,12 @@ contract OneStep {
             uint256 n = t / H;
             off = (((n * C + c) * H + h) * W + w) * 4;
         }
-        Gather memory g = _gather(1);
-        _range(g, off, 4);
-        _verify(g, roots[0], N * C * H * W * 4, o[0], 0);
+        Gather memory g = Openings.gather(1);
+        Openings.range(g, off, 4);
+        Openings.verify(g, roots[0], N * C * H * W * 4, o[0], 0);
         uint256 bits = uint32(uint256(o[0].leaves[0]) >> (224 - 8 * (off & 31)));
         int256 r = _roundDiv(bits, q.scaleBits);
-        return _sat(q.zp + r, q.ySigned != 0);
+        return Openings.sat(q.zp + r, q.ySigned != 0);
     }
 
     /// @dev rne(x / scale) for float32 bit patterns, clamped to +-2^40 (anything beyond saturates).
@@ -638,7 +557,7 @@ contract OneStep {
         pure
         returns (uint256)
     {
-        _checkCount(o, 3);
+        Openings.checkCount(o, 3);
         ConvParams memory c = _convParams(d);
         if (c.G == 0 || c.Ci % c.G != 0 || c.Co % c.G != 0) revert BadParams(CONV);
         uint256 co;
@@ -667,7 +586,7 @@ contract OneStep {
         // input words, tap by tap (in-bounds taps give increasing byte offsets)
         uint256[] memory toff = new uint256[](taps);
         uint256[] memory tpos = new uint256[](taps);
-        Gather memory gx = _gather(taps * ((cig + 31) / 32 + 1));
+        Gather memory gx = Openings.gather(taps * ((cig + 31) / 32 + 1));
         {
             uint256 g0 = (co / (c.Co / c.G)) * cig;
             for (uint256 kh = 0; kh < c.KH; ++kh) {
@@ -681,7 +600,7 @@ contract OneStep {
                     }
                     uint256 off = ((n * c.H + uint256(ih)) * c.W + uint256(iw)) * c.Ci + g0;
                     toff[t] = off;
-                    tpos[t] = _range(gx, off, cig);
+                    tpos[t] = Openings.range(gx, off, cig);
                 }
             }
         }
@@ -690,14 +609,14 @@ contract OneStep {
             uint256 sbits;
             int256 wzp;
             (acc, sbits, wzp) = _table(d, c.Co, co, o[2], 2);
-            uint256 xb = gx.n == 0 ? 0 : _verify(gx, roots[0], c.N * c.H * c.W * c.Ci, o[0], 0);
-            Gather memory gw = _gather(K / 32 + 2);
-            _range(gw, co * K, K);
-            uint256 wb = _verify(gw, d.weightRoot, c.Co * K, o[1], 1) + ((co * K) & 31);
+            uint256 xb = gx.n == 0 ? 0 : Openings.verify(gx, roots[0], c.N * c.H * c.W * c.Ci, o[0], 0);
+            Gather memory gw = Openings.gather(K / 32 + 2);
+            Openings.range(gw, co * K, K);
+            uint256 wb = Openings.verify(gw, d.weightRoot, c.Co * K, o[1], 1) + ((co * K) & 31);
             acc += _convAcc(c, toff, tpos, xb, wb, cig, wzp);
             acc = _rqF32(acc, sbits);
         }
-        return _sat(c.yZp + acc, c.ySigned != 0);
+        return Openings.sat(c.yZp + acc, c.ySigned != 0);
     }
 
     function _convAcc(
@@ -715,7 +634,7 @@ contract OneStep {
         for (uint256 t = 0; t < toff.length; ++t) {
             uint256 off = toff[t];
             if (off == type(uint256).max) continue;
-            acc += _dot(_at(xb, tpos[t], off), wb + t * cig, cig, xzp, wzp, xs, ws);
+            acc += _dot(Openings.at(xb, tpos[t], off), wb + t * cig, cig, xzp, wzp, xs, ws);
         }
     }
 
@@ -784,22 +703,22 @@ contract OneStep {
         pure
         returns (uint256)
     {
-        _checkCount(o, 2);
+        Openings.checkCount(o, 2);
         AddParams memory q = _addParams(d);
         uint256 nb = q.numelB;
         uint256 eb = e % nb;
-        Gather memory ga = _gather(1);
-        uint256 pa = _range(ga, e, 1);
-        uint256 ba = _verify(ga, roots[0], q.numelA, o[0], 0);
-        Gather memory gb = _gather(1);
-        uint256 pb = _range(gb, eb, 1);
+        Gather memory ga = Openings.gather(1);
+        uint256 pa = Openings.range(ga, e, 1);
+        uint256 ba = Openings.verify(ga, roots[0], q.numelA, o[0], 0);
+        Gather memory gb = Openings.gather(1);
+        uint256 pb = Openings.range(gb, eb, 1);
         bytes32 rb = d.inputs.length > 1 ? roots[1] : d.constRoot;
-        uint256 bb = _verify(gb, rb, nb, o[1], 1);
-        int256 a = _ld(_at(ba, pa, e), q.aSigned != 0) - q.aZp;
-        int256 b = _ld(_at(bb, pb, eb), q.bSigned != 0) - q.bZp;
+        uint256 bb = Openings.verify(gb, rb, nb, o[1], 1);
+        int256 a = Openings.ld(Openings.at(ba, pa, e), q.aSigned != 0) - q.aZp;
+        int256 b = Openings.ld(Openings.at(bb, pb, eb), q.bSigned != 0) - q.bZp;
         uint256 s = q.s;
         int256 y = (a * q.Ma + b * q.Mb + int256(1 << (s - 1))) >> s;
-        return _sat(q.cZp + y, q.cSigned != 0);
+        return Openings.sat(q.cZp + y, q.cSigned != 0);
     }
 
     /// @dev GAP (`GapParams`). Input NHWC (NCHW if xNchw), output [N, C].
@@ -808,7 +727,7 @@ contract OneStep {
         pure
         returns (uint256)
     {
-        _checkCount(o, 1);
+        Openings.checkCount(o, 1);
         GapParams memory q = _gapParams(d);
         (uint256 H, uint256 W, uint256 C) = (q.H, q.W, q.C);
         uint256 c = e % C;
@@ -819,25 +738,25 @@ contract OneStep {
         int256 xzp = q.xZp;
         if (q.xNchw != 0) {
             // input committed NCHW: the channel is hw contiguous bytes
-            Gather memory g = _gather(hw / 32 + 2);
+            Gather memory g = Openings.gather(hw / 32 + 2);
             uint256 off = (n * C + c) * hw;
-            _range(g, off, hw);
-            uint256 base = _verify(g, roots[0], q.N * hw * C, o[0], 0) + (off & 31);
+            Openings.range(g, off, hw);
+            uint256 base = Openings.verify(g, roots[0], q.N * hw * C, o[0], 0) + (off & 31);
             for (uint256 i = 0; i < hw; ++i) {
-                acc += _ld(base + i, xs) - xzp;
+                acc += Openings.ld(base + i, xs) - xzp;
             }
         } else {
             uint256[] memory pos = new uint256[](hw);
-            Gather memory g = _gather(hw);
+            Gather memory g = Openings.gather(hw);
             for (uint256 i = 0; i < hw; ++i) {
-                pos[i] = _range(g, (n * hw + i) * C + c, 1);
+                pos[i] = Openings.range(g, (n * hw + i) * C + c, 1);
             }
-            uint256 base = _verify(g, roots[0], q.N * hw * C, o[0], 0);
+            uint256 base = Openings.verify(g, roots[0], q.N * hw * C, o[0], 0);
             for (uint256 i = 0; i < hw; ++i) {
-                acc += _ld(_at(base, pos[i], (n * hw + i) * C + c), xs) - xzp;
+                acc += Openings.ld(Openings.at(base, pos[i], (n * hw + i) * C + c), xs) - xzp;
             }
         }
-        return _sat(q.yZp + _rq(acc, q.M0, q.s), q.ySigned != 0);
+        return Openings.sat(q.yZp + _rq(acc, q.M0, q.s), q.ySigned != 0);
     }
 
     /// @dev MATMUL (`MatmulParams`): y = a b; weight = b transposed [N, K].
@@ -846,20 +765,20 @@ contract OneStep {
         pure
         returns (uint256)
     {
-        _checkCount(o, 3);
+        Openings.checkCount(o, 3);
         MatmulParams memory q = _matmulParams(d);
         (uint256 M, uint256 K, uint256 N) = (q.M, q.K, q.N);
         uint256 col = e % N;
         uint256 row = e / N;
         (int256 acc, uint256 sbits, int256 bzp) = _table(d, N, col, o[2], 2);
-        Gather memory ga = _gather(K / 32 + 2);
-        _range(ga, row * K, K);
-        uint256 ab = _verify(ga, roots[0], M * K, o[0], 0) + ((row * K) & 31);
-        Gather memory gw = _gather(K / 32 + 2);
-        _range(gw, col * K, K);
-        uint256 wb = _verify(gw, d.weightRoot, N * K, o[1], 1) + ((col * K) & 31);
+        Gather memory ga = Openings.gather(K / 32 + 2);
+        Openings.range(ga, row * K, K);
+        uint256 ab = Openings.verify(ga, roots[0], M * K, o[0], 0) + ((row * K) & 31);
+        Gather memory gw = Openings.gather(K / 32 + 2);
+        Openings.range(gw, col * K, K);
+        uint256 wb = Openings.verify(gw, d.weightRoot, N * K, o[1], 1) + ((col * K) & 31);
         acc += _dot(ab, wb, K, q.aZp, bzp, q.aSigned != 0, q.bSigned != 0);
-        return _sat(q.yZp + _rqF32(acc, sbits), q.ySigned != 0);
+        return Openings.sat(q.yZp + _rqF32(acc, sbits), q.ySigned != 0);
     }
 
     /// @dev DEQUANTIZE (`DequantizeParams`). y = fl32((x - zp) * scale), IEEE-754 RNE.
@@ -868,12 +787,12 @@ contract OneStep {
         pure
         returns (uint256)
     {
-        _checkCount(o, 1);
+        Openings.checkCount(o, 1);
         DequantizeParams memory q = _dequantizeParams(d);
-        Gather memory g = _gather(1);
-        uint256 pos = _range(g, e, 1);
-        uint256 base = _verify(g, roots[0], q.numel, o[0], 0);
-        int256 v = _ld(_at(base, pos, e), q.xSigned != 0) - q.zp;
+        Gather memory g = Openings.gather(1);
+        uint256 pos = Openings.range(g, e, 1);
+        uint256 base = Openings.verify(g, roots[0], q.numel, o[0], 0);
+        int256 v = Openings.ld(Openings.at(base, pos, e), q.xSigned != 0) - q.zp;
         return _mulF32(v, q.scaleBits);
     }
 

@@ -87,6 +87,16 @@ class Kind(IntEnum):
     GAP = 4
     MATMUL = 5
     DEQUANTIZE = 6
+    # issue 9's kinds: semantics stated in offchain.inference.pooling (7-9) and offchain.inference.elementwise
+    # (10-14); Solidity definitions in contracts/inference/Pooling.sol and contracts/inference/Elementwise.sol
+    MAXPOOL = 7      # max over the in-bounds taps of a window, NHWC in and out, dtype kept
+    AVGPOOL = 8      # sat(y_zp + rne(x_scale * sum(x - x_zp) / (y_scale * count))), exact rational, ties to even
+    PAD = 9          # constant spatial padding of an NHWC tensor
+    LUT = 10         # y = table[x]: any function of one 8-bit value, its 256-entry table committed (`const`)
+    CONCAT = 11      # up to 4 inputs joined along one axis of the committed layout (outer, L_i * inner)
+    TRANSPOSE = 12   # a permutation of the 4 axes of the committed layout (e.g. NHWC -> NCHW before a Flatten)
+    MUL = 13         # sat(c_zp + rne((a - a_zp)(b - b_zp) a_scale b_scale / c_scale)), exact rational, b broadcast
+    SOFTMAX = 14     # softmax along the last axis through a committed exponential table
 
 
 INPUT_REF = 0
@@ -234,6 +244,16 @@ PARAM_NAMES: dict[Kind, tuple[str, ...]] = {
     Kind.GAP: ("N", "H", "W", "C", "x_zp", "y_zp", "M0", "s", "x_signed", "y_signed", "x_nchw"),
     Kind.MATMUL: ("M", "K", "N", "a_zp", "y_zp", "a_signed", "b_signed", "y_signed"),
     Kind.DEQUANTIZE: ("numel", "zp", "scale_bits", "x_signed"),
+    Kind.MAXPOOL: ("N", "H", "W", "C", "OH", "OW", "KH", "KW", "SH", "SW", "PT", "PL", "DH", "DW", "signed"),
+    Kind.AVGPOOL: ("N", "H", "W", "C", "OH", "OW", "KH", "KW", "SH", "SW", "PT", "PL", "count_pad", "x_zp", "y_zp",
+                   "x_scale_bits", "y_scale_bits", "x_signed", "y_signed"),
+    Kind.PAD: ("N", "H", "W", "C", "PT", "PL", "PB", "PR", "value", "signed"),
+    Kind.LUT: ("numel", "x_signed", "y_signed"),
+    Kind.CONCAT: ("outer", "inner", "L0", "L1", "L2", "L3", "signed"),
+    Kind.TRANSPOSE: ("D0", "D1", "D2", "D3", "P0", "P1", "P2", "P3", "signed"),
+    Kind.MUL: ("numel_a", "numel_b", "a_zp", "b_zp", "c_zp", "a_scale_bits", "b_scale_bits", "c_scale_bits",
+               "a_signed", "b_signed", "c_signed"),
+    Kind.SOFTMAX: ("rows", "cols", "x_signed", "y_zp", "y_signed", "y_scale_bits"),
 }
 
 

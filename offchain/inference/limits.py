@@ -113,6 +113,8 @@ def violation(kind: int, params: tuple[int, ...], n_inputs: int) -> str | None:
         kind = Kind(kind)
     except ValueError:
         return f"unknown kind {kind}"
+    if kind not in N_INPUTS:
+        return f"kind {kind.name} has no rules here"
     names = PARAM_NAMES[kind]
     if len(params) != len(names):
         return f"{len(params)} parameters, {kind.name} has {len(names)}"

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {Merkle} from "../shared/Merkle.sol";
+
+/// @notice Merkle-proven words of one tensor: `leaves` are the 32-byte words the operator needs (in the order of
+///         their leaf indices, which the contract derives itself) and `proof` the multiproof siblings.
+struct Opening {
+    bytes32[] leaves;
+    bytes32[] proof;
+}
+
+/// @dev One tensor's needed words: sorted unique leaf indices, built from byte ranges in increasing order.
+struct Gather {
+    uint256[] idx;
+    uint256 n;
+}
+
+/// @notice An opening does not verify against its tensor root. `which` = position in the openings array.
+error BadOpening(uint256 which);
+/// @notice Wrong number of openings or input roots for the operator kind.
+error BadOpeningCount(uint256 expected, uint256 given);
+
+/// @title Openings: reading Merkle-proven bytes of committed tensors, shared by every operator-definition contract
+/// @notice An operator's one-step names the byte ranges it needs of each tensor (`range`, in increasing order), checks
+///         the opened words against the tensor's root with one multiproof (`verify`), then reads bytes out of the
+///         calldata leaves (`ld`, `at`). `sat` saturates to int8/uint8. Internal functions: inlined into each user.
+library Openings {
+
+    function gather(uint256 cap) internal pure returns (Gather memory g) {
+        g.idx = new uint256[](cap);
+    }
+
+    /// @dev Add the words covering bytes [off, off + len); return the position (in the leaves) of the first one.
+    function range(Gather memory g, uint256 off, uint256 len) internal pure returns (uint256 pos) {
+        uint256 first = off >> 5;
+        uint256 last = (off + len - 1) >> 5;
+        uint256 n = g.n;
+        if (n > 0 && g.idx[n - 1] == first) {
+            pos = n - 1;
+            first += 1;
+        } else {
+            pos = n;
+        }
+        uint256[] memory idx = g.idx;
+        unchecked {
+            for (uint256 w = first; w <= last; ++w) {
+                idx[n++] = w;
+            }
+        }
+        g.n = n;
+    }
+
+    function verify(Gather memory g, bytes32 root, uint256 nBytes, Opening calldata op, uint256 which)
+        internal
+        pure
+        returns (uint256 base)
+    {
+        if (!Merkle.verifyMulti(root, Merkle.depthForBytes(nBytes), g.idx, g.n, op.leaves, op.proof)) {
+            revert BadOpening(which);
+        }
+        bytes32[] calldata l = op.leaves;
+        assembly {
+            base := l.offset
+        }
+    }
+
+    /// @dev Byte at calldata address `ptr`, as a signed or unsigned integer.
+    function ld(uint256 ptr, bool signed) internal pure returns (int256 v) {
+        assembly {
+            v := byte(0, calldataload(ptr))
+            if signed { v := signextend(0, v) }
+        }
+    }
+
+    /// @dev Calldata address of byte `off` of a tensor, given the leaf position of its word.
+    function at(uint256 base, uint256 pos, uint256 off) internal pure returns (uint256) {
+        return base + (pos << 5) + (off & 31);
+    }
+
+    function sat(int256 y, bool signed) internal pure returns (uint256) {
+        if (signed) {
+            if (y < -128) y = -128;
+            if (y > 127) y = 127;
+            return uint256(y) & 0xff;
+        }
+        if (y < 0) y = 0;
+        if (y > 255) y = 255;
+        return uint256(y);
+    }
+
+
+    function checkCount(Opening[] calldata o, uint256 n) internal pure {
+        if (o.length != n) revert BadOpeningCount(n, o.length);
+    }
+}
