@@ -14,18 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import INPUT_REF, Kind, Op, f32_from_bits
-
-
-def limits(signed: int) -> tuple[int, int]:
-    """The (lowest, highest) value of int8 (``signed``) or uint8."""
-    return (-128, 127) if signed else (0, 255)
-
-
-def saturate(y: np.ndarray, signed: int) -> np.ndarray:
-    """``y`` (integers of any dtype) clamped to int8 (``signed``) or uint8 and cast to it."""
-    lo, hi = limits(signed)
-    return np.clip(y, lo, hi).astype(np.int8 if signed else np.uint8)
+from .graph import INPUT_REF, Kind, Op, f32_from_bits, limits, saturate  # noqa: F401 (limits re-exported)
 
 
 def rq_int(acc: np.ndarray, m0, s) -> np.ndarray:

@@ -103,6 +103,17 @@ INPUT_REF = 0
 """Input reference 0 is the model input; reference r >= 1 is the output of operator r - 1."""
 
 
+def limits(signed: int) -> tuple[int, int]:
+    """The (lowest, highest) value of int8 (``signed``) or uint8."""
+    return (-128, 127) if signed else (0, 255)
+
+
+def saturate(y: np.ndarray, signed: int) -> np.ndarray:
+    """``y`` (integers of any dtype) clamped to int8 (``signed``) or uint8 and cast to it."""
+    lo, hi = limits(signed)
+    return np.clip(y, lo, hi).astype(np.int8 if signed else np.uint8)
+
+
 def f32_bits(x) -> int:
     """IEEE-754 binary32 bit pattern of a float32 value, as an unsigned int."""
     return int(np.array(x, dtype=np.float32).reshape(()).view(np.uint32))
