@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from offchain.campaign.codes import code_hashes, new_codes
+from offchain.campaign.codes import code_leaves, new_codes
 from protocol.campaign.binding import Campaign, LicenseStatus, Params
 from protocol.campaign.licensee import licensee_join
 from protocol.campaign.safety import BOUNDS, UnsafeCampaign, require_safe, violations
@@ -35,6 +35,10 @@ UNSAFE = [  # (change, custom error): the issue's unsafe parameters first, then 
     (dict(appeal_window=30 * DAY + 1), "BadAppealWindow"),
     (dict(duration=DAY - 1), "BadDuration"),
     (dict(duration=5 * 365 * DAY + 1), "BadDuration"),
+    (dict(quorum=2), "BadQuorum"),  # framing by guessing 2 segments succeeds 1 time in 4
+    (dict(quorum=5), "BadQuorum"),  # more than the S = 4 segments
+    (dict(appeal_quorum=0), "BadQuorum"),
+    (dict(quorum=4, appeal_quorum=2), "BadQuorum"),  # framing succeeds unless 2 of 4 guesses are wrong: 5/16
 ]
 
 
@@ -79,8 +83,9 @@ def test_sock_puppet_self_reports_cannot_shut_out_an_honest_report():
         lic, _ = licensee_join(w.camp, acct)
         socks.append(lic)
     sock_codes = new_codes(P.segments)
-    w.camp.license_tx(socks[0].id, code_hashes(sock_codes), b"\1" * 32, w.owner)
-    w.fails("EscrowExhausted", w.camp.license_tx, socks[1].id, code_hashes(new_codes(P.segments)), b"\1" * 32,
+    w.camp.license_tx(socks[0].id, code_leaves(w.camp.address, socks[0].id, sock_codes), b"\1" * 32, w.owner)
+    w.fails("EscrowExhausted", w.camp.license_tx, socks[1].id,
+            code_leaves(w.camp.address, socks[1].id, new_codes(P.segments)), b"\1" * 32,
             w.owner)
     # the licensed sock puppet reports itself through another identity, ahead of the honest informer
     w.lic.append(socks[0])
@@ -125,6 +130,7 @@ def test_clients_save_before_they_send(monkeypatch, tmp_path):
     from protocol.campaign import owner as owner_mod
     from protocol.campaign.binding import ot_context
     from protocol.campaign.owner import Owner, owner_license
+    from offchain.campaign.codes import code_leaf
     from protocol.campaign.storage import load_delivery, state_dir
 
     w = World(k=0)
@@ -152,5 +158,7 @@ def test_clients_save_before_they_send(monkeypatch, tmp_path):
     assert stat.S_IMODE(own.path(w.camp.address).stat().st_mode) == 0o600
     addr, i, delivery = load_delivery(tmp_path / "d.json")
     assert i == lic.id  # and the saved delivery carries exactly the saved codes:
-    got = ot.receive(lic.choice, w.key.A, delivery, code_hashes(saved.codes[lic.id]), ot_context(addr, i))
+    leaves = code_leaves(addr, i, saved.codes[lic.id])
+    got = ot.receive(lic.choice, w.key.A, delivery, leaves, ot_context(addr, i),
+                     lambda j, v, c: code_leaf(addr, i, j, v, c))
     assert [g[:8] for g in got] == [saved.codes[i][j][s] for j, s in enumerate(lic.choice.sigma)]

@@ -66,7 +66,21 @@ def test_cli_flow(anvil, tmp_path, monkeypatch):
         m.setattr(Campaign, "params", lambda self: Params(appeal_window=0))
         err = _run(["license", "join", "--campaign", camp, "--account", "licensee"], expect=2)
     assert err.startswith("error: campaign outside the safe parameters") and "appeal window 0 s" in err
-    lid = json.loads(_run(["license", "join", "--campaign", camp, "--account", "licensee", "--json"]))["licensee"]
+    # a crash (here Ctrl-C) right after the join was mined, before the licence file was written: nothing is lost,
+    # `license status` finds the join on chain by its choice points and saves the file under its id
+    from protocol.campaign.licensee import Licensee
+
+    with monkeypatch.context() as m:
+        def crash(self):
+            raise KeyboardInterrupt
+
+        m.setattr(Licensee, "save", crash)
+        _run(["license", "join", "--campaign", camp, "--account", "licensee"], expect=1)
+    assert not list((tmp_path / "home" / "argus").glob(f"licensee-{camp.lower()}-0.json"))
+    st = json.loads(_run(["license", "status", "--campaign", camp, "--json"]))
+    assert st["recovered"] == [0] and st["pending"] == [] and st["licensees"][0]["status"] == "Joined"
+    lid = st["licensees"][0]["licensee"]
+    assert stat.S_IMODE(Path(st["licensees"][0]["file"]).stat().st_mode) == 0o600
     delivery = tmp_path / "delivery.json"
     _run(["campaign", "license", "--campaign", camp, "--licensee", str(lid), "--work", str(work), "--out",
           str(delivery)])
@@ -98,7 +112,7 @@ def test_cli_flow(anvil, tmp_path, monkeypatch):
         if c < first:
             break
         salt += 1
-    InformerReport(a.campaign, a.informer, a.id, a.codes, a.bits, a.other_hashes, salt.to_bytes(32, "big"), c).save()
+    InformerReport(a.campaign, a.informer, a.id, a.mask, a.bits, a.codes, a.proof, salt.to_bytes(32, "big"), c).save()
     err = _run(["report", "reveal", "--campaign", camp, "--account", "informer"], expect=2)
     assert err.count("CommitmentTooYoung") == 2 and "never mined" in err
     ch = Chain(anvil)

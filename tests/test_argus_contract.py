@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from offchain.campaign import ot
-from offchain.campaign.codes import code_hashes, commitment, new_codes, reward
+from offchain.campaign.codes import Located, code_leaves, commitment, new_codes, reward
 from protocol.campaign.binding import Campaign, LicenseStatus, Params
 from protocol.campaign.informer import InformerReport, prepare_report
 from protocol.campaign.licensee import Licensee, licensee_join
@@ -38,7 +38,7 @@ class World:
         for i in range(k):
             lic, _ = licensee_join(self.camp, self.A[1 + i])
             codes = new_codes(params.segments)
-            self.camp.license_tx(lic.id, code_hashes(codes), b"\x11" * 32, self.owner)
+            self.camp.license_tx(lic.id, code_leaves(self.camp.address, lic.id, codes), b"\x11" * 32, self.owner)
             self.lic.append(lic)
             self.codes.append(codes)
 
@@ -47,8 +47,10 @@ class World:
         bits = self.lic[i].choice.sigma if bits is None else bits
         return [self.codes[i][j][b] for j, b in enumerate(bits)]
 
-    def report(self, informer: str, i: int, bits=None) -> InformerReport:
-        rep = prepare_report(self.camp, self.copy_of(i, bits), informer)
+    def report(self, informer: str, i: int, bits=None, every: bool = True) -> InformerReport:
+        """Commit a report of licensee i's copy (variants ``bits``), opening every segment (``every``) or the
+        quorum."""
+        rep = prepare_report(self.camp, self.copy_of(i, bits), informer, every=every)
         self.camp.commit(rep.commitment, informer)
         return rep
 
@@ -87,7 +89,8 @@ def test_guilty_leak_every_wei_accounted():
         gas[rep.informer] += gas_paid(ch, camp.reveal(rep.located, rep.salt, rep.informer))
     lic0 = camp.license(0)
     assert lic0.status == LicenseStatus.ACCUSED and lic0.reports == 3
-    assert lic0.bits == sum(s << j for j, s in enumerate(w.lic[0].choice.sigma))
+    assert bin(lic0.mask).count("1") == P.quorum  # each report opens the quorum k (the cheapest run)
+    assert lic0.bits == sum(s << j for j, s in enumerate(w.lic[0].choice.sigma) if lic0.mask >> j & 1)
     held = P.reward + 2 * P.deposit  # per licence: deposit + reserve R + D_L (licensee 1's too)
     assert camp.escrow() == 0 and ch.balance(camp.address) == 2 * held
     ch.advance(P.collection_window)
@@ -154,7 +157,7 @@ def test_guilty_licensee_cannot_repudiate():
     fake = ot.Choice(w.lic[0].choice.sigma, w.lic[0].choice.b, list(reversed(w.lic[0].choice.B)))
     w.fails("BadChoice", camp.appeal, 0, fake, 0, w.A[1])
     w.fails("NotLicensee", camp.appeal, 0, w.lic[0].choice, 0, w.A[2])
-    w.fails("BadSegment", w.ch.send, camp.fn.appeal(0, w.lic[0].choice.words(), P.segments, 1), sender=w.A[1])
+    w.fails("BadSegment", w.ch.send, camp.fn.appeal(0, w.lic[0].choice.words(), [P.segments], [1]), sender=w.A[1])
     w.fails("AppealWindowOpen", camp.set_guilty, 0, w.A[6])
     w.ch.advance(P.appeal_window)
     w.fails("AppealWindowClosed", camp.appeal, 0, w.lic[0].choice, 0, w.A[1])
@@ -262,21 +265,25 @@ def test_bad_reports_rejected_by_name():
     w.ch.advance(P.min_age)
     # wrong licensee: licensee 1's commitment does not cover licensee 0's codes
     loc = good.located
-    wrong_lic = type(loc)(1, loc.codes, loc.bits, loc.other_hashes)
-    w.fails("CodeMismatch", camp.reveal, wrong_lic, good.salt, inf)
-    w.fails("UnknownLicensee", camp.reveal, type(loc)(9, loc.codes, loc.bits, loc.other_hashes), good.salt, inf)
+    wrong_lic = Located(1, loc.mask, loc.bits, loc.codes, loc.proof)
+    w.fails("CodeMismatch", camp.reveal, wrong_lic, good.salt, inf)  # leaves are bound to the licensee id
+    w.fails("WrongStatus", camp.reveal, Located(9, loc.mask, loc.bits, loc.codes, loc.proof), good.salt, inf)
     # wrong codes (one code altered): a different commitment, so first the commitment check fails ...
     bad_codes = bytearray(loc.codes); bad_codes[0] ^= 1
-    bad = InformerReport(camp.address, inf, 0, bytes(bad_codes), loc.bits, loc.other_hashes, good.salt,
+    bad = InformerReport(camp.address, inf, 0, loc.mask, loc.bits, bytes(bad_codes), loc.proof, good.salt,
                          commitment(inf, bytes(bad_codes), good.salt))
     w.fails("UnknownCommitment", camp.reveal, bad.located, bad.salt, inf)
     camp.commit(bad.commitment, inf)  # ... and once committed, the proof of possession fails
     w.ch.advance(P.min_age)
     w.fails("CodeMismatch", camp.reveal, bad.located, bad.salt, inf)
     # wrong bits (claims the other variant): the hashes land in the wrong slots
-    w.fails("CodeMismatch", camp.reveal, type(loc)(0, loc.codes, loc.bits ^ 1, loc.other_hashes), good.salt, inf)
-    w.fails("BadBits", camp.reveal, type(loc)(0, loc.codes, loc.bits | 1 << 4, loc.other_hashes), good.salt, inf)
-    w.fails("BadLength", camp.reveal, type(loc)(0, loc.codes, loc.bits, loc.other_hashes[:3]), good.salt, inf)
+    low = loc.mask & -loc.mask
+    w.fails("CodeMismatch", camp.reveal, Located(0, loc.mask, loc.bits ^ low, loc.codes, loc.proof), good.salt, inf)
+    w.fails("BadBits", camp.reveal, Located(0, loc.mask, loc.bits | 1 << 4, loc.codes, loc.proof), good.salt, inf)
+    w.fails("BadBits", camp.reveal, Located(0, loc.mask | 1 << 4, loc.bits, loc.codes, loc.proof), good.salt, inf)
+    w.fails("CodeMismatch", camp.reveal, Located(0, loc.mask, loc.bits, loc.codes, loc.proof[:-1]), good.salt, inf)
+    w.fails("BadLength", camp.reveal, Located(0, loc.mask ^ low, loc.bits & ~low, loc.codes, loc.proof), good.salt,
+            inf)
     camp.reveal(good.located, good.salt, inf)
     w.fails("UnknownCommitment", camp.reveal, good.located, good.salt, inf)  # revealed once only
     # the same informer again with a fresh commitment, made after the first reveal: too late (a second
@@ -284,10 +291,12 @@ def test_bad_reports_rejected_by_name():
     again = w.report(inf, 0)
     w.ch.advance(P.min_age)
     w.fails("CommitmentTooLate", camp.reveal, again.located, again.salt, inf)
-    # another copy of the same licensee with different variants (only the owner can make one)
+    # another copy of the same licensee with different variants (only the owner can make one), committed after
+    # the first reveal: too late (one committed in time counts, and the first-reported bits stand:
+    # tests/test_argus_partial.py::test_later_reports_add_segments_first_bits_stand)
     other = w.report(w.A[6], 0, [1 - s for s in w.lic[0].choice.sigma])
     w.ch.advance(P.min_age)
-    w.fails("WatermarkMismatch", camp.reveal, other.located, other.salt, w.A[6])
+    w.fails("CommitmentTooLate", camp.reveal, other.located, other.salt, w.A[6])
     # claims
     w.fails("RewardNotFinal", camp.claim, good.commitment, inf)
     w.ch.advance(P.collection_window)
@@ -306,7 +315,7 @@ def test_bad_setup_and_licensing_rejected_by_name():
     w.fails("ValueMismatch", ch.send, camp.fn.join(choice.words()), sender=w.A[3], value=P.deposit - 1)
     w.fails("BadLength", ch.send, camp.fn.join(choice.words()[:6]), sender=w.A[3], value=P.deposit)
     lic, _ = camp.join(choice, w.A[3])
-    hashes = code_hashes(new_codes(4))
+    hashes = code_leaves(camp.address, lic, new_codes(4))
     w.fails("NotOwner", camp.license_tx, lic, hashes, b"\0" * 32, w.A[3])
     w.fails("BadLength", camp.license_tx, lic, hashes[:6], b"\0" * 32, w.owner)
     w.fails("WrongStatus", camp.license_tx, 0, hashes, b"\0" * 32, w.owner)  # licensee 0 is licensed already

@@ -1,4 +1,4 @@
-"""Oblivious transfer (offchain/ot.py) and the code index (offchain/argus_codes.py)."""
+"""Oblivious transfer (`offchain/campaign/ot.py`) and the code index (`offchain/campaign/codes.py`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,16 @@ import random
 import pytest
 
 from offchain.campaign import ot
-from offchain.campaign.codes import CodeError, code_hashes, locate, new_codes
+from offchain.campaign.codes import CodeError, code_hash, code_leaves, code_root, locate, new_codes, \
+    verify_multiproof
 from offchain.common.hashing import keccak
 
 CTX = b"\xaa" * 20 + b"\0\0\0\1"
+
+
+def code_hashes(codes):
+    """The plain code hashes (`ot.receive`'s default leaf)."""
+    return [code_hash(c) for pair in codes for c in pair]
 
 
 def _variants(codes):
@@ -84,18 +90,24 @@ def test_bad_points_rejected():
         ot.choose(key.A, [2])
 
 
-def test_locate_finds_licensee_bits_and_other_hashes():
+def test_locate_finds_licensee_bits_and_a_valid_multiproof():
     rng = random.Random(4)
-    idx = {i: code_hashes(new_codes(4, rng)) for i in range(3)}
+    camp = "0x" + "ab" * 20
+    idx = {i: code_leaves(camp, i, new_codes(4, rng)) for i in range(3)}
     codes1 = new_codes(4, rng)
-    idx[7] = code_hashes(codes1)
+    idx[7] = code_leaves(camp, 7, codes1)
     bits = [1, 0, 0, 1]
     extracted = [codes1[j][b] for j, b in enumerate(bits)]
-    loc = locate(list(reversed(extracted)), idx)  # any order
-    assert loc.id == 7 and loc.bits == 0b1001 and loc.codes == b"".join(extracted)
-    assert loc.other_hashes == [idx[7][2 * j + 1 - b] for j, b in enumerate(bits)]
+    loc = locate(list(reversed(extracted)), idx, camp, 4)  # any order
+    assert loc.id == 7 and loc.bits == 0b1001 and loc.mask == 0b1111 and loc.codes == b"".join(extracted)
+    assert verify_multiproof(code_root(idx[7]), 3, [2 * j + b for j, b in enumerate(bits)],
+                             [idx[7][2 * j + b] for j, b in enumerate(bits)], loc.proof)
+    part = locate(extracted[:3], idx, camp, 3)  # a partial copy (3 of 4 segments) reaches the quorum 3
+    assert part.id == 7 and part.mask == 0b0111 and part.bits == 0b0001
     with pytest.raises(CodeError):
-        locate(extracted[:3], idx)
+        locate(extracted[:3], idx, camp, 4)
+    with pytest.raises(CodeError):  # the leaves are bound to the campaign
+        locate(extracted, idx, "0x" + "cd" * 20, 3)
 
 
 def test_forged_cheating_proofs_rejected():

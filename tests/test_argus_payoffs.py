@@ -44,7 +44,7 @@ class Ledger:
 
 
 def _report(w: World, L: Ledger, informers: list[str], i: int, bits=None):
-    reps = [prepare_report(w.camp, w.copy_of(i, bits), a) for a in informers]
+    reps = [prepare_report(w.camp, w.copy_of(i, bits), a, every=True) for a in informers]
     for r in reps:
         L(w.camp.commit(r.commitment, r.informer))
     w.ch.advance(P.min_age)
@@ -154,11 +154,12 @@ def test_escrow_exhausted_refuses_licensing_not_reports():
     w = World(k=1, escrow=R + D)
     L = Ledger(w)
     from protocol.campaign.licensee import licensee_join
-    from offchain.campaign.codes import code_hashes, new_codes
+    from offchain.campaign.codes import code_leaves, new_codes
 
     lic, tx = licensee_join(w.camp, w.A[2])
     L(tx)
-    w.fails("EscrowExhausted", w.camp.license_tx, lic.id, code_hashes(new_codes(P.segments)), b"\1" * 32, w.owner)
+    leaves = code_leaves(w.camp.address, lic.id, new_codes(P.segments))
+    w.fails("EscrowExhausted", w.camp.license_tx, lic.id, leaves, b"\1" * 32, w.owner)
     L(w.camp.refund(lic.id, w.A[2]))
     _end(w, L)
     L.check({w.owner: R + D, w.A[1]: D}, 0)  # licensee 1 (A[2]): deposit paid and refunded within the ledger

@@ -11,6 +11,16 @@ library Bounds {
     uint256 internal constant MIN_SEGMENTS = 4;
     /// @notice S <= 64: the reported variants fit the 64-bit `bits` of a licence.
     uint256 internal constant MAX_SEGMENTS = 64;
+    /// @notice k >= 3 segments per report (the quorum; k <= S): a report may carry any k or more segments of one
+    ///         licensee's copy (partial and mixed copies). The owner knows both variants of every segment and the
+    ///         licensee's choice is hidden by OT, so each reported segment is one guessed bit: framing with k
+    ///         segments succeeds only if the licensee cannot appeal, with probability 2^-k <= 1/8 (m = 1).
+    uint256 internal constant MIN_QUORUM = 3;
+    /// @notice Framing by guessing succeeds with probability P(k, m) = 2^-k * sum_{i<m} C(k, i) <= 2^-3: the
+    ///         framed licensee wins its appeal unless fewer than m (the appeal quorum) of the owner's k guesses are
+    ///         wrong. With m = 1 this is k >= 3; m = 2 needs k >= 6, m = 3 needs k >= 9. The owner's expected
+    ///         payoff of an attempt is then negative (it loses R + D_L when cleared, gains at most D_L).
+    uint256 internal constant FRAMING_BITS = 3;
     /// @notice rho >= 1/10 (10*rhoNum >= rhoDen): with rho = 0 one extra report (the owner's or a sock puppet's)
     ///         cuts an honest informer's reward from R to 0; with rho >= 1/10 it cuts it by at most a factor 10.
     uint256 internal constant MIN_RHO_INVERSE = 10;
@@ -48,10 +58,12 @@ library Bounds {
     error BadCollectionWindow(uint256 window);
     error BadAppealWindow(uint256 window);
     error BadDuration(uint256 duration);
+    error BadQuorum(uint256 quorum, uint256 appealQuorum);
 
     /// @notice Revert with the parameter's custom error unless every parameter is within bounds.
     /// @custom:reverts BadReward (R == 0), BadRho, DepositTooSmall, BadSegments, BadMinAge, BadCollectionWindow,
-    ///         BadAppealWindow, BadDuration
+    ///         BadAppealWindow, BadDuration, BadQuorum (k not in MIN_QUORUM..S, m not in 1..k, or framing odds
+    ///         P(k, m) above 2^-FRAMING_BITS)
     function check(
         uint256 reward,
         uint256 rhoNum,
@@ -61,7 +73,9 @@ library Bounds {
         uint256 minAge,
         uint256 collectionWindow,
         uint256 appealWindow,
-        uint256 duration
+        uint256 duration,
+        uint256 quorum,
+        uint256 appealQuorum
     ) internal pure {
         if (reward == 0) revert BadReward(reward);
         if (MAX_RHO_INVERSE * rhoNum >= rhoDen || MIN_RHO_INVERSE * rhoNum < rhoDen) revert BadRho(rhoNum, rhoDen);
@@ -73,13 +87,28 @@ library Bounds {
         }
         if (appealWindow < MIN_APPEAL_WINDOW || appealWindow > MAX_APPEAL_WINDOW) revert BadAppealWindow(appealWindow);
         if (duration < MIN_DURATION || duration > MAX_DURATION) revert BadDuration(duration);
+        if (quorum < MIN_QUORUM || quorum > segments || appealQuorum == 0 || appealQuorum > quorum
+            || (framingOdds(quorum, appealQuorum) << FRAMING_BITS) > (1 << quorum)) {
+            revert BadQuorum(quorum, appealQuorum);
+        }
+    }
+
+    /// @notice sum_{i<m} C(k, i): the number of the 2^k guesses of k segments that leave fewer than m wrong (so
+    ///         the framed licensee cannot appeal). k <= 64, m <= k.
+    function framingOdds(uint256 k, uint256 m) internal pure returns (uint256 s) {
+        uint256 c = 1; // C(k, i)
+        for (uint256 i = 0; i < m; ++i) {
+            s += c;
+            c = (c * (k - i)) / (i + 1);
+        }
     }
 
     /// @notice The bounds as (floor, ceiling) pairs in this order: segments, 1/rho (ceiling exclusive: rho < 1/2),
-    ///         deposit/R (ceiling 0: none), minAge, collectionWindow, appealWindow, duration (seconds).
-    function all() internal pure returns (uint256[14] memory b) {
+    ///         deposit/R (ceiling 0: none), minAge, collectionWindow, appealWindow, duration (seconds), then the
+    ///         quorum floor and the framing bound's FRAMING_BITS.
+    function all() internal pure returns (uint256[16] memory b) {
         b = [MIN_SEGMENTS, MAX_SEGMENTS, MAX_RHO_INVERSE, MIN_RHO_INVERSE, MIN_DEPOSIT_OVER_REWARD, 0,
             MIN_AGE_FLOOR, MIN_AGE_CEILING, MIN_COLLECTION_WINDOW, MAX_COLLECTION_WINDOW, MIN_APPEAL_WINDOW,
-            MAX_APPEAL_WINDOW, MIN_DURATION, MAX_DURATION];
+            MAX_APPEAL_WINDOW, MIN_DURATION, MAX_DURATION, MIN_QUORUM, FRAMING_BITS];
     }
 }

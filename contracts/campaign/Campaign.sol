@@ -3,25 +3,35 @@ pragma solidity 0.8.28;
 
 import {BN254} from "./BN254.sol";
 import {Bounds} from "./Bounds.sol";
+import {CodeTree} from "./CodeTree.sol";
 import {Rewards} from "./Rewards.sol";
 import {Payments} from "../shared/Payments.sol";
 
 /// @title Campaign: one Argus anti-piracy incentive campaign (one contract instance per campaign)
 /// @notice The owner escrows the reward budget and publishes an oblivious-transfer key A = a*G. A licensee joins
 ///         with its deposit D_L (>= 2R) and its OT choice points B_i = sigma_i*A + b_i*G, one per segment; the
-///         owner then commits to the keccak hashes of that licensee's 2*S watermark codes (two variants per
-///         segment), reserving R + D_L of its escrow for that licence, and delivers both variants of every
-///         segment by OT, so the licensee holds exactly one variant per segment, which the owner cannot predict.
+///         owner then commits to the Merkle root (`CodeTree`) of the 2*S code leaves of that licensee (two
+///         variants per segment), reserving R + D_L of its escrow for that licence, and delivers both variants of
+///         every segment by OT, so the licensee holds exactly one variant per segment, which the owner cannot
+///         predict.
 ///         Every parameter is within `Bounds` (each bound documents the attack it stops).
 ///         Informers report a leaked copy by commit-and-reveal: commit c = H(informer, H(codes, salt)); after
-///         `minAge` seconds reveal the codes, which must hash to committed values of the named licensee (proof of
-///         possession), fixing the licensee and its variant bits. The first reveal accuses the licensee and opens
-///         the collection window; only commitments at least `minAge` old at that first reveal count. Each of the
-///         n valid reports earns f(n) = R*rho^(n-1) (`Rewards`), final when the collection window closes.
-///         Then the appeal window: the licensee may open (sigma_j, b_j) of a segment j whose reported bit differs
-///         from its choice (checked with the alt_bn128 precompiles) and is cleared: the copy came from the owner,
-///         who alone knows every variant, so the licence's reserve pays R (the informers' n*f(n), the rest
-///         burned) and compensates the framed licensee with D_L. Otherwise anyone may `setGuilty` after the
+///         `minAge` seconds reveal the codes of any k >= `quorum` segments of one licensee's copy (a partial copy
+///         is enough; a copy mixing several licensees' segments is one report per licensee), opened against the
+///         licensee's code root with one multiproof (proof of possession), fixing those segments' variant bits.
+///         The first reveal accuses the licensee and opens the collection window; only commitments at least
+///         `minAge` old at that first reveal count; on segments reported before, the first-reported bits stand
+///         (a contradicting report, which only a holder of other variants can make, still counts, so it cannot
+///         shut honest reports out). Each of the n valid reports earns f(n) = R*rho^(n-1) (`Rewards`), final when
+///         the collection window closes.
+///         Then the appeal window: the licensee may open (sigma_j, b_j) of m >= `appealQuorum` reported segments
+///         whose reported bit differs from its choice (checked with the alt_bn128 precompiles) and is cleared:
+///         the copy came from the owner, who alone knows every variant, so the licence's reserve pays R (the
+///         informers' n*f(n), the rest burned) and compensates the framed licensee with D_L. FRAMING by guessing
+///         succeeds with probability 2^-k * sum_{i<m} C(k, i) <= 1/8 (`Bounds`). REPUDIATION (a guilty
+///         licensee's friend reporting a copy with m flipped segments) needs m preimages of 64-bit codes under
+///         domain-separated leaves: about m * 2^64 Keccak evaluations (the searches add up, they do not
+///         multiply). Otherwise anyone may `setGuilty` after the
 ///         appeal window: the deposit is slashed, R of it pays the informers' n*f(n) (the rest R - n*f(n)
 ///         burned) and the owner gets exactly D_L - R; the reserve returns to the escrow.
 ///         OWNER-NEUTRAL: the owner's payoff is -(R + D_L) (cleared), +(D_L - R) (guilty), 0 (otherwise), whatever
@@ -31,8 +41,10 @@ import {Payments} from "../shared/Payments.sol";
 ///         Construction of the protocol: see the Argus paper (arXiv 2107.06049) and
 ///         `offchain/campaign/ot.py`.
 /// @dev Hash formats (all keccak256, abi.encodePacked):
-///      codeHash = H(code: bytes8); codeRoot = H(codeHash[0][0], codeHash[0][1], ..., codeHash[S-1][1]);
-///      choiceHash = H(B_0.x, B_0.y, ..., B_{S-1}.x, B_{S-1}.y); commitment = H(informer, H(codes: bytes(8*S), salt)).
+///      code leaf = H(code: bytes8, campaign: address, id: uint32, segment: uint8, variant: uint8) (`CodeTree`);
+///      codeRoot = Merkle root of the 2*S leaves (leaf 2*j + v), padded with zero words to a power of two;
+///      choiceHash = H(B_0.x, B_0.y, ..., B_{S-1}.x, B_{S-1}.y);
+///      commitment = H(informer, H(codes: bytes(8*k), salt)), the k reported codes in segment order.
 ///      Payments are pulled (`claimReward`, `withdrawEscrow`, and `Payments`: credit, withdraw).
 ///      INVARIANT: address(this).balance == escrow + sum(credit) + burned + D_L per Joined licensee
 ///      + (R + 2*D_L) per Licensed licensee + (R + 2*D_L - claimed rewards) per Accused licensee + the unclaimed
@@ -47,7 +59,9 @@ contract Campaign is Payments {
     error UnknownLicensee(uint256 id);
     error WrongStatus(uint256 id, Status status);
     error BadLength(uint256 expected, uint256 given);
-    error BadBits(uint64 bits);
+    error BadBits(uint64 mask, uint64 bits);
+    error TooFewSegments(uint256 required, uint256 given);
+    error NotReported(uint256 segment);
     error CampaignEnded(uint256 endedAt);
     error RevealsClosed(uint256 closedAt);
     error CampaignNotEnded(uint256 endsAt);
@@ -56,7 +70,6 @@ contract Campaign is Payments {
     error CommitmentTooYoung(uint256 revealableAt);
     error CommitmentTooLate(uint256 committedAt, uint256 firstRevealAt);
     error CodeMismatch(uint256 id);
-    error WatermarkMismatch(uint64 accusedBits, uint64 bits);
     error CollectionClosed(uint256 closedAt);
     error EscrowExhausted(uint256 required, uint256 available);
     error RewardNotFinal(uint256 finalAt);
@@ -94,18 +107,20 @@ contract Campaign is Payments {
         uint256 otKeyX; // A = a*G, the owner's oblivious-transfer key (alt_bn128, affine)
         uint256 otKeyY;
         bytes32 watermarkKey; // the public key of the watermark detector
+        uint32 quorum; // k, 3..S: segments a report must open (framing by guessing: 2^-k with m = 1)
+        uint32 appealQuorum; // m, 1..k: differing segments an appeal must open (repudiation: ~m * 2^64 keccaks)
     }
 
-    /// @dev Slot 0: licensee, status, accusedAt, reports; slot 1: bits and licensedAt (nonzero from `license` on,
-    ///      so the first reveal's write of `bits` changes a nonzero slot: 2,900 gas instead of 22,100); slots 2-3:
-    ///      hashes.
+    /// @dev Slot 0: status, accusedAt, reports, bits, mask, licensedAt (nonzero from `join` on, so a reveal
+    ///      rewrites one nonzero slot: 2,900 gas); slot 1: licensee; slots 2-3: hashes.
     struct License {
-        address licensee;
         Status status;
         uint40 accusedAt; // seconds: time of the first reveal
         uint32 reports; // n: valid reports of the leaked copy
-        uint64 bits; // the reported variant of segment j is bit j
+        uint64 bits; // the reported variant of segment j is bit j (for the segments in `mask`)
+        uint64 mask; // bit j set: segment j has been reported (the union of every report's segments)
         uint40 licensedAt; // seconds: time of `license` (0 before)
+        address licensee;
         bytes32 choiceHash;
         bytes32 codeRoot;
     }
@@ -117,6 +132,12 @@ contract Campaign is Payments {
     uint256 public immutable rhoDen;
     uint256 public immutable deposit;
     uint256 public immutable segments;
+    /// @notice k: segments a report must open (any k of one licensee's copy).
+    uint256 public immutable quorum;
+    /// @notice m: reported segments whose variant differs from the licensee's choice that an appeal must open.
+    uint256 public immutable appealQuorum;
+    /// @notice Depth of each licensee's code tree: ceil(log2(2*S)).
+    uint256 public immutable codeDepth;
     uint256 public immutable minAge;
     uint256 public immutable collectionWindow;
     uint256 public immutable appealWindow;
@@ -133,7 +154,9 @@ contract Campaign is Payments {
     /// @notice Wei locked in this contract forever: the part R - n*f(n) of a resolved licence's R not paid to its
     ///         informers (so that no party's payoff grows with the number of reports).
     uint256 public burned;
-    License[] internal _licenses;
+    /// @notice Number of licensees that joined (ids 0..licenseeCount-1).
+    uint256 public licenseeCount;
+    mapping(uint256 => License) internal _licenses;
     /// @notice Informer -> commitment -> record: bits 0-39 the block time it was made (seconds), bits 40-47 its
     ///         stage (0 committed, 1 revealed, 2 reward claimed), bits 48- the licensee id it reported (once
     ///         revealed); 0 if none. Keyed by the sender too, so copying someone's commitment neither blocks nor
@@ -149,11 +172,11 @@ contract Campaign is Payments {
     event CampaignCreated(address indexed owner, uint256 escrow, Params params);
     event Funded(uint256 amount);
     event Joined(uint256 indexed id, address indexed licensee, uint256[] choice);
-    event Licensed(uint256 indexed id, bytes32[] codeHashes, bytes32 deliveryHash);
-    event Committed(bytes32 indexed commitment, address indexed informer);
-    event Reported(uint256 indexed id, address indexed informer, uint64 bits, uint256 n);
-    event Accused(uint256 indexed id, uint64 bits, uint256 collectionEnd, uint256 appealEnd);
-    event Cleared(uint256 indexed id, uint256 segment, uint256 compensation, uint256 burned);
+    event Licensed(uint256 indexed id, bytes32[] codeLeaves, bytes32 deliveryHash);
+    /// @notice A valid report: its segments `mask`, their variant bits, n the reports so far (n == 1: the report
+    ///         that accused; the collection window ends collectionWindow after it).
+    event Reported(uint256 indexed id, address indexed informer, uint64 mask, uint64 bits, uint256 n);
+    event Cleared(uint256 indexed id, uint256[] segments, uint256 compensation, uint256 burned);
     event SetGuilty(uint256 indexed id, uint256 slashed, uint256 toOwner, uint256 burned);
     event RewardClaimed(uint256 indexed id, address indexed informer, uint256 amount);
     event DepositRefunded(uint256 indexed id);
@@ -161,12 +184,13 @@ contract Campaign is Payments {
     /// @notice Create a campaign; msg.value (wei) is the owner's escrow, at least R + D_L (the reserve of one
     ///         licence).
     /// @custom:reverts BadReward, BadRho, DepositTooSmall, BadSegments, BadMinAge, BadCollectionWindow,
-    ///         BadAppealWindow, BadDuration: a parameter outside `Bounds` (see there the attack each bound stops)
+    ///         BadAppealWindow, BadDuration, BadQuorum: a parameter outside `Bounds` (see there the attack each
+    ///         bound stops)
     /// @custom:reverts BadPoint if the OT key is not a point of alt_bn128
     /// @custom:reverts EscrowTooSmall if msg.value < R + D_L
     constructor(Params memory p) payable {
         Bounds.check(p.reward, p.rhoNum, p.rhoDen, p.deposit, p.segments, p.minAge, p.collectionWindow,
-            p.appealWindow, p.duration);
+            p.appealWindow, p.duration, p.quorum, p.appealQuorum);
         if (!BN254.onCurve(p.otKeyX, p.otKeyY)) revert BadPoint();
         uint256 need = uint256(p.reward) + p.deposit;
         if (msg.value < need) revert EscrowTooSmall(need, msg.value);
@@ -176,6 +200,9 @@ contract Campaign is Payments {
         rhoDen = p.rhoDen;
         deposit = p.deposit;
         segments = p.segments;
+        quorum = p.quorum;
+        appealQuorum = p.appealQuorum;
+        codeDepth = CodeTree.depthFor(2 * uint256(p.segments));
         minAge = p.minAge;
         collectionWindow = p.collectionWindow;
         appealWindow = p.appealWindow;
@@ -195,7 +222,7 @@ contract Campaign is Payments {
     }
 
     /// @notice The parameter bounds of `Bounds.all` (floor, ceiling pairs; what clients check before joining).
-    function bounds() external pure returns (uint256[14] memory) {
+    function bounds() external pure returns (uint256[16] memory) {
         return Bounds.all();
     }
 
@@ -221,10 +248,6 @@ contract Campaign is Payments {
         return _license(id);
     }
 
-    function licenseeCount() external view returns (uint256) {
-        return _licenses.length;
-    }
-
     /// @notice End of the collection window of licensee `id` (seconds; 0 if not accused).
     function collectionEnd(uint256 id) public view returns (uint256) {
         uint256 t = _license(id).accusedAt;
@@ -232,7 +255,7 @@ contract Campaign is Payments {
     }
 
     function _license(uint256 id) internal view returns (License storage) {
-        if (id >= _licenses.length) revert UnknownLicensee(id);
+        if (id >= licenseeCount) revert UnknownLicensee(id);
         return _licenses[id];
     }
 
@@ -245,26 +268,27 @@ contract Campaign is Payments {
         emit Funded(msg.value);
     }
 
-    /// @notice Commit to the hashes of licensee `id`'s codes (after delivering nothing yet: deliver by OT once
-    ///         this is mined). `codeHashes[2*j + v]` = keccak256(code of variant v of segment j) (bytes8 code).
+    /// @notice Commit to licensee `id`'s code leaves (deliver by OT once this is mined): `codeLeaves[2*j + v]` =
+    ///         `CodeTree.leaf`(code of variant v of segment j, this campaign, id, j, v); stores their Merkle root and
+    ///         emits them (the index informers locate a copy with).
     /// @param deliveryHash keccak256 of the OT ciphertexts the owner will deliver (`offchain/campaign/ot.py`), so
     ///        that a licensee can prove a cheating delivery off chain.
     ///        Reserves R + D_L of the escrow for this licence (what a cleared appeal costs the owner), so no
     ///        report of any licence ever waits for escrow.
-    /// @custom:reverts NotOwner, UnknownLicensee, WrongStatus unless Joined, BadLength unless 2*segments hashes,
+    /// @custom:reverts NotOwner, UnknownLicensee, WrongStatus unless Joined, BadLength unless 2*segments leaves,
     ///         EscrowExhausted if the escrow is below R + D_L (`fund` first)
-    function license(uint256 id, bytes32[] calldata codeHashes, bytes32 deliveryHash) external {
+    function license(uint256 id, bytes32[] calldata codeLeaves, bytes32 deliveryHash) external {
         if (msg.sender != owner) revert NotOwner();
         License storage l = _license(id);
         if (l.status != Status.Joined) revert WrongStatus(id, l.status);
-        if (codeHashes.length != 2 * segments) revert BadLength(2 * segments, codeHashes.length);
+        if (codeLeaves.length != 2 * segments) revert BadLength(2 * segments, codeLeaves.length);
         uint256 hold = reward + deposit;
         if (escrow < hold) revert EscrowExhausted(hold, escrow);
         escrow -= hold;
-        l.codeRoot = keccak256(abi.encodePacked(codeHashes));
+        l.codeRoot = CodeTree.root(codeLeaves, codeDepth);
         l.status = Status.Licensed;
         l.licensedAt = uint40(block.timestamp);
-        emit Licensed(id, codeHashes, deliveryHash);
+        emit Licensed(id, codeLeaves, deliveryHash);
     }
 
     /// @notice Pay the owner its unreserved escrow (wei) once the campaign has ended.
@@ -287,19 +311,11 @@ contract Campaign is Payments {
         if (msg.value != deposit) revert ValueMismatch(deposit, msg.value);
         if (choice.length != 2 * segments) revert BadLength(2 * segments, choice.length);
         if (block.timestamp >= endsAt) revert CampaignEnded(endsAt);
-        id = _licenses.length;
-        _licenses.push(
-            License({
-                licensee: msg.sender,
-                status: Status.Joined,
-                accusedAt: 0,
-                reports: 0,
-                bits: 0,
-                licensedAt: 0,
-                choiceHash: keccak256(abi.encodePacked(choice)),
-                codeRoot: bytes32(0)
-            })
-        );
+        id = licenseeCount++;
+        License storage l = _licenses[id];
+        l.status = Status.Joined;
+        l.licensee = msg.sender;
+        l.choiceHash = keccak256(abi.encodePacked(choice));
         emit Joined(id, msg.sender, choice);
     }
 
@@ -320,17 +336,20 @@ contract Campaign is Payments {
         emit DepositRefunded(id);
     }
 
-    /// @notice Appeal an accusation: open the OT choice (sigma, b) of segment `segment`, where sigma is the
-    ///         variant NOT reported (so the reported copy is not the one the licensee received):
-    ///         B_segment == sigma*A + b*G, checked with ecMul/ecAdd. On success the licensee is Cleared and
-    ///         credited 2*D_L (its deposit and D_L of compensation from the licence's reserve); of the reserve's
-    ///         R, the informers' n*f(n) stay payable and R - n*f(n) is burned: the owner loses R + D_L whatever n.
+    /// @notice Appeal an accusation: open the OT choices (sigma_j, b_j) of `appealQuorum` or more reported
+    ///         segments j (strictly increasing), each with sigma_j the variant NOT reported (so the reported copy is
+    ///         not the one the licensee received): B_j == sigma_j*A + b_j*G, checked with ecMul/ecAdd. On success
+    ///         the licensee is Cleared and credited 2*D_L (its deposit and D_L of compensation from the licence's
+    ///         reserve); of the reserve's R, the informers' n*f(n) stay payable and R - n*f(n) is burned: the owner
+    ///         loses R + D_L whatever n.
     /// @param choice all the choice points as in `join` (checked against the stored hash)
-    /// @param b the licensee's scalar b_segment
+    /// @param segs the opened segments, strictly increasing, each reported (in the licence's `mask`)
+    /// @param b the licensee's scalars b_j of those segments
     /// @custom:reverts UnknownLicensee, NotLicensee, WrongStatus unless Accused, AppealWindowNotOpen before the
     ///         collection window closes, AppealWindowClosed after collectionEnd + appealWindow, BadChoice,
-    ///         BadSegment, BadOpening
-    function appeal(uint256 id, uint256[] calldata choice, uint256 segment, uint256 b) external {
+    ///         BadLength (segs and b differ in length), TooFewSegments (fewer than appealQuorum), BadSegment (out
+    ///         of range or not increasing), NotReported, BadOpening
+    function appeal(uint256 id, uint256[] calldata choice, uint256[] calldata segs, uint256[] calldata b) external {
         License storage l = _license(id);
         if (msg.sender != l.licensee) revert NotLicensee(l.licensee);
         if (l.status != Status.Accused) revert WrongStatus(id, l.status);
@@ -338,11 +357,18 @@ contract Campaign is Payments {
         if (block.timestamp < opens) revert AppealWindowNotOpen(opens);
         if (block.timestamp >= opens + appealWindow) revert AppealWindowClosed(opens + appealWindow);
         if (keccak256(abi.encodePacked(choice)) != l.choiceHash) revert BadChoice();
-        if (segment >= segments) revert BadSegment(segment);
-        uint256 sigma = 1 - ((l.bits >> segment) & 1);
-        (uint256 x, uint256 y) = BN254.mul(BN254.GX, BN254.GY, b);
-        if (sigma == 1) (x, y) = BN254.add(x, y, otKeyX, otKeyY);
-        if (x != choice[2 * segment] || y != choice[2 * segment + 1]) revert BadOpening(segment);
+        if (segs.length != b.length) revert BadLength(segs.length, b.length);
+        if (segs.length < appealQuorum) revert TooFewSegments(appealQuorum, segs.length);
+        uint256 bits = l.bits;
+        uint256 mask = l.mask;
+        for (uint256 i = 0; i < segs.length; ++i) {
+            uint256 j = segs[i];
+            if (j >= segments || (i > 0 && j <= segs[i - 1])) revert BadSegment(j);
+            if ((mask >> j) & 1 == 0) revert NotReported(j);
+            (uint256 x, uint256 y) = BN254.mul(BN254.GX, BN254.GY, b[i]);
+            if ((bits >> j) & 1 == 0) (x, y) = BN254.add(x, y, otKeyX, otKeyY); // sigma_j = 1 - reported bit
+            if (x != choice[2 * j] || y != choice[2 * j + 1]) revert BadOpening(j);
+        }
         l.status = Status.Cleared;
         // INVARIANT: the Accused hold R + 2*D_L becomes 2*D_L to the licensee, R - n*f(n) burned and n*f(n) of
         // rewards (unclaimed or claimed).
@@ -350,73 +376,104 @@ contract Campaign is Payments {
         uint256 burn = reward - n * rewardFor(n);
         _credit(l.licensee, 2 * deposit);
         burned += burn;
-        emit Cleared(id, segment, deposit, burn);
+        emit Cleared(id, segs, deposit, burn);
     }
 
     // ---------------------------------------------------------------------------------------------- informers
     /// @notice Commit to a report: `commitment` = keccak256(abi.encodePacked(msg.sender,
-    ///         keccak256(abi.encodePacked(codes, salt)))), codes the 8*S bytes of the watermark in segment order.
+    ///         keccak256(abi.encodePacked(codes, salt)))), codes the 8-byte codes of the reported segments in
+    ///         segment order (8*k bytes). No event (the commitment is in the transaction and in `commitmentOf`):
+    ///         1,500 gas of the 100k budget of a report.
     /// @custom:reverts CampaignEnded, CommitmentExists
     function commit(bytes32 commitment) external {
         if (block.timestamp >= endsAt) revert CampaignEnded(endsAt);
         if (commitments[msg.sender][commitment] != 0) revert CommitmentExists(commitment);
         commitments[msg.sender][commitment] = block.timestamp;
-        emit Committed(commitment, msg.sender);
     }
 
-    /// @notice Reveal a committed report of the leaked copy of licensee `id`.
-    /// @param codes the watermark: 8 bytes per segment, segment order (8*S bytes)
-    /// @param bits bit j = the variant of segment j the codes belong to
-    /// @param otherHashes keccak256 of the other variant's code, per segment (S hashes)
+    /// @notice Reveal a committed report of a leaked (possibly partial) copy of licensee `id`.
+    /// @param mask bit j set: segment j is reported; at least `quorum` bits, all below `segments`
+    /// @param bits bit j = the variant of segment j the code belongs to (zero outside `mask`)
+    /// @param codes the reported codes: 8 bytes per segment of `mask`, in segment order
+    /// @param proof the multiproof of the leaves 2*j + bit_j (j in mask) against the licence's code root
+    ///        (`offchain.campaign.codes.multiproof`)
     /// @param salt the commitment's salt
     /// @custom:reverts UnknownCommitment (none by this sender with these codes and salt, or already revealed),
-    ///         CommitmentTooYoung before committedAt + minAge, UnknownLicensee, BadLength, BadBits,
-    ///         WrongStatus unless Licensed or Accused, CodeMismatch unless the codes hash to the licensee's
-    ///         committed codes, RevealsClosed (first reveal at or after `revealsClose`; the commitment itself was
-    ///         made before `endsAt`), WatermarkMismatch (bits differ from the first reveal's), CollectionClosed,
-    ///         CommitmentTooLate (commitment not minAge old at the first reveal)
-    function reveal(uint256 id, bytes calldata codes, uint64 bits, bytes32[] calldata otherHashes, bytes32 salt)
-        external
+    ///         CommitmentTooYoung before committedAt + minAge, WrongStatus unless Licensed or Accused (also for an
+    ///         unknown id), BadBits (mask beyond S, or bits outside mask), TooFewSegments (fewer than quorum),
+    ///         BadLength (codes not 8 bytes per segment), CodeMismatch unless the codes open the licensee's code
+    ///         root at those positions, RevealsClosed (first reveal at or after `revealsClose`; the commitment
+    ///         itself was made before `endsAt`), CollectionClosed, CommitmentTooLate (commitment not minAge old at
+    ///         the first reveal). A later report adds its new segments to the licence's `mask`; on segments
+    ///         reported before, the first-reported bits stand even if it contradicts them.
+    function reveal(uint256 id, uint64 mask, uint64 bits, bytes calldata codes, bytes32[] calldata proof,
+        bytes32 salt) external
     {
         bytes32 c = keccak256(abi.encodePacked(msg.sender, keccak256(abi.encodePacked(codes, salt))));
         uint256 t = commitments[msg.sender][c];
         if (t == 0 || t >> _STAGE != 0) revert UnknownCommitment(c);
         if (block.timestamp < t + minAge) revert CommitmentTooYoung(t + minAge);
-        License storage l = _license(id);
-        uint256 s = segments;
-        if (codes.length != 8 * s) revert BadLength(8 * s, codes.length);
-        if (otherHashes.length != s) revert BadLength(s, otherHashes.length);
-        if (s < 64 && bits >> s != 0) revert BadBits(bits);
+        License storage l = _licenses[id];
         Status st = l.status;
         if (st != Status.Licensed && st != Status.Accused) revert WrongStatus(id, st);
-        // proof of possession: the codes are the licensee's committed codes of the variants `bits`
-        bytes32[] memory hs = new bytes32[](2 * s);
-        for (uint256 j = 0; j < s; ++j) {
-            bytes32 h = keccak256(codes[8 * j:8 * j + 8]);
+        uint256 s = segments;
+        if ((s < 64 && mask >> s != 0) || bits & ~mask != 0) revert BadBits(mask, bits);
+        // proof of possession: the codes open the licensee's code tree at leaves 2*j + bit_j
+        uint256 k = codes.length >> 3;
+        if (codes.length != k << 3) revert BadLength(k << 3, codes.length);
+        uint256[] memory idx = new uint256[](k);
+        bytes32[] memory val = new bytes32[](k);
+        uint256 i = 0;
+        for (uint256 m = mask; m != 0; m &= m - 1) {
+            uint256 j = _lowestBit(m);
+            if (i == k) revert BadLength(8 * (k + 1), codes.length);
             uint256 v = (bits >> j) & 1;
-            hs[2 * j + v] = h;
-            hs[2 * j + 1 - v] = otherHashes[j];
+            idx[i] = 2 * j + v;
+            bytes8 code;
+            assembly ("memory-safe") {
+                // i < k: the 8 bytes at 8*i of codes, the word's low 24 bytes cleared
+                code := and(calldataload(add(codes.offset, shl(3, i))), shl(192, 0xffffffffffffffff))
+            }
+            val[i] = CodeTree.leaf(code, address(this), id, j, v);
+            ++i;
         }
-        if (keccak256(abi.encodePacked(hs)) != l.codeRoot) revert CodeMismatch(id);
+        if (i != k) revert BadLength(8 * i, codes.length);
+        if (k < quorum) revert TooFewSegments(quorum, k);
+        if (!CodeTree.verify(l.codeRoot, codeDepth, idx, val, k, proof)) revert CodeMismatch(id);
         if (st == Status.Licensed) {
             // every commitment was made before endsAt (`commit`); it may accuse until revealsClose
             if (block.timestamp >= revealsClose) revert RevealsClosed(revealsClose);
             l.status = Status.Accused;
             l.accusedAt = uint40(block.timestamp);
             l.bits = bits;
-            emit Accused(id, bits, block.timestamp + collectionWindow,
-                block.timestamp + collectionWindow + appealWindow);
+            l.mask = mask;
         } else {
-            if (bits != l.bits) revert WatermarkMismatch(l.bits, bits);
-            uint256 first = l.accusedAt;
-            if (block.timestamp >= first + collectionWindow) revert CollectionClosed(first + collectionWindow);
+            uint256 firstAt = l.accusedAt;
+            if (block.timestamp >= firstAt + collectionWindow) revert CollectionClosed(firstAt + collectionWindow);
             // INVARIANT: only commitments made minAge before the watermark's first reveal count.
-            if (t + minAge > first) revert CommitmentTooLate(t, first);
+            if (t + minAge > firstAt) revert CommitmentTooLate(t, firstAt);
+            // segments reported before keep their first-reported bit; a contradicting report still counts (only
+            // a holder of other variants makes one: it must not shut honest reports out, and it never helps an
+            // appeal, which opens segments against the first-reported bits)
+            uint64 known = l.mask;
+            l.bits |= bits & ~known;
+            l.mask = known | mask;
         }
         commitments[msg.sender][c] = t | (1 << _STAGE) | (id << _ID);
         uint32 n = l.reports + 1;
         l.reports = n;
-        emit Reported(id, msg.sender, bits, n);
+        emit Reported(id, msg.sender, mask, bits, n);
+    }
+
+    /// @dev Index of the lowest set bit of m != 0 (m < 2^64).
+    function _lowestBit(uint256 m) private pure returns (uint256 j) {
+        m &= (~m + 1);
+        if (m >> 32 != 0) { j += 32; m >>= 32; }
+        if (m >> 16 != 0) { j += 16; m >>= 16; }
+        if (m >> 8 != 0) { j += 8; m >>= 8; }
+        if (m >> 4 != 0) { j += 4; m >>= 4; }
+        if (m >> 2 != 0) { j += 2; m >>= 2; }
+        if (m >> 1 != 0) { j += 1; }
     }
 
     /// @notice Claim the reward f(n) (wei, paid to msg.sender) of msg.sender's revealed report `commitment`, once

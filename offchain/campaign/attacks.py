@@ -1,7 +1,8 @@
-"""Attacks that pirated copies typically undergo, used by watermark tests and benchmarks.
+"""Attacks that pirated copies typically undergo, used by watermark tests, benchmarks and the demo.
 
-All helpers take and return ``uint8`` arrays of shape ``(H, W, 3)`` (RGB); the codec and the
-resampling are done by Pillow.
+All helpers take and return ``uint8`` arrays of shape ``(H, W, 3)`` (RGB); codecs, resampling, rotation and
+tone edits are Pillow's (what a pirate does in one line).  `launder` is the attack of a licensee that can run the
+detector (the watermark key is public): it re-embeds a random code into its own copy.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageEnhance, ImageFilter
 
-__all__ = ["jpeg", "resize", "crop", "chain"]
+__all__ = ["jpeg", "webp", "resize", "crop", "rotate", "flip", "brightness", "contrast", "gamma", "offset", "blur",
+           "noise", "chain", "launder"]
 
 _RESAMPLE = {
     "nearest": Image.NEAREST,
@@ -29,17 +31,30 @@ def _check(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def jpeg(image: np.ndarray, quality: int = 50) -> np.ndarray:
-    """Re-encode ``image`` (uint8 HxWx3) as baseline JPEG at ``quality`` (1..95) and decode it.
+def _pil(image: np.ndarray) -> Image.Image:
+    return Image.fromarray(_check(image), "RGB")
 
-    Returns a uint8 array of the same shape.
-    """
-    image = _check(image)
+
+def _arr(im: Image.Image) -> np.ndarray:
+    return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+
+
+def _codec(image: np.ndarray, fmt: str, quality: int) -> np.ndarray:
     buf = io.BytesIO()
-    Image.fromarray(image, "RGB").save(buf, format="JPEG", quality=int(quality))
+    _pil(image).save(buf, format=fmt, quality=int(quality))
     buf.seek(0)
     with Image.open(buf) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+        return _arr(im)
+
+
+def jpeg(image: np.ndarray, quality: int = 50) -> np.ndarray:
+    """Re-encode ``image`` (uint8 HxWx3) as baseline JPEG at ``quality`` (1..95) and decode it (same shape)."""
+    return _codec(image, "JPEG", quality)
+
+
+def webp(image: np.ndarray, quality: int = 50) -> np.ndarray:
+    """Re-encode ``image`` (uint8 HxWx3) as lossy WebP at ``quality`` (0..100) and decode it (same shape)."""
+    return _codec(image, "WEBP", quality)
 
 
 def resize(image: np.ndarray, factor: float = 0.5, method: str = "bilinear") -> np.ndarray:
@@ -51,8 +66,7 @@ def resize(image: np.ndarray, factor: float = 0.5, method: str = "bilinear") -> 
     image = _check(image)
     h, w = image.shape[:2]
     nh, nw = max(1, int(round(h * factor))), max(1, int(round(w * factor)))
-    im = Image.fromarray(image, "RGB").resize((nw, nh), _RESAMPLE[method])
-    return np.asarray(im, dtype=np.uint8).copy()
+    return _arr(_pil(image).resize((nw, nh), _RESAMPLE[method]))
 
 
 def crop(image: np.ndarray, fractions: tuple[float, float, float, float]) -> np.ndarray:
@@ -60,7 +74,7 @@ def crop(image: np.ndarray, fractions: tuple[float, float, float, float]) -> np.
 
     Each fraction is relative to the corresponding dimension (left/right of the width,
     top/bottom of the height), e.g. ``(0.05, 0, 0.02, 0.05)``; pixel counts are rounded.
-    Returns a uint8 array (a copy).
+    Returns a uint8 array (a copy).  Raises ValueError on negative fractions or an empty result.
     """
     image = _check(image)
     h, w = image.shape[:2]
@@ -74,6 +88,49 @@ def crop(image: np.ndarray, fractions: tuple[float, float, float, float]) -> np.
     return image[y0:y1, x0:x1].copy()
 
 
+def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate ``image`` counter-clockwise by ``degrees`` about its centre (bicubic, same size, black corners)."""
+    return _arr(_pil(image).rotate(float(degrees), Image.BICUBIC))
+
+
+def flip(image: np.ndarray) -> np.ndarray:
+    """Mirror ``image`` horizontally (left <-> right)."""
+    return _check(image)[:, ::-1].copy()
+
+
+def brightness(image: np.ndarray, factor: float) -> np.ndarray:
+    """Pillow ``ImageEnhance.Brightness``: every channel times ``factor`` (e.g. 1.15 = +15 %), clipped."""
+    return _arr(ImageEnhance.Brightness(_pil(image)).enhance(float(factor)))
+
+
+def contrast(image: np.ndarray, factor: float) -> np.ndarray:
+    """Pillow ``ImageEnhance.Contrast``: deviations from the mean grey times ``factor``, clipped."""
+    return _arr(ImageEnhance.Contrast(_pil(image)).enhance(float(factor)))
+
+
+def gamma(image: np.ndarray, g: float) -> np.ndarray:
+    """Gamma curve ``255 (x / 255)^g`` on every channel (g < 1 brightens), rounded and clipped."""
+    lut = np.clip(np.rint(255.0 * (np.arange(256) / 255.0) ** float(g)), 0, 255).astype(np.uint8)
+    return lut[_check(image)]
+
+
+def offset(image: np.ndarray, amount: int = 25) -> np.ndarray:
+    """Add ``amount`` grey levels to every pixel and channel, clipped to 0..255."""
+    return np.clip(_check(image).astype(np.int16) + int(amount), 0, 255).astype(np.uint8)
+
+
+def blur(image: np.ndarray, radius: float = 1.0) -> np.ndarray:
+    """Gaussian blur of ``radius`` px (Pillow ``GaussianBlur``)."""
+    return _arr(_pil(image).filter(ImageFilter.GaussianBlur(float(radius))))
+
+
+def noise(image: np.ndarray, sigma: float = 5.0, seed: int = 0) -> np.ndarray:
+    """Add i.i.d. Gaussian noise of standard deviation ``sigma`` grey levels (seeded), rounded and clipped."""
+    rng = np.random.default_rng(seed)
+    x = _check(image).astype(np.float64) + rng.normal(0.0, float(sigma), image.shape)
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
 def chain(
     image: np.ndarray,
     fractions: tuple[float, float, float, float] = (0.05, 0.05, 0.05, 0.05),
@@ -83,3 +140,12 @@ def chain(
 ) -> np.ndarray:
     """Crop, then resize, then JPEG re-encode (the full pirate chain). uint8 HxWx3 in and out."""
     return jpeg(resize(crop(image, fractions), factor, method), quality)
+
+
+def launder(image: np.ndarray, key: bytes, seed: int = 0) -> np.ndarray:
+    """The laundering attack of a licensee holding the public watermark key: embed a random code (seeded) into
+    its own marked copy with `offchain.campaign.watermark.embed`, overwriting the payload of its own code.
+    Returns the laundered uint8 HxWx3 image."""
+    from offchain.campaign.watermark import embed
+
+    return embed(_check(image), np.random.default_rng(seed).bytes(8), key)

@@ -177,22 +177,29 @@ def delivery_hash(delivery: list[tuple[bytes, bytes]]) -> bytes:
     return keccak(b"".join(keccak(c) for pair in delivery for c in pair))
 
 
+def _plain_leaf(j: int, v: int, code: bytes) -> bytes:
+    return code_hash(code)
+
+
 def receive(choice: Choice, A: Point, delivery: list[tuple[bytes, bytes]], code_hashes: list[bytes],
-            context: bytes = b"") -> list[bytes]:
+            context: bytes = b"", leaf=None) -> list[bytes]:
     """Licensee side: decrypt the chosen variant of every segment and check its code against the owner's
-    committed hashes (``code_hashes[2*j + sigma_j]``). Returns the plaintexts (code || content) per segment.
+    committed leaves (``code_hashes[2*j + sigma_j] == leaf(j, sigma_j, code)``; ``leaf`` defaults to keccak of the
+    code; campaigns pass `offchain.campaign.codes.code_leaf` bound to the campaign and licensee). Returns the
+    plaintexts (code || content) per segment.
 
     Raises DeliveryError(segment) if a ciphertext does not decrypt or its code is not the committed one (then
     `prove_cheating` makes the proof), OTError on shape errors."""
     if len(delivery) != len(choice.B) or len(code_hashes) != 2 * len(choice.B):
         raise OTError("delivery, choices and code hashes disagree on the number of segments")
+    leaf = leaf or _plain_leaf
     out = []
     for j, (s, b, Bj) in enumerate(zip(choice.sigma, choice.b, choice.B)):
         k = _kdf(context, j, Bj, mul(A, b))
         pt = _dec(k, delivery[j][s], _aad(context, j))
         if pt is None:
             raise DeliveryError(f"segment {j}: the chosen variant does not decrypt", j)
-        if len(pt) < CODE_BYTES or code_hash(pt[:CODE_BYTES]) != code_hashes[2 * j + s]:
+        if len(pt) < CODE_BYTES or leaf(j, s, pt[:CODE_BYTES]) != code_hashes[2 * j + s]:
             raise DeliveryError(f"segment {j}: the delivered code is not the committed one", j)
         out.append(pt)
     return out
@@ -218,10 +225,10 @@ def prove_cheating(choice: Choice, delivery: list[tuple[bytes, bytes]], segment:
 
 
 def check_cheating_proof(proof: CheatingProof, A: Point, B: list[Point], delivery_hash_onchain: bytes,
-                         code_hashes: list[bytes], context: bytes = b"") -> bool:
+                         code_hashes: list[bytes], context: bytes = b"", leaf=None) -> bool:
     """Anyone: True iff the proof shows the owner cheated: the opening matches B_segment, the ciphertext is the
     one the owner committed (deliveryHash), and under the licensee's key it fails to decrypt or carries a code
-    whose hash is not ``code_hashes[2*segment + sigma]``.
+    whose leaf (``leaf(segment, sigma, code)``, as in `receive`) is not ``code_hashes[2*segment + sigma]``.
 
     The proof's shape is checked exactly first: ``sigma`` in {0, 1} (a sigma of 2 or -1 would pass the opening,
     which treats any nonzero sigma as 1, and index another segment's ciphertext), ``segment`` an int in range, and
@@ -241,4 +248,6 @@ def check_cheating_proof(proof: CheatingProof, A: Point, B: list[Point], deliver
     if proof.ciphertext_hashes[2 * j + proof.sigma] != keccak(proof.ciphertext):
         return False
     pt = _dec(_kdf(context, j, B[j], mul(A, proof.b)), proof.ciphertext, _aad(context, j))
-    return pt is None or len(pt) < CODE_BYTES or code_hash(pt[:CODE_BYTES]) != code_hashes[2 * j + proof.sigma]
+    leaf = leaf or _plain_leaf
+    return pt is None or len(pt) < CODE_BYTES \
+        or leaf(j, proof.sigma, pt[:CODE_BYTES]) != code_hashes[2 * j + proof.sigma]

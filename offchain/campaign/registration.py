@@ -5,14 +5,15 @@
 * `Keyed`: every key-dependent constant (version-stable: derived from SHAKE-256, not numpy's RNG): the sync tile,
   the payload DCT coefficients of each coded bit with their signs, the dither and the scrambling mask.
 * **Sync template** (geometry after cropping): a key-derived pseudo-random band-pass tile of ``TILE x TILE``
-  canonical px (spatial wavelengths ~5.3..21 px), repeated 2 x 2 times over the frame.  `sync_candidates` folds
-  the whitened suspect modulo the tile period for a grid of horizontal/vertical extents ``e in [0.89, 1.005]``
-  (a crop of <= 5 % per border leaves ``1 - left - right >= 0.9`` of the frame visible); a phase-only FFT
-  correlation with the tile gives the offsets (restricted to the admissible range).  The best distinct peaks are
-  refined on a finer extent grid.
+  canonical px (spatial wavelengths ~5.3..21 px), repeated 2 x 2 times over the frame.  `coarse_sync` folds the
+  whitened suspect (`whitened`), at half resolution, modulo the tile period for a grid of horizontal/vertical
+  extents ``e in [0.79, 1.005]`` (a crop of <= 10 % per border leaves ``1 - left - right >= 0.8`` of the frame
+  visible); a phase-only FFT correlation with the tile gives the offsets (restricted to the admissible range).
+  `fine_sync` refines the best distinct peaks on a finer extent grid at full resolution.  The caller
+  (`offchain.campaign.watermark`) runs it for every mirror x rotation hypothesis and compares the peak heights.
 * **Fine registration** (`refine`): around each sync hypothesis a joint grid of (extent, centre) per axis
   maximizes the lattice fit ``Q = mean cos(4 pi (p - dither) / delta)`` (~1 when aligned, ~0 otherwise),
-  computed cheaply through the separability of resampling and DCT (`projections`).
+  computed cheaply through the separability of resampling and DCT (`projections`, `projector`).
 
 A geometry is (ex, ox, ey, oy): the visible fraction of the canonical frame per axis and the canonical position
 (px) of the suspect's left/top edge.
@@ -35,11 +36,11 @@ N = 256  # canonical frame size
 TILE = 128  # sync tile period
 _SYNC_BAND = (6.0, 24.0)  # cycles per tile (wavelength ~21..5.3 px)
 SYNC_AMP = 2.1  # RMS of the sync template (grey levels)
-MARGIN = 16  # payload region = [MARGIN, N - MARGIN)
+MARGIN = 28  # payload region = [MARGIN, N - MARGIN): a crop of <= 10 % per border never reaches it
 REGION = N - 2 * MARGIN
 _PAY_BAND = (3.0, 18.0)  # radial DCT index band of payload coefficients
 DELTA = 120.0  # STDM quantization step (orthonormal DCT units)
-_EXTENT_RANGE = (0.89, 1.005)  # searched visible fraction of the canonical frame per axis
+_EXTENT_RANGE = (0.79, 1.005)  # searched visible fraction of the canonical frame per axis
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,6 +77,9 @@ class Keyed:
         tile /= tile.std()
         self.tile = tile
         self.tile_fft = np.fft.fft2(tile)
+        h = P // 2  # the same tile sampled at half resolution (its band is below the half-rate Nyquist limit)
+        sub = np.fft.fftshift(self.tile_fft)[P // 2 - h // 2: P // 2 + h // 2, P // 2 - h // 2: P // 2 + h // 2]
+        self.tile_half_fft = np.fft.fft2(np.real(np.fft.ifft2(np.fft.ifftshift(sub))))
         reps = N // P
         self.sync = np.tile(tile, (reps, reps))
         # --- payload coefficients
@@ -118,10 +122,12 @@ def keyed(key: bytes) -> Keyed:
 # ---------------------------------------------------------------------------------------------
 # Sync template search
 # ---------------------------------------------------------------------------------------------
-def _fold_matrix(extent: float, n_in: int = N, period: int | None = None) -> np.ndarray:
-    """(period, n_in) matrix splatting suspect samples at canonical positions onto the tile."""
-    period = TILE if period is None else period
-    X = extent * (np.arange(n_in) + 0.5) * (N / n_in) - 0.5
+def _fold_matrix(extent: float, n_in: int = N, period: int = TILE, unit: int = 1) -> np.ndarray:
+    """(period, n_in) matrix splatting suspect samples at canonical positions onto the tile.
+
+    ``unit``: canonical px per sample of the folded grid (1 at full resolution, 2 at half resolution).
+    """
+    X = extent * (np.arange(n_in) + 0.5) * (N / n_in) / unit - 0.5
     j0 = np.floor(X)
     fr = X - j0
     j0 = j0.astype(np.int64)
@@ -150,67 +156,76 @@ def _cubic_matrix(coords: np.ndarray, n: int) -> np.ndarray:
     return M
 
 
-def _whiten(S: np.ndarray) -> np.ndarray:
-    hp = ndimage.gaussian_filter(S, 0.8) - ndimage.gaussian_filter(S, 3.0)
-    env = np.sqrt(ndimage.gaussian_filter(hp * hp, 6.0)) + 1.0
+def _whiten(S: np.ndarray, unit: int = 1) -> np.ndarray:
+    """Band-pass and locally normalize a canonical frame (``unit`` = 2: a half-resolution frame)."""
+    hp = ndimage.gaussian_filter(S, 0.8 / unit) - ndimage.gaussian_filter(S, 3.0 / unit)
+    env = np.sqrt(ndimage.gaussian_filter(hp * hp, 6.0 / unit)) + 1.0
     return hp / env
 
 
-def _sync_scores(kd: Keyed, Wp: np.ndarray, exts_x, exts_y):
+def whitened(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(full-resolution, half-resolution) whitened versions of the canonical frame ``S`` (N x N)."""
+    half = S.reshape(N // 2, 2, N // 2, 2).mean(axis=(1, 3))
+    return _whiten(S), _whiten(half, 2)
+
+
+def _sync_scores(kd: Keyed, Wp: np.ndarray, exts_x, exts_y, unit: int = 1, n_out: int = 1, n_best: int = 0):
     """Fold the whitened suspect for every (ey, ex) pair and phase-correlate with the tile.
 
-    Returns a list of (score, ex, ox, ey, oy): the best admissible peak for each pair.
+    ``Wp``: whitened frame at full (``unit`` = 1, N x N) or half (``unit`` = 2) resolution.
+    Returns a list of (score, ex, ox, ey, oy), best first: the ``n_out`` best admissible peaks of each pair
+    (only the ``n_best`` best overall if ``n_best`` > 0); offsets in canonical px.
     """
-    P = TILE
-    Mx = np.concatenate([_fold_matrix(ex) for ex in exts_x])  # (nx*P, N)
-    A = Wp @ Mx.T  # (N, nx*P)
+    P = TILE // unit
+    n_in = Wp.shape[0]
+    tile_fft = kd.tile_fft if unit == 1 else kd.tile_half_fft
+    Mx = np.concatenate([_fold_matrix(ex, n_in, P, unit) for ex in exts_x])  # (nx*P, n_in)
+    A = Wp @ Mx.T  # (n_in, nx*P)
     nx, ny = len(exts_x), len(exts_y)
-    My = np.stack([_fold_matrix(ey) for ey in exts_y])  # (ny, P, N)
-    F = (My.reshape(ny * P, N) @ A).reshape(ny, P, nx, P).transpose(0, 2, 1, 3)  # (ny,nx,P,P)
-    Ff = np.fft.fft2(F)
-    cross = np.conj(Ff) * kd.tile_fft  # peak at the canonical offset
+    My = np.stack([_fold_matrix(ey, n_in, P, unit) for ey in exts_y])  # (ny, P, n_in)
+    F = (My.reshape(ny * P, n_in) @ A).reshape(ny, P, nx, P).transpose(0, 2, 1, 3)  # (ny,nx,P,P)
+    Ff = sfft.rfft2(F.astype(np.float32), workers=-1)
+    cross = np.conj(Ff) * tile_fft[:, : P // 2 + 1].astype(np.complex64)  # peak at the canonical offset
     mag = np.abs(Ff)
     cross /= mag + 1e-3 * mag.mean() + 1e-12
-    corr = np.real(np.fft.ifft2(cross))  # (ny, nx, P, P)
-    sd = corr.std(axis=(2, 3)) + 1e-12
+    corr = sfft.irfft2(cross, s=(P, P), workers=-1)  # (ny, nx, P, P)
+    corr /= corr.std(axis=(2, 3), keepdims=True) + 1e-12
     sh = np.arange(P)
-    shs = np.where(sh > P / 2, sh - P, sh)
+    shs = np.where(sh > P / 2, sh - P, sh) * unit  # canonical px
+    ey_a, ex_a = np.asarray(exts_y, dtype=float), np.asarray(exts_x, dtype=float)
+    oky = (shs[None, :] >= -2.5) & (shs[None, :] <= (1 - ey_a[:, None]) * N + 2.5)  # (ny, P)
+    okx = (shs[None, :] >= -2.5) & (shs[None, :] <= (1 - ex_a[:, None]) * N + 2.5)  # (nx, P)
+    ok = oky[:, None, :, None] & okx[None, :, None, :]
+    masked = np.where(ok, corr, -np.inf).reshape(ny * nx, P * P)
+    if n_out == 1:
+        order = np.argmax(masked, axis=1)[:, None]
+    else:
+        order = np.argsort(masked, axis=1)[:, ::-1][:, :n_out]  # (pairs, n_out)
+    vals = np.take_along_axis(masked, order, axis=1)
+    top = np.argsort(vals, axis=None)[::-1][: max(n_best, 1)] if n_best else np.arange(vals.size)
     out = []
-    for iy, ey in enumerate(exts_y):
-        oky = (shs >= -2.5) & (shs <= (1 - ey) * N + 2.5)
-        for ix, ex in enumerate(exts_x):
-            okx = (shs >= -2.5) & (shs <= (1 - ex) * N + 2.5)
-            c = corr[iy, ix]
-            sub = c[np.ix_(oky, okx)]
-            a, b = np.unravel_index(np.argmax(sub), sub.shape)
-            py, px = np.nonzero(oky)[0][a], np.nonzero(okx)[0][b]
-            v0 = c[py, px]
+    for flat in top:
+        pair, r = divmod(int(flat), order.shape[1])
+        iy, ix = divmod(pair, nx)
+        py, px = divmod(int(order[pair, r]), P)
+        c = corr[iy, ix]
+        v0 = c[py, px]
 
-            def interp(vm, vp):
-                den = vm - 2 * v0 + vp
-                return 0.0 if den >= 0 else float(np.clip(0.5 * (vm - vp) / den, -0.5, 0.5))
+        def interp(vm, vp):
+            den = vm - 2 * v0 + vp
+            return 0.0 if den >= 0 else float(np.clip(0.5 * (vm - vp) / den, -0.5, 0.5))
 
-            dy = interp(c[(py - 1) % P, px], c[(py + 1) % P, px])
-            dx = interp(c[py, (px - 1) % P], c[py, (px + 1) % P])
-            out.append((float(v0 / sd[iy, ix]), float(ex), float(shs[px] + dx), float(ey), float(shs[py] + dy)))
+        dy = interp(c[(py - 1) % P, px], c[(py + 1) % P, px]) * unit
+        dx = interp(c[py, (px - 1) % P], c[py, (px + 1) % P]) * unit
+        out.append((float(v0), float(ex_a[ix]), float(shs[px] + dx), float(ey_a[iy]), float(shs[py] + dy)))
     out.sort(key=lambda r: -r[0])
     return out
 
 
-def sync_candidates(kd: Keyed, S: np.ndarray, n_best: int = 3) -> list[tuple[float, float, float, float, float]]:
-    """Return up to ``n_best`` (score, ex, ox, ey, oy) geometry hypotheses, best first.
-
-    ``ex``/``ey``: visible fraction of the canonical frame per axis; ``ox``/``oy``: canonical
-    position (px) of the suspect's left/top edge.  Coarse grid of extents (step 0.008), then a
-    finer grid (step 0.002) around the best distinct coarse peaks.
-    """
-    Wp = _whiten(S)
-    lo, hi = _EXTENT_RANGE
-    grid = np.arange(lo, hi + 1e-9, 0.008)
-    coarse = _sync_scores(kd, Wp, grid, grid)
+def _distinct(cands, n_best: int) -> list:
     picked: list = []
-    for cand in coarse:
-        _, ex, ox, ey, oy = cand
+    for cand in cands:
+        _, ex, ox, ey, oy = cand[:5]
         cx, cy = ox + ex * N / 2, oy + ey * N / 2
         if any(abs(cx - (p[2] + p[1] * N / 2)) < 4 and abs(cy - (p[4] + p[3] * N / 2)) < 4
                and abs(ex - p[1]) < 0.02 and abs(ey - p[3]) < 0.02 for p in picked):
@@ -218,13 +233,25 @@ def sync_candidates(kd: Keyed, S: np.ndarray, n_best: int = 3) -> list[tuple[flo
         picked.append(cand)
         if len(picked) >= n_best:
             break
-    refined = []
-    for _, ex, ox, ey, oy in picked:
-        fx = np.arange(ex - 0.006, ex + 0.0061, 0.002)
-        fy = np.arange(ey - 0.006, ey + 0.0061, 0.002)
-        refined.append(_sync_scores(kd, Wp, fx, fy)[0])
-    refined.sort(key=lambda r: -r[0])
-    return refined
+    return picked
+
+
+def coarse_sync(kd: Keyed, W_half: np.ndarray, n_best: int = 3) -> list[tuple[float, float, float, float, float]]:
+    """Up to ``n_best`` distinct (score, ex, ox, ey, oy) hypotheses from the half-resolution whitened frame.
+
+    Extents on a grid of step 0.01 over the admissible range (a crop of <= 10 % per border); scores are
+    peak heights in standard deviations of the correlation surface, comparable between frames.
+    """
+    lo, hi = _EXTENT_RANGE
+    grid = np.arange(lo, hi + 1e-9, 0.01)
+    return _distinct(_sync_scores(kd, W_half, grid, grid, unit=2, n_best=40), n_best)
+
+
+def fine_sync(kd: Keyed, W_full: np.ndarray, ex: float, ey: float) -> tuple[float, float, float, float, float]:
+    """The best (score, ex, ox, ey, oy) on a fine extent grid (step 0.002) around (ex, ey), full resolution."""
+    fx = np.arange(ex - 0.008, ex + 0.0081, 0.002)
+    fy = np.arange(ey - 0.008, ey + 0.0081, 0.002)
+    return _sync_scores(kd, W_full, fx, fy, n_best=1)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,6 +277,10 @@ def _dct_matrix() -> np.ndarray:
 _K = int(math.floor(_PAY_BAND[1])) + 1  # DCT rows/cols that can hold payload coefficients
 
 
+def _axis_matrix(e: float, o: float) -> np.ndarray:
+    return _dct_matrix() @ _cubic_matrix(_region_coords(e, o), N)
+
+
 def projections(kd: Keyed, S: np.ndarray, geo_y: list, geo_x: list) -> np.ndarray:
     """Payload projections for all pairs of per-axis geometries.
 
@@ -257,15 +288,26 @@ def projections(kd: Keyed, S: np.ndarray, geo_y: list, geo_x: list) -> np.ndarra
     (len(geo_y), len(geo_x), n_bits).  Uses the separability of resampling and DCT: only the
     low ``_K x _K`` corner of the region's DCT is computed.
     """
-    D = _dct_matrix()
-    Ay = np.concatenate([D @ _cubic_matrix(_region_coords(e, o), N) for e, o in geo_y])
-    Ax = np.concatenate([D @ _cubic_matrix(_region_coords(e, o), N) for e, o in geo_x])
+    Ay = np.concatenate([_axis_matrix(e, o) for e, o in geo_y])
+    Ax = np.concatenate([_axis_matrix(e, o) for e, o in geo_x])
     C = (Ay @ S) @ Ax.T  # (ny*K, nx*K)
     ny, nx = len(geo_y), len(geo_x)
     C = C.reshape(ny, _K, nx, _K).transpose(0, 2, 1, 3)
     coefs = C[:, :, kd.coef_u, kd.coef_v] * kd.coef_w  # (ny, nx, n_bits*per)
     return coefs.reshape(ny, nx, kd.n_bits, kd.per).sum(axis=3)
 
+
+def projector(kd: Keyed, ex: float, ox: float, ey: float, oy: float):
+    """A function mapping canonical frames (N x N, or a stack k x N x N) to their payload projections at one
+    geometry: shape (n_bits,) or (k, n_bits)."""
+    Ay, Ax = _axis_matrix(ey, oy), _axis_matrix(ex, ox)
+
+    def apply(S: np.ndarray) -> np.ndarray:
+        C = np.einsum("ai,...ij,bj->...ab", Ay, S, Ax, optimize=True)
+        coefs = C[..., kd.coef_u, kd.coef_v] * kd.coef_w
+        return coefs.reshape(*C.shape[:-2], kd.n_bits, kd.per).sum(axis=-1)
+
+    return apply
 
 
 def _axis_grid(e0: float, o0: float, de: float, ne: int, dc: float, nc: int) -> list:
@@ -279,7 +321,7 @@ def _axis_grid(e0: float, o0: float, de: float, ne: int, dc: float, nc: int) -> 
     return out
 
 
-def _lattice_fit(kd: Keyed, proj: np.ndarray) -> np.ndarray:
+def lattice_fit(kd: Keyed, proj: np.ndarray) -> np.ndarray:
     """Q = mean over bits of cos(4 pi (p - d) / delta): ~1 when aligned, ~0 (+-0.05) otherwise."""
     return np.cos(4 * np.pi * (proj - kd.dither) / DELTA).mean(axis=-1)
 
@@ -293,7 +335,7 @@ def refine(kd: Keyed, S: np.ndarray, ex, ox, ey, oy, n_seeds: int = 3, n_out: in
     """
     gy = _axis_grid(ey, oy, 0.003, 3, 0.5, 4)
     gx = _axis_grid(ex, ox, 0.003, 3, 0.5, 4)
-    q = _lattice_fit(kd, projections(kd, S, gy, gx))
+    q = lattice_fit(kd, projections(kd, S, gy, gx))
     seeds = []
     for flat in np.argsort(q, axis=None)[::-1]:
         iy, ix = np.unravel_index(flat, q.shape)
@@ -307,7 +349,7 @@ def refine(kd: Keyed, S: np.ndarray, ex, ox, ey, oy, n_seeds: int = 3, n_out: in
         fy = _axis_grid(*gy[iy], 0.001, 2, 0.17, 2)
         fx = _axis_grid(*gx[ix], 0.001, 2, 0.17, 2)
         proj = projections(kd, S, fy, fx)
-        qf = _lattice_fit(kd, proj)
+        qf = lattice_fit(kd, proj)
         for flat in np.argsort(qf, axis=None)[::-1][:n_out]:
             a, b = np.unravel_index(flat, qf.shape)
             out.append((float(qf[a, b]), fx[b][0], fx[b][1], fy[a][0], fy[a][1], proj[a, b]))

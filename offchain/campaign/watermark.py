@@ -11,30 +11,49 @@ Design
   (anisotropically, Pillow bilinear with antialiasing) to a *canonical* ``256 x 256`` frame, which
   undoes any rescaling.  The watermark is computed in that frame, up-sampled (bicubic) to the image
   size and added equally to R, G and B (so only luminance changes).
-* **Sync template** (geometry after cropping): a key-derived pseudo-random band-pass tile of
-  ``128 x 128`` canonical px (spatial wavelengths ~5.3..21 px), repeated 2 x 2 times over the frame
-  (additive, RMS 2.1 grey levels).  At extraction the whitened suspect is *folded* modulo the tile
-  period for a grid of horizontal/vertical extents ``e in [0.89, 1.005]`` (a crop of <= 5 % per
-  border leaves ``1 - left - right >= 0.9`` of the frame visible); a phase-only FFT correlation
-  with the tile gives the offsets (restricted to the admissible range).  The best distinct peaks
-  are refined on a finer extent grid.
+* **Sync template** (geometry): a key-derived band-pass tile of ``128 x 128`` canonical px repeated 2 x 2 times
+  (RMS 2.1 grey levels); `offchain.campaign.registration` finds extents and offsets by folding (crops of <= 10 %
+  per border), first at half resolution for every hypothesis of mirror (a horizontal flip) x rotation (0, +-0.5,
+  ..., +-2 degrees; the suspect is rotated back in its own square-pixel grid), then at full resolution.
 * **Payload**: spread-transform dither modulation (STDM, a quantization-index modulation) of
-  orthonormal 2-D DCT coefficients of the central ``224 x 224`` region of the canonical frame (a
-  16 px margin that a 5 % crop never removes).  The 220 coefficients used are key-selected among
-  those with radial index in ``[3, 18]`` (wavelengths ~25..150 canonical px, which survive JPEG
-  q50 and 50 % down-scaling); each coded bit owns one coefficient with a key sign and dither, and
+  orthonormal 2-D DCT coefficients of the central ``200 x 200`` region of the canonical frame (a
+  28 px margin that a 10 % crop never removes, nor a 2-degree rotation's corners).  The 220 coefficients used
+  are key-selected among those with radial index in ``[3, 18]`` (wavelengths ~22..130 canonical px, which survive
+  JPEG q40 and 50 % down-scaling); each coded bit owns one coefficient with a key sign and dither, and
   is quantized on one of two interleaved lattices of step ``delta = 120``.  Embedding is iterated
   on the actually rendered uint8 image (clipping, resampling, rounding).
-* **Fine registration**: around each sync hypothesis a joint grid of (extent, centre) per axis
-  maximizes the lattice fit ``Q = mean cos(4 pi (p - dither) / delta)`` (~1 when aligned, ~0
-  otherwise), computed cheaply through the separability of resampling and DCT.
+* **Tone** (`offchain.campaign.tone`): brightness, contrast and gamma scale the lattice; a grid of inverse gamma
+  exponents and gains is searched for the best lattice fit before decoding (a constant offset moves only the DC).
+* **Fine registration**: around each sync hypothesis, the rotation (steps of 0.05 degrees, when the fit is poor)
+  and a joint grid of (extent, centre) per axis maximize the lattice fit ``Q = mean cos(4 pi (p - dither) /
+  delta)`` (~1 when aligned, ~0 otherwise), computed cheaply through the separability of resampling and DCT.
 * **Error correction**: payload = 64-bit code + CRC-16/CCITT-FALSE (80 bits), encoded by a
   shortened binary BCH code over GF(2^8) (n = 220, k = 80, t = 20: corrects any 20 bit errors),
   scrambled by a key-derived mask.  Decoding uses Chase-II soft decoding (flips of the 4 least
   reliable bits); a candidate is accepted only if BCH decoding succeeds *and* the CRC matches.
-  A random word passes both with probability ~2^-63, so even over the few hundred decoding
+  A random word passes both with probability ~2^-59, so even over the few thousand decoding
   attempts of one extraction a wrong code is essentially never returned: ``extract`` either
   returns the exact code or raises ``WatermarkNotFound``.
+
+Threat model (laundering)
+-------------------------
+The key is public: the campaign contract publishes it so that any informer can extract codes from a pirated copy.
+Whoever holds the key can therefore run `embed` and `extract`, and a licensee can, on its *own* copy:
+
+* read its codes (it knows them anyway: no secret is lost);
+* **re-embed** a random code (`offchain.campaign.attacks.launder`): the quantization lattice is public, so the
+  projections are moved onto another code's lattice at the cost of one embedding (about 38 dB PSNR against its
+  marked copy: invisible) and the copy then carries a code of no licensee; or move every projection midway between
+  the two lattices (erasure), cheaper still;
+* it can *not* make the copy carry another licensee's code: the other variants' codes are hidden by the oblivious
+  transfer (`offchain.campaign.ot`), and the BCH + CRC check makes guessing hopeless.
+
+So a public-key quantization watermark stops pirates who do not hold a licence (every attack of the robustness
+benchmark) and informers who relay copies as found, but not a licensee that launders before leaking: no public
+detector can, since the detector is an oracle that tells the launderer when it has succeeded.  The benchmark
+measures it (``launder`` rows: recovery of the licensee's code and PSNR after the attempt).  Raising the bar needs
+a second, secret layer: the owner embeds the same code under a key it keeps (publishing only a hash commitment),
+detects laundered copies itself and reveals the key in an appeal; this is not built.
 """
 
 from __future__ import annotations
@@ -45,11 +64,13 @@ import math
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from offchain.campaign.codes import CODE_BYTES
 from offchain.campaign.ecc import WatermarkError, WatermarkNotFound, decode_payload, encode_payload
-from offchain.campaign.registration import (DELTA, MARGIN, N, REGION, SYNC_AMP, Keyed, keyed, projections, refine,
-                                            sync_candidates)
+from offchain.campaign.registration import (DELTA, MARGIN, N, REGION, SYNC_AMP, Keyed, coarse_sync, fine_sync, keyed,
+                                            projector, refine, whitened)
+from offchain.campaign.tone import K_GRID, apply_tone, tone_search
 
 __all__ = ["CODE_BYTES", "WatermarkError", "WatermarkNotFound", "embed", "extract", "psnr"]
 
@@ -182,11 +203,6 @@ def _soft_from_proj(kd: Keyed, proj: np.ndarray) -> np.ndarray:
     return np.cos(2 * np.pi * (proj - kd.dither) / DELTA)
 
 
-def _soft_bits(kd: Keyed, S: np.ndarray, ex: float, ox: float, ey: float, oy: float) -> np.ndarray:
-    """Soft values in [-1, 1] (positive = bit 0) of the (scrambled) coded bits for a geometry."""
-    return _soft_from_proj(kd, projections(kd, S, [(ey, oy)], [(ex, ox)])[0, 0])
-
-
 def _decode_soft(kd: Keyed, soft: np.ndarray, chase_bits: int = 4) -> bytes | None:
     """Chase-II decoding: try the hard decision and all flips of the least reliable bits."""
     hard = (soft < 0).astype(np.uint8) ^ kd.mask
@@ -203,13 +219,74 @@ def _decode_soft(kd: Keyed, soft: np.ndarray, chase_bits: int = 4) -> bytes | No
     return None
 
 
+_ANGLES = (0.0, -0.5, 0.5, -1.0, 1.0, -1.5, 1.5, -2.0, 2.0)  # coarse rotation hypotheses (degrees)
+_FINE_ANGLES = np.arange(-0.3, 0.301, 0.05)  # fine rotation offsets around a coarse hypothesis
+_N_HYPOTHESES = 6  # sync hypotheses (over flips, angles, positions) examined in full
+# Decoding is attempted only where the lattice fit Q reaches this: an unmarked frame gives Q ~ 0 +- 0.05 (at most
+# ~0.2 over a whole tone search), a decodable one Q >~ 0.35 (at most ~20 bit errors).
+_Q_MIN = 0.25
+
+
+def _frame(Y: np.ndarray, flip: bool, angle: float) -> np.ndarray:
+    """Canonical frame of the suspect's luminance ``Y``, mirrored and/or rotated back by ``angle`` degrees."""
+    if flip:
+        Y = Y[:, ::-1]
+    if angle:
+        Y = ndimage.rotate(Y, angle, reshape=False, order=1, mode="nearest")
+    return _resize_f(Y, (N, N), Image.BILINEAR)
+
+
+def _try_geometry(kd: Keyed, S: np.ndarray, geo: tuple, k0: float | None = None) -> tuple[bytes | None, float, float,
+                                                                                          float]:
+    """Tone search (all exponents, or those near ``k0``) then decoding at one geometry; returns (code or None, Q, k,
+    g)."""
+    project = projector(kd, *geo)
+    ks = K_GRID if k0 is None else k0 * np.exp(np.arange(-2, 3) * 0.0125)
+    q, k, g = tone_search(kd, project, S, ks)
+    if q < _Q_MIN:
+        return None, q, k, g
+    proj = project(apply_tone(S, k, 1.0))
+    for gg in (g, g * 0.997, g * 1.003):
+        code = _decode_soft(kd, _soft_from_proj(kd, proj / gg))
+        if code is not None:
+            return code, q, k, g
+    return None, q, k, g
+
+
+def _register(kd: Keyed, Y: np.ndarray, flip: bool, angle: float, S: np.ndarray, geo: tuple) -> bytes | None:
+    """Full registration from one sync hypothesis: tone, lattice refinement, fine rotation; decode."""
+    code, q, k, g = _try_geometry(kd, S, geo)
+    if code is not None:
+        return code
+    angles = [angle]
+    if q < 0.5:  # a residual rotation: pick the fine angle with the best lattice fit at this geometry
+        project = projector(kd, *geo)
+        best = max(((tone_search(kd, project, _frame(Y, flip, angle + da), [k])[0], angle + da)
+                    for da in _FINE_ANGLES))
+        if best[1] != angle:
+            angles.append(best[1])
+    for a in angles:
+        Sa = S if a == angle else _frame(Y, flip, a)
+        St = apply_tone(Sa, k, g)
+        for qf, ex, ox, ey, oy, proj in refine(kd, St, *geo):
+            if qf < _Q_MIN:
+                continue
+            code = _decode_soft(kd, _soft_from_proj(kd, proj))
+            if code is None:
+                code = _try_geometry(kd, Sa, (ex, ox, ey, oy), k)[0]
+            if code is not None:
+                return code
+    return None
+
+
 def extract(image: np.ndarray, key: bytes) -> bytes:
     """Blindly extract the 8-byte code embedded with ``key`` from a (possibly attacked) image.
 
     Parameters
     ----------
-    image : np.ndarray, uint8, shape (h, w, 3), RGB, h and w >= 32.  May have been JPEG
-        re-encoded, rescaled (any factor, aspect may change) and cropped (<= 5 % per border).
+    image : np.ndarray, uint8, shape (h, w, 3), RGB, h and w >= 32.  May have been JPEG or WebP re-encoded,
+        rescaled (any factor, aspect may change), cropped (<= 10 % per border), rotated (<= 2 degrees),
+        mirrored horizontally, blurred, and changed in brightness, contrast or gamma.
     key : non-empty bytes, the key used at embedding.
 
     Returns
@@ -227,15 +304,28 @@ def extract(image: np.ndarray, key: bytes) -> bytes:
     image = _check_image(image)
     key = _check_key(key)
     kd = keyed(key)
-    S = _canonical(image)
-    # 1) the unattacked / pure-rescale geometry first (cheap)
-    code = _decode_soft(kd, _soft_bits(kd, S, 1.0, 0.0, 1.0, 0.0))
+    Y = _luma(image).astype(np.float64)
+    S0 = _frame(Y, False, 0.0)
+    # 1) the pure-rescale geometry first (cheap): tone search and decoding
+    code = _try_geometry(kd, S0, (1.0, 0.0, 1.0, 0.0))[0]
     if code is not None:
         return code
-    # 2) sync-template search, then local refinement on the payload lattice fit
-    for sc, ex, ox, ey, oy in sync_candidates(kd, S):
-        for q, ex2, ox2, ey2, oy2, proj in refine(kd, S, ex, ox, ey, oy):
-            code = _decode_soft(kd, _soft_from_proj(kd, proj))
+    # 2) sync-template search over mirror x rotation hypotheses (half resolution), best first: upright
+    #    hypotheses (both mirrors) first, then the rotated ones
+    frames = {(False, 0.0): S0}
+    for stage in ([0.0], _ANGLES[1:]):
+        hyps = []
+        for flip in (False, True):
+            for angle in stage:
+                S = frames.get((flip, angle))
+                S = _frame(Y, flip, angle) if S is None else S
+                W_full, W_half = whitened(S)
+                for cand in coarse_sync(kd, W_half, 2):
+                    hyps.append((cand[0], flip, angle, S, W_full, cand))
+        hyps.sort(key=lambda h: -h[0])
+        for _, flip, angle, S, W_full, cand in hyps[: _N_HYPOTHESES // (1 + (len(stage) == 1))]:
+            _, ex, ox, ey, oy = fine_sync(kd, W_full, cand[1], cand[3])
+            code = _register(kd, Y, flip, angle, S, (ex, ox, ey, oy))
             if code is not None:
                 return code
     raise WatermarkNotFound("no watermark found for this key")

@@ -7,11 +7,12 @@ and one method per transaction (each returns the mined `Tx`, gas in ``tx.gas``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 
 from offchain.campaign import ot
-from offchain.campaign.codes import Located, reward
+from offchain.campaign.codes import Located, framing_probability, repudiation_work, reward
 from offchain.common.errors import PinpointError
 from protocol.campaign.safety import BOUNDS, violations
 from protocol.chain.bindings import decode
@@ -37,13 +38,16 @@ class Params:
     appeal_window: int = 86400
     duration: int = 30 * 86400
     watermark_key: bytes = b"argus-demo-watermark-key-0000000"
+    quorum: int = 3  # k: segments a report opens (framing by guessing succeeds with 2^-k * sum_{i<m} C(k, i))
+    appeal_quorum: int = 1  # m: differing segments an appeal opens (repudiation: about m * 2^64 keccaks)
 
     def tuple(self, A: ot.Point) -> tuple:
         """The constructor's `Campaign.Params` tuple with the owner's OT key ``A`` (watermark key padded to 32
         bytes)."""
         key = self.watermark_key.ljust(32, b"\0")[:32]
         return (self.reward, self.rho_num, self.rho_den, self.deposit, self.segments, self.min_age,
-                self.collection_window, self.appeal_window, self.duration, A[0], A[1], key)
+                self.collection_window, self.appeal_window, self.duration, A[0], A[1], key, self.quorum,
+                self.appeal_quorum)
 
     def f(self, n: int) -> int:
         """f(n) in wei (`offchain.campaign.codes.reward`)."""
@@ -70,17 +74,18 @@ class LicenseStatus(IntEnum):
 @dataclass(frozen=True)
 class License:
     """`Campaign.License`. accused_at in seconds (time of the first reveal, 0 if never accused); reports the valid
-    reports n of the leaked copy; bit j of ``bits`` the reported variant of segment j; licensed_at in seconds (0
-    before `Campaign.license`); hashes 32 bytes."""
+    reports n of the leaked copy; bit j of ``mask`` set if segment j was reported, bit j of ``bits`` its reported
+    variant; licensed_at in seconds (0 before `Campaign.license`); hashes 32 bytes."""
 
     CONVERTERS = {"status": LicenseStatus}
 
-    licensee: str
     status: LicenseStatus
     accused_at: int
     reports: int
     bits: int
+    mask: int
     licensed_at: int
+    licensee: str
     choice_hash: bytes
     code_root: bytes
 
@@ -123,7 +128,7 @@ class Campaign:
         call = self.chain.call
         return Params(call(f.reward()), call(f.rhoNum()), call(f.rhoDen()), call(f.deposit()), call(f.segments()),
                       call(f.minAge()), call(f.collectionWindow()), call(f.appealWindow()), 0,
-                      bytes(call(f.watermarkKey())))
+                      bytes(call(f.watermarkKey())), call(f.quorum()), call(f.appealQuorum()))
 
     def ot_key(self) -> ot.Point:
         """The owner's OT public key A (affine alt_bn128 point)."""
@@ -162,8 +167,8 @@ class Campaign:
         return [(w[2 * j], w[2 * j + 1]) for j in range(len(w) // 2)]
 
     def code_index(self) -> dict[int, list[bytes]]:
-        """Licensee id -> its 2*S committed code hashes (from the `Licensed` events): the index informers use."""
-        return {int(lg["args"]["id"]): [bytes(h) for h in lg["args"]["codeHashes"]]
+        """Licensee id -> its 2*S committed code leaves (from the `Licensed` events): the index informers use."""
+        return {int(lg["args"]["id"]): [bytes(h) for h in lg["args"]["codeLeaves"]]
                 for lg in self.c.events.Licensed().get_logs(from_block=0)}
 
     def delivery_hash(self, i: int) -> bytes:
@@ -198,7 +203,10 @@ class Campaign:
         return {
             "campaign": self.address, "owner": self.chain.call(self.fn.owner()),
             "reward_wei": p.reward, "rho": f"{p.rho_num}/{p.rho_den}", "deposit_wei": p.deposit,
-            "segments": p.segments, "min_age_s": p.min_age, "collection_window_s": p.collection_window,
+            "segments": p.segments, "quorum": p.quorum, "appeal_quorum": p.appeal_quorum,
+            "framing_probability": float(framing_probability(p.quorum, p.appeal_quorum)),
+            "repudiation_keccaks_log2": round(math.log2(repudiation_work(p.appeal_quorum)), 2),
+            "min_age_s": p.min_age, "collection_window_s": p.collection_window,
             "appeal_window_s": p.appeal_window, "ends_at": ends, "ends_in_s": left(ends),
             "reveals_close": self.reveals_close(), "reveals_close_in_s": left(self.reveals_close()),
             "now": now, "escrow_wei": self.escrow(), "burned_wei": self.chain.call(self.fn.burned()),
@@ -206,7 +214,7 @@ class Campaign:
             "bounds": BOUNDS.__dict__, "chain_bounds": list(self.chain.call(self.fn.bounds())),
             "violations": violations(p, ends, now),
             "licensees": [{"id": i, "licensee": l.licensee, "status": l.status.label, "reports": l.reports,
-                           "accused_at": l.accused_at, "bits": l.bits, **windows(l),
+                           "accused_at": l.accused_at, "bits": l.bits, "mask": l.mask, **windows(l),
                            "reward_per_report_wei": p.f(l.reports) if l.reports else 0} for i, l in enumerate(lic)],
         }
 
@@ -218,7 +226,8 @@ class Campaign:
         return int(ev["args"]["id"]), tx
 
     def license_tx(self, i: int, hashes: list[bytes], dhash: bytes, sender: str) -> Tx:
-        """Owner: commit the 2*S code hashes and the delivery hash of licensee ``i``."""
+        """Owner: commit the 2*S code leaves (`offchain.campaign.codes.code_leaves`) and the delivery hash of
+        licensee ``i``."""
         return self.chain.send(self.fn.license(i, hashes, dhash), sender=sender)
 
     def commit(self, c: bytes, sender: str) -> Tx:
@@ -226,8 +235,8 @@ class Campaign:
         return self.chain.send(self.fn.commit(c), sender=sender)
 
     def reveal(self, loc: Located, salt: bytes, sender: str) -> Tx:
-        """Informer: reveal the located watermark and the salt of its commitment."""
-        return self.chain.send(self.fn.reveal(loc.id, loc.codes, loc.bits, loc.other_hashes, salt), sender=sender)
+        """Informer: reveal the located segments (codes, bits, multiproof) and the salt of its commitment."""
+        return self.chain.send(self.fn.reveal(loc.id, loc.mask, loc.bits, loc.codes, loc.proof, salt), sender=sender)
 
     def claim(self, commitment: bytes, sender: str) -> Tx:
         """Informer: claim the reward of its revealed report ``commitment`` (32 bytes)."""
@@ -239,9 +248,11 @@ class Campaign:
         t, stage, i = self.chain.call(self.fn.commitmentOf(informer, commitment))
         return int(t), int(stage), int(i)
 
-    def appeal(self, i: int, choice: ot.Choice, segment: int, sender: str) -> Tx:
-        """Licensee ``i``: open its OT choice of ``segment`` (b_j) to show the reported variant is not its own."""
-        return self.chain.send(self.fn.appeal(i, choice.words(), segment, choice.b[segment]), sender=sender)
+    def appeal(self, i: int, choice: ot.Choice, segments: int | list[int], sender: str) -> Tx:
+        """Licensee ``i``: open its OT choices (b_j) of ``segments`` (ascending; at least the appeal quorum) to show
+        the reported variants are not its own."""
+        segs = [segments] if isinstance(segments, int) else sorted(segments)
+        return self.chain.send(self.fn.appeal(i, choice.words(), segs, [choice.b[j] for j in segs]), sender=sender)
 
     def set_guilty(self, i: int, sender: str) -> Tx:
         """Anyone: slash accused licensee ``i`` once its appeal window has passed."""

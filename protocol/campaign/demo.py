@@ -14,7 +14,7 @@ import numpy as np
 from offchain.campaign import ot
 from protocol.campaign.binding import ArgusError, Campaign, Params
 from protocol.campaign.informer import extract_codes, informer_claim, informer_commit, informer_reveal, prepare_report
-from protocol.campaign.licensee import appeal_segment, licensee_accept, licensee_join
+from protocol.campaign.licensee import appeal_segments, licensee_accept, licensee_join
 from protocol.campaign.owner import Owner, owner_license
 from protocol.campaign.storage import load_image
 from protocol.chain.connection import Chain, Tx, fee_paid
@@ -97,7 +97,7 @@ def run_demo(rpc_url: str | None = None, log=None) -> dict:
         step(who, f"join with deposit {p.deposit} wei and {p.segments} OT choice points", tx, p.deposit)
         delivery, tx = owner_license(camp, owner, lic.id, work, roles["owner"])
         owner.save(camp.address)
-        step("owner", f"license {i}: commit {2 * p.segments} code hashes + delivery hash; OT delivery", tx)
+        step("owner", f"license {i}: commit the root of {2 * p.segments} code leaves + delivery hash; OT delivery", tx)
         images = licensee_accept(camp, lic, delivery)
         step(who, "accept: decrypt its variants, codes match the commitments and the watermarks", None)
         lics.append(lic)
@@ -133,7 +133,7 @@ def run_demo(rpc_url: str | None = None, log=None) -> dict:
     if guess == lics[2].choice.sigma:  # a lucky 1/16 guess would succeed: flip one bit for the demo's story
         guess[0] ^= 1
     framed = [owner.codes[2][j][b] for j, b in enumerate(guess)]
-    frame = prepare_report(camp, framed, roles["owner"])
+    frame = prepare_report(camp, framed, roles["owner"], every=True)  # it opens all its guesses
     step("owner", "frames licensee 2: commits a forged copy of guessed variants", informer_commit(camp, frame))
     chain.advance(p.min_age)
     step("owner", "reveals it (licensee 2 accused)", informer_reveal(camp, frame))
@@ -146,11 +146,13 @@ def run_demo(rpc_url: str | None = None, log=None) -> dict:
     for who in ("alice", "bob", "sybil1", "sybil2"):
         step(who, f"claim reward {fn} wei", informer_claim(camp, reps[who]))
     refused("alice", "claim again", camp.claim, reps["alice"].commitment, roles["alice"])
+    l0 = camp.license(0)
     refused("licensee0", "appeal (its own variants were reported: no opening exists)", camp.appeal, 0,
-            lics[0].choice, 0, roles["licensee0"])
-    j = appeal_segment(lics[2], camp.license(2).bits)
-    step("licensee2", f"appeal: opens its choice of segment {j} (ecMul + ecAdd)",
-         camp.appeal(2, lics[2].choice, j, roles["licensee2"]))
+            lics[0].choice, (l0.mask & -l0.mask).bit_length() - 1, roles["licensee0"])
+    l2 = camp.license(2)
+    js = appeal_segments(lics[2], l2.bits, l2.mask, p.appeal_quorum)
+    step("licensee2", f"appeal: opens its choices of segments {js} (ecMul + ecAdd each)",
+         camp.appeal(2, lics[2].choice, js, roles["licensee2"]))
     step("owner", "claims the reward of its own forged report", informer_claim(camp, frame))
     chain.advance(p.appeal_window)
     step("carol", "set licensee 0 guilty (deposit slashed)", camp.set_guilty(0, roles["carol"]))

@@ -1,5 +1,8 @@
-"""The informer's side of a campaign: extract the watermark of a pirated copy, locate the licensee, commit, reveal,
+"""The informer's side of a campaign: extract the watermark of a pirated copy, locate the licensee(s), commit, reveal,
 claim.
+
+A pirated copy may be partial (at least the campaign's quorum k of one licensee's segments) or mixed (segments of
+several licensees): `prepare_reports` makes one report per licensee with at least k segments in it.
 
 `InformerReport` holds the located watermark and the salt of a commitment; it is saved (0600, as
 `report-<campaign>-<commitment>.json`) *before* the commit transaction is sent, so a crash between commit and
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from offchain.campaign.codes import Located, commitment, locate
+from offchain.campaign.codes import Located, commitment, locate_all
 from protocol.campaign.binding import ArgusError, Campaign
 from protocol.campaign.storage import save_private, state_dir
 from protocol.chain.connection import Tx
@@ -43,9 +46,10 @@ class InformerReport:
     campaign: str
     informer: str
     id: int
-    codes: bytes
+    mask: int
     bits: int
-    other_hashes: list[bytes]
+    codes: bytes
+    proof: list[bytes]
     salt: bytes
     commitment: bytes
     committed_tx: str | None = None
@@ -55,7 +59,7 @@ class InformerReport:
     @property
     def located(self) -> Located:
         """The report as `offchain.campaign.codes.Located` (what `Campaign.reveal` sends)."""
-        return Located(self.id, self.codes, self.bits, self.other_hashes)
+        return Located(self.id, self.mask, self.bits, self.codes, self.proof)
 
     def path(self) -> Path:
         """Where this report is saved."""
@@ -65,14 +69,14 @@ class InformerReport:
         """Save (0600); returns the path."""
         d = asdict(self)
         d.update(codes=self.codes.hex(), salt=self.salt.hex(), commitment=self.commitment.hex(),
-                 other_hashes=[h.hex() for h in self.other_hashes])
+                 proof=[h.hex() for h in self.proof])
         return save_private(self.path(), d)
 
     @classmethod
     def from_dict(cls, d: dict) -> "InformerReport":
         """The report of the JSON written by `save`."""
-        return cls(d["campaign"], d["informer"], d["id"], bytes.fromhex(d["codes"]), d["bits"],
-                   [bytes.fromhex(h) for h in d["other_hashes"]], bytes.fromhex(d["salt"]),
+        return cls(d["campaign"], d["informer"], d["id"], d["mask"], d["bits"], bytes.fromhex(d["codes"]),
+                   [bytes.fromhex(h) for h in d["proof"]], bytes.fromhex(d["salt"]),
                    bytes.fromhex(d["commitment"]), d.get("committed_tx"), d.get("revealed_tx"), d.get("claimed_tx"))
 
     @classmethod
@@ -82,12 +86,34 @@ class InformerReport:
         return [cls.from_dict(json.loads(p.read_text())) for p in sorted(state_dir().glob(pat))]
 
 
-def prepare_report(camp: Campaign, codes: list[bytes], informer: str, salt: bytes | None = None) -> InformerReport:
-    """Informer: locate the extracted codes in the campaign's index and build the commitment (fresh salt)."""
-    loc = locate(codes, camp.code_index())
+def report_for(camp: Campaign, loc: Located, informer: str, salt: bytes | None = None) -> InformerReport:
+    """The report (fresh salt unless given, and its commitment) of one located licensee."""
     salt = salt or secrets.token_bytes(32)
-    return InformerReport(camp.address, informer, loc.id, loc.codes, loc.bits, loc.other_hashes, salt,
+    return InformerReport(camp.address, informer, loc.id, loc.mask, loc.bits, loc.codes, loc.proof, salt,
                           commitment(informer, loc.codes, salt))
+
+
+def prepare_reports(camp: Campaign, codes: list[bytes], informer: str, every: bool = False) -> list[InformerReport]:
+    """Informer: one report per licensee with at least the campaign's quorum k of segments among the extracted
+    codes (a mixed copy accuses each of its licensees), each opening k segments (``every``: all found). Raises
+    ArgusError if no licensee has k segments in the copy."""
+    found = locate_all(codes, camp.code_index(), camp.address, camp.params().quorum, every)
+    if not found:
+        raise ArgusError(f"the copy holds fewer than {camp.params().quorum} segments (the campaign's quorum) of "
+                         "every licensee")
+    return [report_for(camp, loc, informer) for loc in found]
+
+
+def prepare_report(camp: Campaign, codes: list[bytes], informer: str, salt: bytes | None = None,
+                   every: bool = False) -> InformerReport:
+    """Informer: the report of the licensee with the most segments among the extracted codes (`prepare_reports`).
+    Raises ArgusError if none has the quorum."""
+    try:
+        loc = locate_all(codes, camp.code_index(), camp.address, camp.params().quorum, every)[0]
+    except IndexError:
+        raise ArgusError(f"the copy holds fewer than {camp.params().quorum} segments (the campaign's quorum) of "
+                         "every licensee") from None
+    return report_for(camp, loc, informer, salt)
 
 
 def informer_commit(camp: Campaign, rep: InformerReport) -> Tx:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from offchain.campaign import ot
-from offchain.campaign.codes import code_hashes, new_codes
+from offchain.campaign.codes import code_leaves, new_codes
 from protocol.campaign.binding import ArgusError, Campaign, ot_context
 from protocol.campaign.storage import load_private, png_bytes, save_private, state_dir
 from protocol.chain.connection import Tx
@@ -56,7 +56,8 @@ def owner_license(camp: Campaign, owner: Owner, i: int, segments: list[np.ndarra
                   codes: list[tuple[bytes, bytes]] | None = None, delivery_path: Path | None = None
                   ) -> tuple[list[tuple[bytes, bytes]], Tx]:
     """Owner: fresh codes for licensee ``i``, both variants of every segment, the OT delivery, the on-chain
-    commitment to the code hashes and the delivery hash. Returns (delivery, Tx); ``codes`` overrides the fresh
+    commitment to the code leaves (`offchain.campaign.codes.code_leaves`) and the delivery hash. Returns
+    (delivery, Tx); ``codes`` overrides the fresh
     ones. The codes (in ``owner.codes``, saved 0600 with `Owner.save`) and, if ``delivery_path`` is given, the
     delivery file are written BEFORE the transaction is sent: a crash after it is mined loses nothing."""
     from protocol.campaign.storage import save_delivery
@@ -71,5 +72,5 @@ def owner_license(camp: Campaign, owner: Owner, i: int, segments: list[np.ndarra
     owner.save(camp.address)
     if delivery_path is not None:
         save_delivery(delivery_path, camp.address, i, delivery)
-    tx = camp.license_tx(i, code_hashes(codes), ot.delivery_hash(delivery), sender)
+    tx = camp.license_tx(i, code_leaves(camp.address, i, codes), ot.delivery_hash(delivery), sender)
     return delivery, tx

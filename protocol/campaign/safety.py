@@ -1,7 +1,8 @@
 """The safe parameters of a campaign, client side: the Python copy of `contracts/campaign/Bounds.sol` (held against
 the contract's `Campaign.bounds` by tests/test_argus_attacks.py) and the check a licensee runs before it joins.
 
-Each bound stops one attack (the NatSpec of `Bounds.sol` says which): framing by guessing (segments), an extra
+Each bound stops one attack (the NatSpec of `Bounds.sol` says which): framing by guessing (segments, and the
+report and appeal quorums k and m: probability 2^-k * sum_{i<m} C(k, i) <= 1/8), an extra
 report wiping out an honest informer's reward (rho >= 1/10), Sybil identities (rho < 1/2), a cheap self-report
 (D_L >= 2R), mempool front-running of a reveal (min age >= 60 s), a collection window too short to reveal in, an
 appeal window too short to appeal in, and deposits locked for ever (duration).
@@ -10,6 +11,9 @@ appeal window too short to appeal in, and deposits locked for ever (duration).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
+
+from offchain.campaign.codes import framing_probability
 
 from offchain.common.errors import PinpointError
 
@@ -34,9 +38,11 @@ class Bounds:
     max_appeal_window: int = 30 * DAY
     min_duration: int = DAY
     max_duration: int = 5 * 365 * DAY
+    min_quorum: int = 3  # k >= 3 segments per report (and k <= S)
+    framing_bits: int = 3  # framing by guessing succeeds with probability <= 2^-3
 
     def words(self) -> list[int]:
-        """The 14 words `Campaign.bounds()` returns."""
+        """The 16 words `Campaign.bounds()` returns."""
         return list(self.__dict__.values())
 
 
@@ -69,6 +75,11 @@ def violations(p, ends_at: int | None = None, now: int | None = None, b: Bounds 
              "time for a framed licensee to appeal")):
         if not lo <= v <= hi:
             out.append(f"{name} {v} s not in {lo}..{hi} s ({why})")
+    k, m = getattr(p, "quorum", 0), getattr(p, "appeal_quorum", 0)
+    if not (b.min_quorum <= k <= p.segments and 1 <= m <= k) \
+            or framing_probability(k, m) > Fraction(1, 2 ** b.framing_bits):
+        out.append(f"quorum k = {k}, appeal quorum m = {m}: need {b.min_quorum} <= k <= S, 1 <= m <= k and framing by "
+                   f"guessing at most 1/{2 ** b.framing_bits} likely (2^-k * sum_(i<m) C(k, i))")
     if ends_at is not None and now is not None:
         if not 0 < ends_at - now <= b.max_duration:
             out.append(f"the campaign ends in {ends_at - now} s, not in 1..{b.max_duration} s")

@@ -4,8 +4,9 @@
               pinpoint campaign license --campaign ADDR --licensee ID [--work PATH...] --out DELIVERY.json
     licensee  pinpoint license join --campaign ADDR
               pinpoint license accept DELIVERY.json [--out DIR]
+              pinpoint license status --campaign ADDR
               pinpoint appeal --campaign ADDR --licensee ID
-    informer  pinpoint report commit PIRATED... --campaign ADDR
+    informer  pinpoint report commit PIRATED... --campaign ADDR [--every-segment]
               pinpoint report reveal --campaign ADDR
               pinpoint report status [--campaign ADDR]
               pinpoint reward claim --campaign ADDR
@@ -107,8 +108,12 @@ def register(main: click.Group, demo: click.Group) -> None:
     @click.option("--duration", type=int, default=30 * 86400, show_default=True, help="seconds.")
     @click.option("--watermark-key", default="argus-demo-watermark-key-0000000", show_default=True,
                   help="public watermark key (<= 32 bytes).")
+    @click.option("--quorum", type=int, default=3, show_default=True,
+                  help="k: segments a report opens (3..S; framing by guessing succeeds with 2^-k when m = 1).")
+    @click.option("--appeal-quorum", type=int, default=1, show_default=True,
+                  help="m: differing segments an appeal opens (repudiation costs ~m * 2^64 keccaks).")
     def create(opts, work, reward, rho, deposit, escrow, min_age, collection_window, appeal_window, duration,
-               watermark_key) -> None:
+               watermark_key, quorum, appeal_quorum) -> None:
         """Owner: deploy a campaign and keep the OT secret locally."""
         from offchain.campaign import ot
         from protocol.campaign.binding import Campaign, Params
@@ -121,7 +126,7 @@ def register(main: click.Group, demo: click.Group) -> None:
             fail(f"--rho must be NUM/DEN, got {rho!r}")
         segs = _work(work)
         p = Params(reward, num, den, deposit, len(segs), min_age, collection_window, appeal_window, duration,
-                   watermark_key.encode())
+                   watermark_key.encode(), quorum, appeal_quorum)
         owner = Owner(ot.OwnerKey.generate())
         camp, tx = Campaign.create(ch, p, owner.key.A, escrow or 3 * (reward + deposit), sender=me)
         path = owner.save(camp.address)
@@ -163,6 +168,9 @@ def register(main: click.Group, demo: click.Group) -> None:
                  f"  R {st['reward_wei']} wei, rho {st['rho']} (bounds [1/{b['rho_inverse_at_most']}, "
                  f"1/{b['rho_inverse_above']})), D_L {st['deposit_wei']} wei (>= {b['min_deposit_over_reward']}*R), "
                  f"{st['segments']} segments ({b['min_segments']}..{b['max_segments']})",
+                 f"  reports open k = {st['quorum']} segments, appeals m = {st['appeal_quorum']}: framing by guessing "
+                 f"succeeds with probability {st['framing_probability']:.4f} (<= 1/{2 ** b['framing_bits']}), "
+                 f"repudiation needs 2^{st['repudiation_keccaks_log2']} keccaks",
                  f"  min age {st['min_age_s']} s ({b['min_age_floor']}..{b['min_age_ceiling']}), collection window "
                  f"{st['collection_window_s']} s ({b['min_collection_window']}..{b['max_collection_window']}), "
                  f"appeal window {st['appeal_window_s']} s ({b['min_appeal_window']}..{b['max_appeal_window']})",
@@ -232,13 +240,13 @@ def register(main: click.Group, demo: click.Group) -> None:
 
         from offchain.campaign.ot import DeliveryError, prove_cheating
         from protocol.campaign.binding import Campaign
-        from protocol.campaign.licensee import Licensee, licensee_accept
+        from protocol.campaign.licensee import licensee_accept, load_or_recover
         from protocol.campaign.storage import load_delivery
 
         addr, lid, dl = load_delivery(delivery)
         ch, _ = _connect(opts)
         camp = Campaign(ch, addr)
-        lic = Licensee.load(camp.address, lid)
+        lic = load_or_recover(camp, lid)  # a join mined before a crash is found on chain
         try:
             images = licensee_accept(camp, lic, dl, check_watermark=not no_watermark_check)
         except DeliveryError as e:
@@ -259,6 +267,33 @@ def register(main: click.Group, demo: click.Group) -> None:
         out({"licensee": lid, "segments": len(images), "out": str(out_dir)}, opts.as_json,
             f"accepted {len(images)} segments (codes match the commitments); written to {out_dir}/")
 
+    @license_group.command("status")
+    @chain_options
+    @_campaign_opt
+    def license_status(opts, campaign) -> None:
+        """Licensee: reconcile the saved choices with the chain (a join mined before a crash, whose id the local
+        file never learnt, is found by its choice points in the `Joined` events) and show each licence's status."""
+        from protocol.campaign.binding import Campaign
+        from protocol.campaign.licensee import Licensee, recover
+        from protocol.campaign.storage import state_dir
+
+        ch, _ = _connect(opts)
+        camp = Campaign(ch, campaign)
+        recovered, pending = recover(camp)
+        rows = []
+        for path in sorted(state_dir().glob(f"licensee-{camp.address.lower()}-*.json")):
+            tail = path.stem.rsplit("-", 1)[1]
+            if not tail.isdigit():
+                continue
+            l = camp.license(int(tail))
+            rows.append({"licensee": int(tail), "address": l.licensee, "status": l.status.label,
+                         "reports": l.reports, "file": str(path)})
+        lines = [f"recovered licensee {r.id} (join mined before the crash)" for r in recovered]
+        lines += [f"licensee {r['licensee']} {r['address']} {r['status']} reports {r['reports']}" for r in rows]
+        lines += [f"pending join not on chain (never mined): {p}" for p in pending]
+        out({"licensees": rows, "recovered": [r.id for r in recovered], "pending": [str(p) for p in pending]},
+            opts.as_json, "\n".join(lines) or "no saved licence for this campaign")
+
     @main.command("appeal")
     @chain_options
     @_campaign_opt
@@ -267,17 +302,19 @@ def register(main: click.Group, demo: click.Group) -> None:
         """Licensee: open the OT choice of a segment whose reported variant is not the one received (appeal
         window: after the collection window)."""
         from protocol.campaign.binding import Campaign
-        from protocol.campaign.licensee import Licensee, appeal_segment
+        from protocol.campaign.licensee import appeal_segments, load_or_recover
 
         ch, me = _connect(opts)
         camp = Campaign(ch, campaign)
-        lic = Licensee.load(camp.address, lid)
-        j = appeal_segment(lic, camp.license(lid).bits)
-        if j is None:
-            fail("every reported variant is the one this licensee received: no appeal is possible")
-        tx = camp.appeal(lid, lic.choice, j, me)
-        out({"licensee": lid, "segment": j, "gas": tx.gas}, opts.as_json,
-            f"appeal won on segment {j} ({tx.gas:,} gas): licensee {lid} cleared")
+        lic = load_or_recover(camp, lid)
+        l, m = camp.license(lid), camp.params().appeal_quorum
+        js = appeal_segments(lic, l.bits, l.mask, m)
+        if js is None:
+            fail(f"fewer than {m} reported variants differ from the ones this licensee received: no appeal is "
+                 "possible")
+        tx = camp.appeal(lid, lic.choice, js, me)
+        out({"licensee": lid, "segments": js, "gas": tx.gas}, opts.as_json,
+            f"appeal won on segments {js} ({tx.gas:,} gas): licensee {lid} cleared")
 
     # ------------------------------------------------------------------------------------------------ informer
     @main.group("report")
@@ -288,21 +325,28 @@ def register(main: click.Group, demo: click.Group) -> None:
     @chain_options
     @_campaign_opt
     @click.argument("pirated", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
-    def commit(opts, campaign, pirated) -> None:
-        """Extract the watermark of PIRATED (image files or a directory), find the licensee in the campaign's
-        index, save the salt (0600) and commit. Reveal after the minimum age."""
+    @click.option("--every-segment", is_flag=True,
+                  help="open every segment found (default: the campaign's quorum k, the cheapest reveal).")
+    def commit(opts, campaign, pirated, every_segment) -> None:
+        """Extract the watermark of PIRATED (image files or a directory; a partial or mixed copy is fine), find
+        every licensee with at least the campaign's quorum of segments in it, save each report's salt (0600) and
+        commit one report per licensee. Reveal after the minimum age."""
         from protocol.campaign.binding import Campaign
-        from protocol.campaign.informer import extract_codes, informer_commit, prepare_report
+        from protocol.campaign.informer import extract_codes, informer_commit, prepare_reports
         from protocol.campaign.storage import image_files, load_image
 
         ch, me = _connect(opts)
         camp = Campaign(ch, campaign)
         images = [load_image(p) for p in image_files(list(pirated))]
-        rep = prepare_report(camp, extract_codes(images, camp.params().watermark_key), me)
-        tx = informer_commit(camp, rep)
-        out({"commitment": rep.commitment.hex(), "licensee": rep.id, "gas": tx.gas, "state": str(rep.path())},
-            opts.as_json,
-            f"committed {rep.commitment.hex()} (licensee {rep.id}; {tx.gas:,} gas); state in {rep.path()}")
+        reps = prepare_reports(camp, extract_codes(images, camp.params().watermark_key), me, every_segment)
+        rows = []
+        for rep in reps:
+            tx = informer_commit(camp, rep)
+            rows.append({"commitment": rep.commitment.hex(), "licensee": rep.id, "segments": rep.located.segments,
+                         "gas": tx.gas, "state": str(rep.path())})
+        out({**rows[0], "reports": rows}, opts.as_json, "\n".join(
+            f"committed {r['commitment']} (licensee {r['licensee']}, segments {r['segments']}; {r['gas']:,} gas); "
+            f"state in {r['state']}" for r in rows))
 
     @report.command("reveal")
     @chain_options
