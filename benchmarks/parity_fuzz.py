@@ -7,6 +7,7 @@ of layouts (committed NHWC activations, constants, reshapes, Quantize after Dequ
 
     .venv/bin/python benchmarks/parity_fuzz.py --seed 1 --per-kind 100000 [--json] [--rpc-url URL]
     .venv/bin/python benchmarks/parity_fuzz.py --gas [--mobilenet]    # one-step gas: measured vs cost model
+    .venv/bin/python benchmarks/parity_fuzz.py --chunks --seed 1 --per-kind 10000   # phase 3: chunk parity
 
 Graphs cover: Quantize (ties at power-of-two scales, int8/uint8, ``output_dtype``), grouped/depthwise/pointwise
 convolutions (strides, padding, dilation, saturation), residual and constant ADDs (constants of the activation's
@@ -371,7 +372,8 @@ def logical_reference(model, x) -> dict[str, np.ndarray]:
         t, a = nd.op_type, attrs(nd)
         if t == "QuantizeLinear":
             z = i[2] if len(i) > 2 else np.zeros((), np.int8 if a.get("output_dtype") == TensorProto.INT8 else np.uint8)
-            q = np.clip(np.rint(i[0].astype(np.float64) / np.float64(i[1])), -2.0 ** 31, 2.0 ** 31).astype(np.int64)
+            q = np.rint(i[0].astype(np.float32) / np.float32(i[1])).astype(np.float64)  # one binary32 division
+            q = np.clip(q, -2.0 ** 31, 2.0 ** 31).astype(np.int64)
             y = saturate(q + int(z), sg(z))
         elif t == "DequantizeLinear":
             y = ((i[0].astype(np.int32) - int(i[2])).astype(np.float32) * np.float32(i[1])).astype(np.float32)
@@ -387,12 +389,19 @@ def logical_reference(model, x) -> dict[str, np.ndarray]:
             r = rq_f32(acc.transpose(0, 2, 3, 1), S).transpose(0, 3, 1, 2).astype(np.int64)
             y = saturate(int(yz) + r, sg(yz))
         elif t == "QLinearAdd":
+            from offchain.inference.definitions import add_fixed, fma_f32
+
             A, sa, za, B, sb, zb, sc, zc = i
-            ra, rb = fr(sa) / fr(sc), fr(sb) / fr(sc)
-            _, s = fixed_point(max(ra, rb))
-            Ma, Mb = round(ra * 2 ** s), round(rb * 2 ** s)
-            acc = (A.astype(np.int64) - int(za)) * Ma + (B.astype(np.int64) - int(zb)) * Mb
-            y = saturate(int(zc) + ((acc + (1 << (s - 1))) >> s), sg(zc))
+            ra, rb = np.float32(np.float32(sa) / np.float32(sc)), np.float32(np.float32(sb) / np.float32(sc))
+            consts = {t.name for t in model.graph.initializer}
+            if nd.input[0] in consts and nd.input[3] not in consts:  # the loader makes the constant B (swaps)
+                A, B, ra, rb, za, zb = B, A, rb, ra, zb, za
+                fixed = add_fixed(int(zb), int(za), int(zc), rb, ra)
+            else:
+                fixed = add_fixed(int(za), int(zb), int(zc), ra, rb)
+            Bb = np.broadcast_to(B, A.shape).astype(np.int64)
+            r = fma_f32(A.astype(np.int64), ra, fma_f32(Bb, rb, fixed))
+            y = saturate(np.rint(r).astype(np.int64), sg(zc))
         elif t == "QLinearGlobalAveragePool":
             X, xs, xz, ys, yz = i
             H, W = X.shape[2:]
@@ -495,6 +504,48 @@ def gas_table(chain, contract, mobilenet: bool = False) -> list[dict]:
     return rows
 
 
+def run_chunks(seed: int, per_kind: int, caller: OneStepCaller, log=None) -> dict:
+    """Phase 3 parity: random models with long reductions (`tests/reduction_models.py`, seeded shapes and
+    weights), random elements, every chunk: `offchain.inference.reduction.chunk_sum` against `OneStep.chunk`
+    (batched eth_calls), until ``per_kind`` comparisons per kind (CONV, MATMUL, GAP)."""
+    from eth_abi import encode as abi_encode
+
+    from offchain.inference import reduction as rd
+    from tests.reduction_models import conv_model, gap_nchw_model, gap_nhwc_model, make_x, matmul_model
+
+    sel = keccak(b"chunk(bytes,bytes32[],uint256,uint256,(bytes32[],bytes32[])[])")[:4]
+    types = ["bytes", "bytes32[]", "uint256", "uint256", "(bytes32[],bytes32[])[]"]
+    rng = np.random.default_rng(seed)
+    count: dict[str, int] = defaultdict(int)
+    bad: dict[str, int] = defaultdict(int)
+    t0, graphs = time.time(), 0
+    makers = [conv_model, gap_nhwc_model, gap_nchw_model, lambda s: matmul_model(s, int(rng.integers(900, 4000)))]
+    while min(count.get(k, 0) for k in ("CONV", "MATMUL", "GAP")) < per_kind:
+        s = int(rng.integers(1 << 30))
+        model, shape = makers[graphs % len(makers)](s)
+        graphs += 1
+        graph = lower(model)
+        trace = Trace.of(evaluate(graph, make_x(s, shape), DEFINITIONS))
+        for j, op in enumerate(graph.ops):
+            n, _ = rd.op_chunking(op)
+            if n < 2 or count[op.kind.name] >= per_kind:
+                continue
+            desc, x = op.descriptor(), trace.tensors[op.inputs[0]]
+            jobs = [(int(e), i) for e in rng.integers(0, op.out.numel, 8) for i in range(n)]
+            datas = []
+            for e, i in jobs:
+                roots, _, opens = rd.chunk_openings(trace, j, e, i)
+                datas.append(sel + abi_encode(types, [desc, roots, e, i, [o.as_tuple() for o in opens]]))
+            got = [v - (1 << 256) if v >> 255 else v for v in caller.values(datas)]
+            want = [rd.chunk_sum(op, x, e, i) for e, i in jobs]
+            count[op.kind.name] += len(jobs)
+            bad[op.kind.name] += sum(a != b for a, b in zip(got, want))
+        if log:
+            log(f"{graphs} graphs: {dict(count)}")
+    return {"seed": seed, "graphs": graphs, "seconds": round(time.time() - t0, 1),
+            "by_kind": {k: {"solidity": count[k], "solidity_mismatch": bad[k]} for k in sorted(count)}}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=1)
@@ -504,6 +555,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--gas", action="store_true", help="instead: measured one-step gas against the cost model")
     ap.add_argument("--mobilenet", action="store_true", help="with --gas: every MobileNetV2 operator too")
+    ap.add_argument("--chunks", action="store_true", help="instead: phase-3 chunk sums, Python against OneStep")
     a = ap.parse_args(argv)
     import onnxruntime
 
@@ -533,6 +585,13 @@ def main(argv=None) -> int:
                 print(f"model/measured gas: min {min(r['model_gas'] / r['gas'] for r in rows):.2f}, max "
                       f"{max(r['model_gas'] / r['gas'] for r in rows):.2f}")
             return 0
+        if a.chunks:
+            res = run_chunks(a.seed, a.per_kind, OneStepCaller(url, c.address),
+                             log=None if a.json else lambda m: print(m, file=sys.stderr))
+            print(json.dumps(res) if a.json else "\n".join(
+                f"{k:<8} chunk comparisons {v['solidity']:>9}  mismatches {v['solidity_mismatch']}"
+                for k, v in res["by_kind"].items()))
+            return int(any(v["solidity_mismatch"] for v in res["by_kind"].values()))
         res = run(a.seed, a.per_kind, OneStepCaller(url, c.address), a.max_graphs,
                   log=None if a.json else lambda m: print(m, file=sys.stderr))
     finally:

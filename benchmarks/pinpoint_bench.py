@@ -1,11 +1,14 @@
-"""Pinpoint benchmark on MobileNetV2-int8: gas of every action, worst-case dispute, rounds, evaluator latency
+"""Pinpoint benchmark, one table per model (the zoo MobileNetV2-int8 with its real weights; ResNet-50 and VGG-16 at
+their real layer shapes with SEEDED SYNTHETIC weights, `benchmarks/synthetic_models.py`, built and quantized on first
+use into ``$PINPOINT_HOME/cache/models``): gas of every action, worst-case dispute, rounds, evaluator latency
 against onnxruntime's own int8 kernels on the same model in the same run (interleaved, medians), the time of the
 commitments alone and of all intermediates with their commitments, and the peak RSS. Prints a table next to
 Agatha's figures (arXiv 2105.04919), or with ``--json``
 ``{"models": {name: {"latency_ratio", "ours_ms", "onnxruntime_ms", "commitment_s", "peak_rss_mb", "submit_gas",
 "reveal_gas_max", "pick_gas_max", "worst_dispute_gas", "rounds_max"}}}``.
 
-    .venv/bin/python benchmarks/pinpoint_bench.py [--rpc-url URL] [--runs N] [--json] [--no-gas]
+    .venv/bin/python benchmarks/pinpoint_bench.py [--models mobilenetv2,resnet50,vgg16] [--rpc-url URL] [--runs N]
+        [--json] [--no-gas]
 
 Without --rpc-url it starts the project's anvil (node_modules/.bin/anvil) on a free port; ``--no-gas`` skips the
 chain (gas fields null).
@@ -25,7 +28,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from offchain.inference.graph import Kind  # noqa: E402
 from offchain.inference.pipeline import Trace, load_input, load_model, make_evaluator  # noqa: E402
 from protocol.chain.anvil import start_anvil  # noqa: E402
 from protocol.chain.connection import Chain  # noqa: E402
@@ -45,13 +47,28 @@ def gas_table() -> dict[str, int]:
     return {k: int(v.replace("_", "")) for k, v in re.findall(r"constant (\w+) = ([\d_]+);", text)}
 
 
-def latency(evaluator, x, runs: int) -> tuple[float, float]:
+def model_paths(names: list[str]) -> dict[str, tuple[Path, str]]:
+    """name -> (int8 ONNX path, provenance) for the names asked (mobilenetv2, resnet50, vgg16)."""
+    from benchmarks.synthetic_models import ensure
+
+    out = {}
+    for n in names:
+        if n == "mobilenetv2":
+            out["mobilenetv2-12-int8"] = (MODEL, "real weights (ONNX model zoo)")
+        elif n in ("resnet50", "vgg16"):
+            out[f"{n}-synthetic"] = (ensure(n), "real layer shapes, seeded synthetic weights")
+        else:
+            raise SystemExit(f"error: unknown model {n!r} (mobilenetv2, resnet50, vgg16)")
+    return out
+
+
+def latency(evaluator, x, runs: int, model: Path = MODEL) -> tuple[float, float]:
     """Median seconds of one evaluation, interleaved run by run: ours (``evaluator``, built beforehand; every
     intermediate in its committed layout) and onnxruntime's own int8 kernels on the ONNX model (default session
     options: all graph optimizations, default threads)."""
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     for _ in range(5):
         sess.run(None, {name: x})
@@ -98,48 +115,61 @@ def game_at(dep: Deployment, honest: Trace, j: int, elem: int) -> dict:
             "rounds": sum(1 for m in moves if m.who == "solver")}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rpc-url")
-    ap.add_argument("--runs", type=int, default=30)
-    ap.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
-    ap.add_argument("--no-gas", action="store_true", help="skip the chain: timings and memory only")
-    args = ap.parse_args()
-    graph = load_model(MODEL)
+def bench_model(name: str, path: Path, note: str, args) -> tuple[dict, list[str]]:
+    """The figures of one model and its printed table (lines)."""
+    graph = load_model(path)
     x = load_input(PHOTO, graph)
     evaluator = make_evaluator(graph)
     first_commit, t_commit, t_all, honest = commitment_times(evaluator, x, args.runs)
-    ours, ort_t = latency(evaluator, x, args.runs)
+    ours, ort_t = latency(evaluator, x, args.runs, path)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     fig = {"latency_ratio": ours / ort_t, "ours_ms": ours * 1000, "onnxruntime_ms": ort_t * 1000,
            "commitment_s": t_commit, "peak_rss_mb": peak_rss_mb, "submit_gas": None, "reveal_gas_max": None,
            "pick_gas_max": None, "worst_dispute_gas": None, "rounds_max": None}
-    url, over = args.rpc_url, []
+    url, over, g = args.rpc_url, [], None
     if not args.no_gas:
         g = gas_figures(graph, honest, url)
         url, over = g.pop("url"), g.pop("over")
         fig.update({k: g[k] for k in ("submit_gas", "reveal_gas_max", "pick_gas_max", "worst_dispute_gas",
                                       "rounds_max")})
+    fig["over"] = over
+    lines = [f"\npinpoint benchmark: {name} ({note}), {graph.n_ops} canonical operators, input {PHOTO.name}, "
+             f"evaluator {type(evaluator).__name__}" + ("" if args.no_gas else f", chain {url}") + "\n",
+             f"{'metric':<58}{'pinpoint':>16}{'Agatha':>16}"]
+    rows = [] if g is None else g["rows"]
+    rows += [
+        ("XCE evaluator latency (median, every intermediate)", f"{ours * 1000:.2f} ms", "43.9 ms"),
+        ("onnxruntime int8 latency, same model, same run", f"{ort_t * 1000:.2f} ms", "41.2 ms"),
+        ("evaluator latency / onnxruntime", f"{ours / ort_t:.2f}x", "1.066x"),
+        ("commitments of every tensor + trace (median)", f"{t_commit:.3f} s", "-"),
+        ("  first in the process (loads compiled Keccak, hashes model)", f"{first_commit:.3f} s", "-"),
+        ("all intermediates + commitments (median)", f"{t_all:.3f} s", "7.3 s"),
+        ("peak RSS of the benchmark process so far", f"{peak_rss_mb:.0f} MB", "-"),
+    ]
+    lines += [f"{r[0]:<58}{r[1]:>16}{r[2]:>16}" for r in rows]
+    if g is not None:
+        lines += g["notes"]
+    return fig, lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="mobilenetv2,resnet50,vgg16",
+                    help="comma-separated: mobilenetv2, resnet50, vgg16 (the last two: synthetic weights)")
+    ap.add_argument("--rpc-url")
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
+    ap.add_argument("--no-gas", action="store_true", help="skip the chain: timings and memory only")
+    args = ap.parse_args()
+    figs, over = {}, []
+    for name, (path, note) in model_paths(args.models.split(",")).items():
+        fig, lines = bench_model(name, path, note, args)
+        over += fig.pop("over")
+        figs[name] = fig
+        if not args.json:
+            print("\n".join(lines), flush=True)
     if args.json:
-        print(json.dumps({"models": {MODEL.stem: fig}}))
-    else:
-        print(f"\npinpoint benchmark: {MODEL.name}, {graph.n_ops} canonical operators, input {PHOTO.name}, "
-              f"evaluator {type(evaluator).__name__}" + ("" if args.no_gas else f", chain {url}") + "\n")
-        print(f"{'metric':<58}{'pinpoint':>16}{'Agatha':>16}")
-        rows = [] if args.no_gas else g["rows"]
-        rows += [
-            ("XCE evaluator latency (median, every intermediate)", f"{ours * 1000:.2f} ms", "43.9 ms"),
-            ("onnxruntime int8 latency, same model, same run", f"{ort_t * 1000:.2f} ms", "41.2 ms"),
-            ("evaluator latency / onnxruntime", f"{ours / ort_t:.2f}x", "1.066x"),
-            ("commitments of every tensor + trace (median)", f"{t_commit:.3f} s", "-"),
-            ("  first in the process (loads compiled Keccak, hashes model)", f"{first_commit:.3f} s", "-"),
-            ("all intermediates + commitments (median)", f"{t_all:.3f} s", "7.3 s"),
-            ("peak RSS of the benchmark process", f"{peak_rss_mb:.0f} MB", "-"),
-        ]
-        for r in rows:
-            print(f"{r[0]:<58}{r[1]:>16}{r[2]:>16}")
-        if not args.no_gas:
-            print("\n".join(g["notes"]))
+        print(json.dumps({"models": figs}))
     if over:
         sys.exit(1)
 
@@ -156,7 +186,8 @@ def gas_figures(graph, honest: Trace, url: str | None) -> dict:
         worst_op = max(costs, key=costs.get)
         deepest = max(range(graph.n_ops), key=lambda j: honest.trees[j + 1].depth)
         kinds = [op.kind for op in graph.ops]
-        sites = sorted({0, 1, deepest, graph.n_ops // 2, kinds.index(Kind.GAP), worst_op, graph.n_ops - 1})
+        first_of_kind = [kinds.index(k) for k in dict.fromkeys(kinds)]
+        sites = sorted({0, 1, deepest, graph.n_ops // 2, worst_op, graph.n_ops - 1, *first_of_kind})
         games = [game_at(dep, honest, j, (honest.graph.ops[j].out.numel * 2) // 3) for j in sites]
     finally:
         if proc:
@@ -166,7 +197,9 @@ def gas_figures(graph, honest: Trace, url: str | None) -> dict:
     reveal = [m.gas for m in moves if m.what.startswith("reveal")]
     pick = [m.gas for m in moves if m.what.startswith("pick")]
     select = [m.gas for m in moves if m.what.startswith("select")]
-    step = [m.gas for m in moves if m.what.startswith("one-step")]
+    step = [m.gas for m in moves if m.what.startswith(("one-step", "phase 3"))]  # every final move, and the
+    # step() that starts phase 3 (a long reduction: `offchain/inference/reduction.py`)
+    phase3 = [g for g in games if any(m.what.startswith("phase 3") for m in g["moves"])]
     rows = [
         ("submit gas (normal case, no dispute)", f"{games[0]['submit']:,}", "63.0k"),
         ("challenge gas (opens a game)", f"{games[0]['challenge']:,}", "-"),
@@ -174,7 +207,8 @@ def gas_figures(graph, honest: Trace, url: str | None) -> dict:
          f"{statistics.mean(reveal):,.0f} / {max(reveal):,}", "65.6k"),
         ("challenger pick gas, mean / max", f"{statistics.mean(pick):,.0f} / {max(pick):,}", "52.7k"),
         ("challenger select-operator gas (phase binding), max", f"{max(select):,}", "-"),
-        ("one-step gas, max over the games played", f"{max(step):,}", "-"),
+        ("final move gas (one-step, chunk, requantization), max", f"{max(step):,}", "-"),
+        ("disputes that went through phase 3 (chunked reduction)", f"{len(phase3)} of {len(games)}", "-"),
         (f"worst-case dispute gas (op {worst['op']} {worst['kind']})", f"{worst['dispute']:,}", "1,495k"),
         ("rounds (solver reveals) in that dispute", f"{worst['rounds']}", "~10"),
         ("rounds, max over the games played", f"{max(g['rounds'] for g in games)}", "~10"),

@@ -248,7 +248,7 @@ def test_gas_bounds_and_half_bond_cover_the_winner(dep, honest_trace):
     g2, tx2 = challenge(dep, task_id, A[3])  # a queued challenge costs less than the first
     assert max(tx.gas, tx2.gas) <= bound["CHALLENGE"], (tx.gas, tx2.gas)
     moves = play(dep, gid, Solver(cheat, A[1]), Challenger(honest_trace, A[2]))
-    kind = {"reveal": "REVEAL", "pick": "PICK", "select": "SELECT", "one-step": "STEP"}
+    kind = {"reveal": "REVEAL", "pick": "PICK", "select": "SELECT", "one-step": "STEP", "phase": "STEP"}
     for mv in moves:
         k = kind[mv.what.split()[0].rstrip(":")]
         assert mv.gas <= bound[k], (mv.what, mv.gas, bound[k])

@@ -285,3 +285,21 @@ def test_make_evaluator_selects_and_rejects(mobilenet):
     assert type(make_evaluator(mobilenet, "definitions")).__name__ == "DefinitionsEvaluator"
     with pytest.raises(ValueError, match="unknown evaluator"):
         make_evaluator(mobilenet, "gpu")
+
+
+def test_native_runs_onnxruntime_qlinearadd_where_the_probe_holds(mobilenet):
+    """The native compiler emits onnxruntime's own QLinearAdd for every same-shape ADD whose probe holds (so the
+    thread-count and emulated-Haswell tests above hold it against the definitions), the table Gather otherwise;
+    on x86-64 the probe holds for all of MobileNetV2's ADDs (onnxruntime's AVX2/AVX-512 kernels use FMA)."""
+    import platform
+
+    from offchain.inference.graph import Kind
+    from offchain.inference.ort_native import _add_native, compile_native
+
+    adds = [op for op in mobilenet.ops if op.kind == Kind.ADD]
+    native = [op for op in adds if _add_native(op)]
+    nodes = [n.op_type for n in compile_native(mobilenet).graph.node]
+    assert nodes.count("QLinearAdd") == len(native)
+    assert nodes.count("Gather") >= len(adds) - len(native)
+    if platform.machine() in ("x86_64", "AMD64"):
+        assert len(native) == len(adds) == 11

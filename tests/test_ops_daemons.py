@@ -1,7 +1,8 @@
 """The evaluator and challenger daemons as separate processes against anvil (1 s blocks), on the real MobileNetV2.
 
-Each test posts one task with the CLI; a cheating evaluator daemon (`--cheat-op`) submits a wrong result; the honest
-challenger daemon catches it. What varies is what the test does to the processes and the node in between.
+Each slow test posts one task with the CLI; a cheating evaluator daemon (`--cheat-op`) submits a wrong result; the
+honest challenger daemon catches it. What varies is what the test does to the processes and the node in between.
+The fast test runs an evaluator daemon in-process on a small model: the tasks it must refuse.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from web3 import Web3
 from protocol.chain.connection import artifact
 from tests.test_ops_helpers import IMAGE, MODEL, anvil, env, free_port, needs_anvil, wait_for  # noqa: F401
 
-pytestmark = [needs_anvil, pytest.mark.anvil, pytest.mark.slow]
+pytestmark = [needs_anvil, pytest.mark.anvil]
 FEE = 10**15
 CHEAT_OP = 40
 
@@ -82,6 +83,7 @@ def _challenger_moves(pp, gid: int) -> int:
         len(pp.events.OperatorSelected().get_logs(from_block=0, argument_filters={"gameId": gid}))
 
 
+@pytest.mark.slow
 def test_cheat_caught_challenger_killed_and_restarted(env, anvil):
     env.setup()
     w3, pp = _pp(env, anvil)
@@ -123,6 +125,7 @@ def test_cheat_caught_challenger_killed_and_restarted(env, anvil):
         assert env.logs(role)[-1]["event"] == "stopped"
 
 
+@pytest.mark.slow
 def test_reorg_nothing_lost_or_double_spent(env, anvil):
     env.setup()
     w3, pp = _pp(env, anvil)
@@ -152,6 +155,7 @@ def _gas_of(w3, who: str) -> int:
                for tx in w3.eth.get_block(n, full_transactions=True)["transactions"] if tx["from"] == who)
 
 
+@pytest.mark.slow
 def test_node_restart_daemons_reconnect(env, anvil):
     env.setup()
     w3, pp = _pp(env, anvil)
@@ -199,3 +203,64 @@ def test_node_restart_daemons_reconnect(env, anvil):
     receipts = [e["tx"] for e in logs if e["event"] == "receipt"]
     assert len(sent) == len(set(sent)) and set(receipts) <= set(sent) and len(receipts) == len(set(receipts))
     assert not [e for e in logs if e["event"] == "node error" and "TimeExhausted" in e.get("error", "")]
+
+
+def test_evaluator_refuses_under_declared_depth_and_refused_model(anvil_url, tmp_path, caplog):
+    """The evaluator daemon submits to a correctly declared task, and not to a task whose maxTensorDepth is smaller
+    than the model's deepest tensor tree, nor to one whose model the loader refuses; it logs why, once."""
+    import logging
+
+    import onnx
+    from eth_abi import encode as abi_encode
+    from onnx import TensorProto, helper
+
+    from offchain.common.hashing import keccak
+
+    from offchain.inference.loader import lower
+    from offchain.inference.pipeline import run
+    from protocol.chain.connection import Chain
+    from protocol.inference.game import Deployment
+    from protocol.operations.daemon import DB, Config, EvaluatorDaemon, Store
+    from tests.synth import make_input, make_model
+    from tests.test_ops_helpers import dev_key
+
+    model = make_model(5)
+    trace = run(lower(model), make_input(5, (1, 4, 7, 6)))
+    (tmp_path / "m.onnx").write_bytes(model.SerializeToString())
+    store = Store(tmp_path / "store")
+    store.put(tmp_path / "m.onnx", trace)
+    # a model the loader refuses (a float operator), stored under the root a requester posted for it
+    relu = helper.make_model(helper.make_graph(
+        [helper.make_node("Relu", ["input"], ["output"])], "float",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4, 7, 6])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 4, 7, 6])]))
+    bad_root = bytes(range(32))
+    bad_model_root = keccak(abi_encode(["uint256", "bytes32"], [trace.graph.n_ops, bad_root]))  # Pinpoint.modelRoot
+    onnx.save(relu, store.dir / f"0x{bad_model_root.hex()}.onnx")
+
+    dep = Deployment.deploy(Chain(anvil_url))
+    pp, ch = dep.pinpoint, dep.chain
+    depth, n = trace.max_tensor_depth(), trace.graph.n_ops
+    start = ch.w3.eth.block_number
+
+    def post(root, d):
+        tx = ch.send(pp.functions.postTask(root, n, trace.input_root, d), value=10**15)
+        return int(pp.events.TaskPosted().process_receipt(tx.receipt)[0]["args"]["taskId"])
+
+    shallow, good, refused = post(trace.ops_tree.root, depth - 1), post(trace.ops_tree.root, depth), \
+        post(bad_root, depth)
+    me = Chain(anvil_url, keys=[dev_key(7)])
+    d = EvaluatorDaemon(me, pp.address, DB(tmp_path / "e.sqlite"), store,
+                        Config(confirmations=0, reorg_depth=2, from_block=start), logging.getLogger("refusal"))
+    with caplog.at_level(logging.INFO, logger="refusal"):
+        for _ in range(4):
+            d.tick()
+            ch.w3.provider.make_request("evm_mine", [])
+    submitted = {int(e["args"]["taskId"]) for e in pp.events.ResultSubmitted().get_logs(from_block=start)}
+    assert submitted == {good}
+    rows = {r["task_id"]: r for r in d.db.q("SELECT task_id, state, note FROM tasks")}
+    assert rows[shallow]["state"] == rows[refused]["state"] == "unavailable"
+    assert f"maxTensorDepth {depth - 1}" in rows[shallow]["note"]
+    assert "loader refuses" in rows[refused]["note"]
+    why = [r.fields for r in caplog.records if r.getMessage() == "task refused"]
+    assert sorted(f["task_id"] for f in why) == [shallow, refused], why

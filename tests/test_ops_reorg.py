@@ -1,10 +1,16 @@
-"""Reorganizations after the challenger's winning one-step (referee issue, item 5), against anvil with both daemons as
-separate processes on the real MobileNetV2: the block holding the one-step (and the blocks after it, up to 4 in all)
-is replaced once both daemons have seen the game settled; the challenger must notice its `won` is undone, make its
-one-step again and win, and the evaluator must notice its `lost` is undone."""
+"""Reorganizations in the middle and at the end of a game (referee issue, item 5), against anvil with both daemons as
+separate processes on the real MobileNetV2.
+
+After the challenger's winning one-step: the block holding the one-step (and the blocks after it, up to 4 in all) is
+replaced once both daemons have seen the game settled; the challenger must notice its `won` is undone, make its
+one-step again and win, and the evaluator must notice its `lost` is undone. After a reveal or a pick: the blocks
+from the move on are replaced the moment it is mined (a response the other side already sent then lands on the
+wrong turn and reverts); the player whose move vanished must send it again, noticed from chain state alone; and when
+the solver whose reveal vanished is dead, the challenger must call `timeout` once the deadline passes."""
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -63,3 +69,51 @@ def test_reorg_after_winning_one_step(env, anvil, depth):
     ev = _game_states(env, "evaluator", gid)
     assert ev.index("lost") < len(ev) - 1 and ev[-1] == "lost", ev
     assert any(e["event"] == "game reopened" for e in env.logs("challenger"))
+
+
+def _moves(pp, event, gid: int, to_block="latest") -> list:
+    return event().get_logs(from_block=0, to_block=to_block, argument_filters={"gameId": gid})
+
+
+@pytest.mark.parametrize("after, kill_solver", [("reveal", False), ("pick", False), ("reveal", True)])
+def test_reorg_after_a_move(env, anvil, after, kill_solver):
+    env.setup()
+    w3, pp = _pp(env, anvil)
+    challenger = env.json("accounts", "list")[0]["address"]
+    balance0 = w3.eth.get_balance(challenger)
+    env.start("evaluator", "--cheat-op", CHEAT_OP)
+    env.start("challenger")
+    task = _post(env)
+    diag = _diag(env)
+    gid = wait_for(lambda: [e["args"]["gameId"] for e in pp.events.Challenged().get_logs(from_block=0)],
+                   90, "a challenge", diag=diag)[0]
+    event = pp.events.Revealed if after == "reveal" else pp.events.Picked
+    # freeze block production the moment the game's second such move is mined
+    second = wait_for(lambda: (m := _moves(pp, event, gid)) and len(m) >= 2 and m[1], 240, f"a second {after}",
+                      interval=0.05, diag=diag)
+    anvil.rpc("evm_setIntervalMining", [0])
+    if kill_solver:
+        env.procs["evaluator"].send_signal(signal.SIGKILL)
+        env.procs["evaluator"].wait()
+    head, blk = w3.eth.block_number, int(second["blockNumber"])
+    depth = head - blk + 1
+    assert 1 <= depth <= 4, f"the {after} is {depth} blocks deep already"
+    key = (second["args"]["phase"], second["args"]["height"], second["args"]["nodeIndex"])
+    anvil.rpc("anvil_reorg", [depth, []])
+    assert w3.eth.block_number == head and len(_moves(pp, event, gid)) == 1  # the move is gone
+    anvil.rpc("evm_setIntervalMining", [1])
+    if kill_solver:  # nobody reveals again: past the deadline the challenger must call timeout
+        anvil.rpc("evm_increaseTime", [61])
+        wait_for(lambda: pp.functions.game(gid).call()[2] == 3, 120, "the timeout", diag=diag)
+        reason = pp.events.GameResolved().get_logs(from_block=0, argument_filters={"gameId": gid})[0]["args"]
+        assert reason["challengerWon"] and "timeout" in reason["reason"].lower(), reason
+    else:
+        wait_for(lambda: pp.functions.game(gid).call()[2] == 3, 240, "the game to end", diag=diag)
+        again = [m for m in _moves(pp, event, gid) if int(m["blockNumber"]) > head and
+                 (m["args"]["phase"], m["args"]["height"], m["args"]["nodeIndex"]) == key]
+        assert again, f"the vanished {after} was not sent again"
+    assert pp.functions.game(gid).call()[4] is True  # the honest challenger wins
+    wait_for(lambda: pp.events.Withdrawn().get_logs(from_block=0, argument_filters={"to": challenger}), 60,
+             "the challenger to withdraw", diag=diag)
+    time.sleep(2)
+    _settled(env, anvil, pp, w3, task["task_id"], challenger, task["bond"], balance0)

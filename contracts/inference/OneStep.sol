@@ -3,17 +3,55 @@ pragma solidity 0.8.28;
 
 import {Merkle} from "../shared/Merkle.sol";
 import {Opening, Gather, Openings, BadOpeningCount} from "./Openings.sol";
+import {Pooling} from "./Pooling.sol";
+import {Elementwise} from "./Elementwise.sol";
+
+/// @notice What every operator-definition contract exposes (`OneStep`, `Pooling`, `Elementwise`): the same descriptor
+///         encoding and the same semantics of `check`, `outputSize` and `element` (see `OneStep`).
+interface IOperators {
+    function check(bytes calldata desc) external view returns (bool ok, uint256 numel, uint256 esize);
+    function outputSize(bytes calldata desc) external view returns (uint256 numel, uint256 esize);
+    function element(bytes calldata desc, bytes32[] calldata inputRoots, uint256 e, Opening[] calldata o)
+        external
+        view
+        returns (uint256 value);
+}
 
 
 /// @title OneStep: the Solidity definition of pinpoint's canonical integer operators
 /// @notice Recomputes ONE element of an operator's output from Merkle-proven inputs, weights and parameters,
 ///         exactly as `offchain/inference/definitions.py` (DEFINITIONS) computes the whole tensor. The
 ///         semantics are stated in `offchain/inference/graph.py`; kinds: 1 QUANTIZE, 2 CONV, 3 ADD, 4 GAP,
-///         5 MATMUL, 6 DEQUANTIZE. Parameters are read by name (`QuantizeParams`, ...).
+///         5 MATMUL, 6 DEQUANTIZE here; 7 MAXPOOL, 8 AVGPOOL, 9 PAD are decided by `Pooling` and 10 LUT,
+///         11 CONCAT, 12 TRANSPOSE, 13 MUL, 14 SOFTMAX by `Elementwise` (contracts/inference/Pooling.sol and
+///         Elementwise.sol), which this contract creates and to which `check`, `outputSize`, `sizes` and
+///         `element` forward those kinds (one chunk each: never phase 3). Parameters are read by name
+///         (`QuantizeParams`, ...).
 ///         Requantization: CONV and MATMUL y = sat(zp + rne(fl32(fl32(acc) * S))) (IEEE-754 binary32, emulated
 ///         with integers); ADD and GAP y = sat(zp + floor((acc * M0 + 2^(s-1)) / 2^s)).
-/// @dev Stateless and pure; `Pinpoint` calls it for the final move of a game, tests call it directly.
+/// @dev Stateless but for the two addresses set at construction; `Pinpoint` calls it for the final move of a game,
+///      tests call it directly. The addresses are storage, not immutables, so the runtime code is the artifact's.
 contract OneStep {
+    /// @notice The definitions of kinds 7-9 (MAXPOOL, AVGPOOL, PAD), created by the constructor.
+    Pooling public pooling;
+    /// @notice The definitions of kinds 10-14 (LUT, CONCAT, TRANSPOSE, MUL, SOFTMAX), created by the constructor.
+    Elementwise public elementwise;
+
+    constructor() {
+        pooling = new Pooling();
+        elementwise = new Elementwise();
+    }
+
+    /// @dev The contract that decides `desc`'s kind when it is not this one (kinds 7-14), else address(0). Reads
+    ///      only the first word (the kind); a shorter `desc` stays here (and is refused by the decoding).
+    function _forward(bytes calldata desc) private view returns (address) {
+        if (desc.length < 32) return address(0);
+        uint256 kind = uint256(bytes32(desc[0:32]));
+        if (kind >= 7 && kind <= 9) return address(pooling);
+        if (kind >= 10 && kind <= 14) return address(elementwise);
+        return address(0);
+    }
+
     /// @notice The descriptor names an operator kind this contract does not define.
     error UnknownKind(uint256 kind);
     /// @notice The descriptor's parameters are inconsistent (e.g. channels not divisible by groups).
@@ -83,9 +121,9 @@ contract OneStep {
         int256 aZp;
         int256 bZp;
         int256 cZp;
-        int256 Ma;
-        int256 Mb;
-        uint256 s;
+        uint256 racBits; // float32 bits of rAC = fl32(a_scale / c_scale)
+        uint256 rbcBits; // float32 bits of rBC = fl32(b_scale / c_scale)
+        uint256 fixedBits; // float32 bits of fixed = fl32(c_zp - fma32(a_zp, rAC, fl32(rBC * b_zp)))
         uint256 aSigned;
         uint256 bSigned;
         uint256 cSigned;
@@ -184,7 +222,9 @@ contract OneStep {
 
     /// @notice Number of elements and bytes per element of the operator's output tensor.
     /// @return numel elements; esize bytes per element (1 for int8/uint8, 4 for float32)
-    function outputSize(bytes calldata desc) external pure returns (uint256 numel, uint256 esize) {
+    function outputSize(bytes calldata desc) external view returns (uint256 numel, uint256 esize) {
+        address fwd = _forward(desc);
+        if (fwd != address(0)) return IOperators(fwd).outputSize(desc);
         return _outputSize(decode(desc));
     }
 
@@ -221,13 +261,18 @@ contract OneStep {
     uint256 public constant MAX_DIM = 1 << 24;
     uint256 public constant MAX_PAD = 1 << 10;
     uint256 public constant MAX_NUMEL = 1 << 28;
-    uint256 public constant ONE_STEP_GAS = 360_000;
-    uint256 public constant ONE_STEP_CALLDATA = 23_000;
+    uint256 public constant ONE_STEP_GAS = 160_000;
+    uint256 public constant ONE_STEP_CALLDATA = 22_000;
     uint256 public constant GAS_BASE = 70_000;
     uint256 public constant GAS_PER_WORD = 870;
     uint256 public constant GAS_PER_REDUCE = 105;
     uint256 public constant GAS_PER_SUM = 370;
     uint256 public constant CALLDATA_BASE = 1_000;
+    /// @notice Gas a chunk one-step costs beyond the element's cost model (its chunking, measured at the ResNet-50
+    ///         and VGG-16 shapes of `tests/test_reduction.py`).
+    uint256 public constant CHUNK_GAS = 30_000;
+    /// @notice At most 2**MAX_CHUNK_DEPTH chunks per reduction (bounds phase 3's rounds; `Gas.REDUCTION_DEPTH`).
+    uint256 public constant MAX_CHUNK_DEPTH = 16;
     uint256 internal constant MAX_ARRAY = 64;
 
     /// @notice Whether `desc` is an operator descriptor this contract can decide: well formed, a known kind with
@@ -235,7 +280,15 @@ contract OneStep {
     ///         ONE_STEP_GAS gas and ONE_STEP_CALLDATA bytes (the rules of `offchain/inference/limits.py`).
     ///         Never reverts, whatever the bytes (only out of gas).
     /// @return ok the verdict; numel elements and esize bytes per element of the output tensor (0 when not ok)
-    function check(bytes calldata desc) external pure returns (bool ok, uint256 numel, uint256 esize) {
+    function check(bytes calldata desc) external view returns (bool ok, uint256 numel, uint256 esize) {
+        address fwd = _forward(desc);
+        if (fwd != address(0)) {
+            try IOperators(fwd).check(desc) returns (bool ok_, uint256 numel_, uint256 esize_) {
+                return (ok_, numel_, esize_);
+            } catch {
+                return (false, 0, 0);
+            }
+        }
         Desc memory d;
         (ok, d) = _tryDecode(desc);
         if (!ok || !_valid(d)) return (false, 0, 0);
@@ -302,6 +355,12 @@ contract OneStep {
         return m >= 1 && m <= int256(1 << 24) && s >= 1 && s <= 62;
     }
 
+    /// @dev An ADD scale ratio: a positive float32 in [2^-32, 2^20) (biased exponent 95..146).
+    function _ratioOk(uint256 bits) private pure returns (bool) {
+        uint256 ex = bits >> 23;
+        return bits < 1 << 31 && ex >= 95 && ex <= 146;
+    }
+
     function _words(uint256 n) private pure returns (uint256) {
         return n / 32 + 2;
     }
@@ -345,14 +404,10 @@ contract OneStep {
         if (!_zpOk(c.xZp, c.xSigned) || !_zpOk(c.yZp, c.ySigned)) return false;
         if (c.Ci % c.G != 0 || c.Co % c.G != 0 || c.PT > MAX_PAD || c.PL > MAX_PAD) return false;
         if (!_implied(c.OH, c.SH, c.DH, c.KH, c.H, c.PT) || !_implied(c.OW, c.SW, c.DW, c.KW, c.W, c.PL)) return false;
-        uint256 cig = c.Ci / c.G;
-        uint256 taps = c.KH * c.KW;
-        uint256 K = taps * cig;
+        uint256 K = c.KH * c.KW * (c.Ci / c.G);
         uint256 nx = c.N * c.H * c.W * c.Ci;
         if (nx > MAX_NUMEL || c.N * c.OH * c.OW * c.Co > MAX_NUMEL || c.Co * K > MAX_NUMEL) return false;
-        uint256 w = taps * (_words(cig) + Merkle.depthForBytes(nx)) + _words(K) + Merkle.depthForBytes(c.Co * K) + 1
-            + Merkle.depthForBytes(c.Co * 32);
-        return _bounded(d, w, K, 0);
+        return _chunked(d);
     }
 
     /// @dev The bottom (right) padding implied by the output size, (o - 1) s + dil (k - 1) + 1 - i - pad, is in
@@ -372,7 +427,9 @@ contract OneStep {
             return false;
         }
         if (!_zpOk(q.aZp, q.aSigned) || !_zpOk(q.bZp, q.bSigned) || !_zpOk(q.cZp, q.cSigned)) return false;
-        if (!_rqOk(q.Ma, q.s) || !_rqOk(q.Mb, q.s) || q.numelA % q.numelB != 0) return false;
+        if (!_ratioOk(q.racBits) || !_ratioOk(q.rbcBits) || q.numelA % q.numelB != 0) return false;
+        uint256 fe = (q.fixedBits & 0x7fffffff) >> 23;
+        if (q.fixedBits >= 1 << 32 || ((q.fixedBits & 0x7fffffff) != 0 && (fe < 63 || fe > 155))) return false;
         return _bounded(d, 2 + Merkle.depthForBytes(q.numelA) + Merkle.depthForBytes(q.numelB), 0, 0);
     }
 
@@ -384,8 +441,7 @@ contract OneStep {
         uint256 hw = q.H * q.W;
         uint256 n = q.N * hw * q.C;
         if (n > MAX_NUMEL) return false;
-        uint256 depth = Merkle.depthForBytes(n);
-        return _bounded(d, q.xNchw != 0 ? _words(hw) + depth : hw * (1 + depth), 0, hw);
+        return _chunked(d);
     }
 
     function _validMatmul(Desc memory d) private pure returns (bool) {
@@ -394,15 +450,184 @@ contract OneStep {
         if (!(_flag(q.aSigned) && _flag(q.bSigned) && _flag(q.ySigned))) return false;
         if (!_zpOk(q.aZp, q.aSigned) || !_zpOk(q.yZp, q.ySigned)) return false;
         if (q.M * q.K > MAX_NUMEL || q.K * q.N > MAX_NUMEL || q.M * q.N > MAX_NUMEL) return false;
-        uint256 w = 2 * _words(q.K) + Merkle.depthForBytes(q.M * q.K) + Merkle.depthForBytes(q.N * q.K) + 1
-            + Merkle.depthForBytes(q.N * 32);
-        return _bounded(d, w, q.K, 0);
+        return _chunked(d);
     }
 
     function _validDequantize(Desc memory d) private pure returns (bool) {
         DequantizeParams memory q = _dequantizeParams(d);
         if (!_numel(q.numel) || !_flag(q.xSigned) || !_zpOk(q.zp, q.xSigned) || !_scaleOk(q.scaleBits)) return false;
         return _bounded(d, 1 + Merkle.depthForBytes(q.numel), 0, 0);
+    }
+
+    // ------------------------------------------------------------------------------------------- reductions
+    // CONV, MATMUL and GAP elements are sums of R taps (`offchain/inference/reduction.py` orders them), cut into
+    // n chunks of L taps: L the largest number whose chunk one-step the cost model bounds by ONE_STEP_GAS and
+    // ONE_STEP_CALLDATA (`offchain/inference/limits.py` `chunking`, the same binary search). A descriptor is valid
+    // when one tap fits and n <= 2**MAX_CHUNK_DEPTH. `Pinpoint`'s phase 3 dissects the partial sums
+    // acc_i = acc_{i-1} + chunk_i (acc_0 = 0, chunk 1 adds the bias) down to one chunk (`chunk`) or proves the
+    // final requantization wrong (`finish`).
+
+    /// @dev What the cost of a chunk depends on besides its length L, computed once per descriptor.
+    struct Shape {
+        uint256 kind;
+        uint256 R; // taps of one element
+        uint256 cig; // CONV: channels per group
+        uint256 taps; // CONV: kernel taps
+        uint256 dx; // CONV: depth of the input tree; GAP: depth of the input tree
+        uint256 fixedW; // words and siblings opened whatever L (weight and table proofs)
+        bool nchw; // GAP: input committed NCHW
+        uint256 extra; // parameters + runtime inputs (calldata words)
+    }
+
+    function _shape(Desc memory d) private pure returns (Shape memory sh) {
+        sh.kind = d.kind;
+        sh.extra = d.p.length + d.inputs.length;
+        if (d.kind == CONV) {
+            ConvParams memory c = _convParams(d);
+            if (c.G == 0) revert BadParams(CONV);
+            sh.cig = c.Ci / c.G;
+            sh.taps = c.KH * c.KW;
+            sh.R = sh.taps * sh.cig;
+            sh.dx = Merkle.depthForBytes(c.N * c.H * c.W * c.Ci);
+            sh.fixedW = Merkle.depthForBytes(c.Co * sh.R) + 1 + Merkle.depthForBytes(c.Co * 32);
+        } else if (d.kind == MATMUL) {
+            MatmulParams memory q = _matmulParams(d);
+            sh.R = q.K;
+            sh.fixedW = Merkle.depthForBytes(q.M * q.K) + Merkle.depthForBytes(q.N * q.K) + 1
+                + Merkle.depthForBytes(q.N * 32);
+        } else if (d.kind == GAP) {
+            GapParams memory q = _gapParams(d);
+            sh.R = q.H * q.W;
+            sh.dx = Merkle.depthForBytes(q.N * q.H * q.W * q.C);
+            sh.nchw = q.xNchw != 0;
+        }
+    }
+
+    /// @dev Whether a chunk of L taps fits the cost model's bounds (`chunk_cost` in `offchain/inference/limits.py`:
+    ///      W words and siblings, R byte pairs, S bytes summed at the chunk's worst position).
+    function _fits(Shape memory sh, uint256 L) private pure returns (bool) {
+        uint256 w;
+        uint256 r;
+        uint256 sum;
+        if (sh.kind == CONV) {
+            uint256 tc = (L + sh.cig - 2) / sh.cig + 1; // kernel taps L consecutive terms can touch
+            if (tc > sh.taps) tc = sh.taps;
+            w = tc * (_words(sh.cig < L ? sh.cig : L) + sh.dx) + _words(L) + sh.fixedW;
+            r = L;
+        } else if (sh.kind == MATMUL) {
+            w = 2 * _words(L) + sh.fixedW;
+            r = L;
+        } else {
+            w = sh.nchw ? _words(L) + sh.dx : L * (1 + sh.dx);
+            sum = L;
+        }
+        uint256 gas = GAS_BASE + CHUNK_GAS + GAS_PER_WORD * w + GAS_PER_REDUCE * r + GAS_PER_SUM * sum;
+        return gas <= ONE_STEP_GAS && CALLDATA_BASE + 32 * (w + sh.extra) <= ONE_STEP_CALLDATA;
+    }
+
+    function _taps(Desc memory d) private pure returns (uint256) {
+        return _shape(d).R;
+    }
+
+    /// @dev (n, L); (1, 0) for a kind that does not reduce; (0, 0) if one tap does not fit.
+    function _chunks(Desc memory d) private pure returns (uint256 n, uint256 L) {
+        Shape memory sh = _shape(d);
+        uint256 R = sh.R;
+        if (R == 0) return (1, 0);
+        if (!_fits(sh, 1)) return (0, 0);
+        uint256 lo = 1;
+        uint256 hi = R;
+        while (lo < hi) {
+            uint256 mid = (lo + hi + 1) / 2;
+            if (_fits(sh, mid)) lo = mid;
+            else hi = mid - 1;
+        }
+        return ((R + lo - 1) / lo, lo);
+    }
+
+    function _chunked(Desc memory d) private pure returns (bool) {
+        (uint256 n,) = _chunks(d);
+        return n >= 1 && n <= 1 << MAX_CHUNK_DEPTH;
+    }
+
+    /// @notice The chunking of the operator's reduction: n chunks of L taps (the last may be shorter); (1, 0) for
+    ///         QUANTIZE, ADD, DEQUANTIZE. For a descriptor `check` accepts, 1 <= n <= 2**MAX_CHUNK_DEPTH.
+    /// @custom:reverts UnknownKind, BadParams (malformed descriptors)
+    function chunks(bytes calldata desc) external pure returns (uint256 n, uint256 L) {
+        Desc memory d = decode(desc);
+        _outputSize(d);
+        return _chunks(d);
+    }
+
+    /// @notice `outputSize` and the number of chunks of `chunks` in one call (what `Pinpoint.step` needs).
+    /// @custom:reverts UnknownKind, BadParams (malformed descriptors)
+    function sizes(bytes calldata desc) external view returns (uint256 numel, uint256 esize, uint256 n) {
+        address fwd = _forward(desc);
+        if (fwd != address(0)) {
+            (numel, esize) = IOperators(fwd).outputSize(desc);
+            return (numel, esize, 1);
+        }
+        Desc memory d = decode(desc);
+        (numel, esize) = _outputSize(d);
+        (n,) = _chunks(d);
+    }
+
+    /// @notice The sum of chunk i + 1 (0-based leaf i) of output element `e`: the taps [i L, min(R, (i + 1) L)),
+    ///         plus the channel's bias when i == 0 (CONV, MATMUL); 0 for i >= n (the padding leaves of phase 3's
+    ///         tree) and for e past the end of the tensor. Exact int256 (|sum| < 2^31 for loader-checked models).
+    /// @param o openings of the bytes the chunk reads: CONV [x, weight, table], MATMUL [a, weight, table], GAP [x]
+    /// @custom:reverts BadOpening, BadOpeningCount, UnknownKind, BadParams (not CONV, MATMUL or GAP)
+    function chunk(bytes calldata desc, bytes32[] calldata inputRoots, uint256 e, uint256 i, Opening[] calldata o)
+        external
+        pure
+        returns (int256 sum)
+    {
+        Desc memory d = decode(desc);
+        (uint256 numel,) = _outputSize(d);
+        (uint256 n, uint256 L) = _chunks(d);
+        if (L == 0) revert BadParams(d.kind);
+        if (e >= numel || i >= n) return 0;
+        if (inputRoots.length != d.inputs.length) revert BadOpeningCount(d.inputs.length, inputRoots.length);
+        uint256 R = _taps(d);
+        Span memory sp = Span(i * L, (i + 1) * L < R ? (i + 1) * L : R);
+        int256 bias;
+        if (d.kind == CONV) (sum, bias,) = _convTaps(d, inputRoots, e, sp, o);
+        else if (d.kind == MATMUL) (sum, bias,) = _matmulTaps(d, inputRoots, e, sp, o);
+        else sum = _gapTaps(d, inputRoots, e, sp, o);
+        if (i == 0) sum += bias;
+        return sum;
+    }
+
+    /// @notice Output element `e` requantized from the accumulator `acc` (bias included): CONV/MATMUL
+    ///         sat(y_zp + RQF(acc, S)), GAP sat(y_zp + RQ(acc)); type(uint256).max (no element's encoding) for an
+    ///         accumulator outside int32, which no honest solver reveals.
+    /// @param o CONV/MATMUL [table] (the output channel's word), GAP []
+    /// @custom:reverts BadOpening, BadOpeningCount, UnknownKind, BadParams (not CONV, MATMUL or GAP)
+    function finish(bytes calldata desc, uint256 e, int256 acc, Opening[] calldata o)
+        external
+        pure
+        returns (uint256 value)
+    {
+        Desc memory d = decode(desc);
+        (uint256 numel,) = _outputSize(d);
+        if (e >= numel) return 0;
+        if (acc <= -int256(1 << 31) || acc >= int256(1 << 31)) return type(uint256).max;
+        if (d.kind == GAP) {
+            Openings.checkCount(o, 0);
+            GapParams memory q = _gapParams(d);
+            return Openings.sat(q.yZp + _rq(acc, q.M0, q.s), q.ySigned != 0);
+        }
+        Openings.checkCount(o, 1);
+        if (d.kind == CONV) {
+            ConvParams memory c = _convParams(d);
+            (,,, uint256 co) = _convSite(c, e);
+            (, uint256 sbits,) = _table(d, c.Co, co, o[0], 0);
+            return Openings.sat(c.yZp + _rqF32(acc, sbits), c.ySigned != 0);
+        }
+        if (d.kind != MATMUL) revert BadParams(d.kind);
+        MatmulParams memory m = _matmulParams(d);
+        (, uint256 sb,) = _table(d, m.N, e % m.N, o[0], 0);
+        return Openings.sat(m.yZp + _rqF32(acc, sb), m.ySigned != 0);
     }
 
     /// @notice The canonical value of output element `e` of the operator `desc`.
@@ -416,9 +641,11 @@ contract OneStep {
     /// @custom:reverts BadOpening, BadOpeningCount, UnknownKind, BadParams
     function element(bytes calldata desc, bytes32[] calldata inputRoots, uint256 e, Opening[] calldata o)
         external
-        pure
+        view
         returns (uint256 value)
     {
+        address fwd = _forward(desc);
+        if (fwd != address(0)) return IOperators(fwd).element(desc, inputRoots, e, o);
         Desc memory d = decode(desc);
         (uint256 numel,) = _outputSize(d);
         if (e >= numel) return 0;
@@ -494,7 +721,7 @@ contract OneStep {
 
     /// @dev QUANTIZE (`QuantizeParams`). Output NHWC; input float32, NCHW when it is the model input (input
     ///      reference 0, as given), else in its committed layout (a DEQUANTIZE output, NHWC: element e reads e).
-    ///      q = sat(zp + rne(x / scale)) over the reals; NaN -> zp, +-Inf saturate.
+    ///      q = sat(zp + rne(fl32(x / scale))), one IEEE binary32 division; NaN -> zp, +-Inf saturate.
     function _quantize(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
         private
         pure
@@ -521,7 +748,12 @@ contract OneStep {
         return Openings.sat(q.zp + r, q.ySigned != 0);
     }
 
-    /// @dev rne(x / scale) for float32 bit patterns, clamped to +-2^40 (anything beyond saturates).
+    /// @dev rne(fl32(x / scale)) for float32 bit patterns (scale positive and normal: checked by the model loader
+    ///      and `valid`), clamped to +-2^40 (anything beyond saturates). fl32 is one IEEE-754 binary32 division,
+    ///      round to nearest even, as onnxruntime's QuantizeLinear divides (MLAS `_mm_div_ps`): the significand
+    ///      quotient to 25-26 bits plus a sticky remainder, rounded to 24 bits. Results below 2^-126 (subnormal
+    ///      or zero in binary32) and all results below 0.25 give 0 either way; results at or above 2^40, and
+    ///      binary32 overflow to +-Inf, saturate. NaN -> 0 (the zero point), +-Inf -> +-2^40.
     function _roundDiv(uint256 xb, uint256 sb) private pure returns (int256) {
         uint256 ex = (xb >> 23) & 0xff;
         uint256 mx = xb & 0x7fffff;
@@ -530,25 +762,44 @@ contract OneStep {
             if (mx != 0) return 0; // NaN: the zero point
             return neg ? -int256(1 << 40) : int256(1 << 40);
         }
-        if (ex == 0) ex = 1;
-        else mx |= 0x800000;
-        if (mx == 0) return 0;
-        uint256 es = (sb >> 23) & 0xff;
-        uint256 ms = (sb & 0x7fffff) | 0x800000; // scales are normal (checked by the model loader)
-        int256 dd = int256(ex) - int256(es);
-        uint256 r;
-        if (dd > 40) {
-            r = 1 << 40;
-        } else if (dd < -60) {
-            r = 0;
+        if (mx == 0 && ex == 0) return 0;
+        int256 e = int256(ex);
+        if (ex == 0) {
+            e = 1; // subnormal: normalize the significand to [2^23, 2^24)
+            while (mx < 0x800000) {
+                mx <<= 1;
+                e -= 1;
+            }
         } else {
-            (uint256 num, uint256 den) = dd >= 0 ? (mx << uint256(dd), ms) : (mx, ms << uint256(-dd));
-            r = num / den;
-            uint256 rem2 = 2 * (num % den);
-            if (rem2 > den || (rem2 == den && (r & 1) == 1)) r += 1;
-            if (r > 1 << 40) r = 1 << 40;
+            mx |= 0x800000;
         }
+        uint256 ms = (sb & 0x7fffff) | 0x800000;
+        // x / scale = (mx / ms) * 2^dd, mx / ms in (1/2, 2)
+        int256 dd = e - int256((sb >> 23) & 0xff);
+        uint256 r = dd > 41 ? 1 << 40 : dd < -3 ? 0 : _divRne(mx, ms, dd); // dd < -3: |x / scale| < 0.125
         return neg ? -int256(r) : int256(r);
+    }
+
+    /// @dev rne(fl32((mx / ms) * 2^dd)) for significands mx, ms in [2^23, 2^24) and dd in [-3, 41], clamped to 2^40.
+    function _divRne(uint256 mx, uint256 ms, int256 dd) private pure returns (uint256 r) {
+        uint256 num = mx << 25;
+        uint256 qq = num / ms; // in (2^24, 2^26)
+        uint256 sh = qq >= 1 << 25 ? 2 : 1; // keep the top 24 bits
+        uint256 m = qq >> sh;
+        uint256 low = qq & ((1 << sh) - 1);
+        uint256 halfb = 1 << (sh - 1);
+        if (low > halfb || (low == halfb && (num % ms != 0 || (m & 1) == 1))) m += 1; // binary32 RNE
+        // fl32 of the quotient = m * 2^E, E = dd - 25 + sh in [-27, 18]
+        int256 E = dd - 25 + int256(sh);
+        if (E >= 0) {
+            r = m << uint256(E);
+            return r > 1 << 40 ? 1 << 40 : r;
+        }
+        uint256 s = uint256(-E);
+        r = m >> s;
+        uint256 rem = m & ((1 << s) - 1);
+        uint256 half = 1 << (s - 1);
+        if (rem > half || (rem == half && (r & 1) == 1)) r += 1; // integer RNE
     }
 
     /// @dev CONV (`ConvParams`). Input NHWC; output NHWC or, if outNchw, NCHW.
@@ -557,15 +808,19 @@ contract OneStep {
         pure
         returns (uint256)
     {
-        Openings.checkCount(o, 3);
         ConvParams memory c = _convParams(d);
-        if (c.G == 0 || c.Ci % c.G != 0 || c.Co % c.G != 0) revert BadParams(CONV);
-        uint256 co;
-        uint256 ow;
-        uint256 oh;
-        uint256 n;
+        if (c.G == 0) revert BadParams(CONV);
+        (int256 acc, int256 bias, uint256 sbits) = _convTaps(d, roots, e, Span(0, c.KH * c.KW * (c.Ci / c.G)), o);
+        return Openings.sat(c.yZp + _rqF32(acc + bias, sbits), c.ySigned != 0);
+    }
+
+    /// @dev (n, oh, ow, co) of CONV output element e in its committed layout.
+    function _convSite(ConvParams memory c, uint256 e)
+        private
+        pure
+        returns (uint256 n, uint256 oh, uint256 ow, uint256 co)
+    {
         if (c.outNchw != 0) {
-            // output committed NCHW
             ow = e % c.OW;
             uint256 t = e / c.OW;
             oh = t % c.OH;
@@ -580,43 +835,63 @@ contract OneStep {
             oh = t % c.OH;
             n = t / c.OH;
         }
+    }
+
+    /// @dev Taps [lo, hi) of a reduction (`offchain/inference/reduction.py` orders them).
+    struct Span {
+        uint256 lo;
+        uint256 hi;
+    }
+
+    /// @dev CONV: sum over taps [lo, hi) (r = (kh * KW + kw) * Ci/G + c) of element e, and the channel's table
+    ///      bias and S bits. Openings [x, weight, table].
+    function _convTaps(Desc memory d, bytes32[] calldata roots, uint256 e, Span memory sp, Opening[] calldata o)
+        private
+        pure
+        returns (int256 acc, int256 bias, uint256 sbits)
+    {
+        Openings.checkCount(o, 3);
+        ConvParams memory c = _convParams(d);
+        if (c.G == 0 || c.Ci % c.G != 0 || c.Co % c.G != 0) revert BadParams(CONV);
+        (uint256 n, uint256 oh, uint256 ow, uint256 co) = _convSite(c, e);
         uint256 cig = c.Ci / c.G;
-        uint256 K = c.KH * c.KW * cig;
-        uint256 taps = c.KH * c.KW;
+        uint256 t0 = sp.lo / cig;
+        uint256 nt = (sp.hi - 1) / cig + 1 - t0; // kernel taps touched
         // input words, tap by tap (in-bounds taps give increasing byte offsets)
-        uint256[] memory toff = new uint256[](taps);
-        uint256[] memory tpos = new uint256[](taps);
-        Gather memory gx = Openings.gather(taps * ((cig + 31) / 32 + 1));
+        uint256[] memory toff = new uint256[](nt);
+        uint256[] memory tpos = new uint256[](nt);
+        Gather memory gx = Openings.gather(nt * ((cig + 31) / 32 + 1));
         {
             uint256 g0 = (co / (c.Co / c.G)) * cig;
-            for (uint256 kh = 0; kh < c.KH; ++kh) {
-                int256 ih = int256(oh * c.SH + kh * c.DH) - int256(c.PT);
-                for (uint256 kw = 0; kw < c.KW; ++kw) {
-                    int256 iw = int256(ow * c.SW + kw * c.DW) - int256(c.PL);
-                    uint256 t = kh * c.KW + kw;
-                    if (ih < 0 || iw < 0 || uint256(ih) >= c.H || uint256(iw) >= c.W) {
-                        toff[t] = type(uint256).max; // padding: contributes (x_zp - x_zp) * w = 0
-                        continue;
-                    }
-                    uint256 off = ((n * c.H + uint256(ih)) * c.W + uint256(iw)) * c.Ci + g0;
-                    toff[t] = off;
-                    tpos[t] = Openings.range(gx, off, cig);
+            for (uint256 k = 0; k < nt; ++k) {
+                uint256 t = t0 + k;
+                int256 ih = int256(oh * c.SH + (t / c.KW) * c.DH) - int256(c.PT);
+                int256 iw = int256(ow * c.SW + (t % c.KW) * c.DW) - int256(c.PL);
+                if (ih < 0 || iw < 0 || uint256(ih) >= c.H || uint256(iw) >= c.W) {
+                    toff[k] = type(uint256).max; // padding: contributes (x_zp - x_zp) * w = 0
+                    continue;
                 }
+                (uint256 c0, uint256 c1) = _clip(t, cig, sp);
+                uint256 off = ((n * c.H + uint256(ih)) * c.W + uint256(iw)) * c.Ci + g0 + c0;
+                toff[k] = off;
+                tpos[k] = Openings.range(gx, off, c1 - c0);
             }
         }
-        int256 acc;
-        {
-            uint256 sbits;
-            int256 wzp;
-            (acc, sbits, wzp) = _table(d, c.Co, co, o[2], 2);
-            uint256 xb = gx.n == 0 ? 0 : Openings.verify(gx, roots[0], c.N * c.H * c.W * c.Ci, o[0], 0);
-            Gather memory gw = Openings.gather(K / 32 + 2);
-            Openings.range(gw, co * K, K);
-            uint256 wb = Openings.verify(gw, d.weightRoot, c.Co * K, o[1], 1) + ((co * K) & 31);
-            acc += _convAcc(c, toff, tpos, xb, wb, cig, wzp);
-            acc = _rqF32(acc, sbits);
-        }
-        return Openings.sat(c.yZp + acc, c.ySigned != 0);
+        int256 wzp;
+        (bias, sbits, wzp) = _table(d, c.Co, co, o[2], 2);
+        uint256 xb = gx.n == 0 ? 0 : Openings.verify(gx, roots[0], c.N * c.H * c.W * c.Ci, o[0], 0);
+        uint256 K = c.KH * c.KW * cig;
+        Gather memory gw = Openings.gather((sp.hi - sp.lo) / 32 + 2);
+        Openings.range(gw, co * K + sp.lo, sp.hi - sp.lo);
+        uint256 wb = Openings.verify(gw, d.weightRoot, c.Co * K, o[1], 1) + ((co * K + sp.lo) & 31);
+        acc = _convAcc(c, toff, tpos, xb, wb, wzp, sp);
+    }
+
+    /// @dev The channels [c0, c1) of kernel tap t that the taps [lo, hi) cover.
+    function _clip(uint256 t, uint256 cig, Span memory sp) private pure returns (uint256 c0, uint256 c1) {
+        uint256 a = t * cig;
+        c0 = sp.lo > a ? sp.lo - a : 0;
+        c1 = sp.hi < a + cig ? sp.hi - a : cig;
     }
 
     function _convAcc(
@@ -625,16 +900,19 @@ contract OneStep {
         uint256[] memory tpos,
         uint256 xb,
         uint256 wb,
-        uint256 cig,
-        int256 wzp
+        int256 wzp,
+        Span memory sp
     ) private pure returns (int256 acc) {
         int256 xzp = c.xZp;
         bool xs = c.xSigned != 0;
         bool ws = c.wSigned != 0;
-        for (uint256 t = 0; t < toff.length; ++t) {
-            uint256 off = toff[t];
+        uint256 cig = c.Ci / c.G;
+        uint256 t0 = sp.lo / cig;
+        for (uint256 k = 0; k < toff.length; ++k) {
+            uint256 off = toff[k];
             if (off == type(uint256).max) continue;
-            acc += _dot(Openings.at(xb, tpos[t], off), wb + t * cig, cig, xzp, wzp, xs, ws);
+            (uint256 c0, uint256 c1) = _clip(t0 + k, cig, sp);
+            acc += _dot(Openings.at(xb, tpos[k], off), wb + (t0 + k) * cig + c0 - sp.lo, c1 - c0, xzp, wzp, xs, ws);
         }
     }
 
@@ -697,7 +975,8 @@ contract OneStep {
         }
     }
 
-    /// @dev ADD (`AddParams`): c = a + b, b repeated over a.
+    /// @dev ADD (`AddParams`): c = sat(rne(fma32(a, rAC, fma32(b, rBC, fixed)))), b repeated over a
+    ///      (onnxruntime's AVX2 QLinearAdd arithmetic; offchain/inference/graph.py states it in words).
     function _add(Desc memory d, bytes32[] calldata roots, uint256 e, Opening[] calldata o)
         private
         pure
@@ -714,11 +993,47 @@ contract OneStep {
         uint256 pb = Openings.range(gb, eb, 1);
         bytes32 rb = d.inputs.length > 1 ? roots[1] : d.constRoot;
         uint256 bb = Openings.verify(gb, rb, nb, o[1], 1);
-        int256 a = Openings.ld(Openings.at(ba, pa, e), q.aSigned != 0) - q.aZp;
-        int256 b = Openings.ld(Openings.at(bb, pb, eb), q.bSigned != 0) - q.bZp;
-        uint256 s = q.s;
-        int256 y = (a * q.Ma + b * q.Mb + int256(1 << (s - 1))) >> s;
-        return Openings.sat(q.cZp + y, q.cSigned != 0);
+        int256 a = Openings.ld(Openings.at(ba, pa, e), q.aSigned != 0);
+        int256 b = Openings.ld(Openings.at(bb, pb, eb), q.bSigned != 0);
+        uint256 fb = q.fixedBits;
+        int256 m = int256((fb & 0x7fffff) | ((fb & 0x7fffffff) == 0 ? 0 : 0x800000));
+        int256 ex = int256((fb >> 23) & 0xff) - 150;
+        (m, ex) = _fma32(b, q.rbcBits, fb >> 31 == 0 ? m : -m, ex);
+        (m, ex) = _fma32(a, q.racBits, m, ex);
+        return Openings.sat(_rneInt(m, ex), q.cSigned != 0);
+    }
+
+    /// @dev fma32(x, r, t) = x * r + t rounded once to IEEE-754 binary32 (nearest, ties to even), the fused
+    ///      multiply-add of onnxruntime's AVX2 QLinearAdd. x a small integer, r a normal float32 (bits rb),
+    ///      t = mt * 2^et (|mt| <= 2^24). Exact in int256 under the ADD limits (aligned sums below 2^120;
+    ///      results zero or normal). Returns (m, e) with fma32 = m * 2^e.
+    function _fma32(int256 x, uint256 rb, int256 mt, int256 et) private pure returns (int256, int256) {
+        int256 er = int256((rb >> 23) & 0xff) - 150;
+        int256 p = x * int256((rb & 0x7fffff) | 0x800000);
+        if (mt == 0) et = er;
+        int256 lo = er < et ? er : et;
+        int256 sum = p * int256(1 << uint256(er - lo)) + mt * int256(1 << uint256(et - lo));
+        if (sum == 0) return (0, 0);
+        (uint256 m, int256 e) = _round24(uint256(sum < 0 ? -sum : sum), lo);
+        return (sum < 0 ? -int256(m) : int256(m), e);
+    }
+
+    /// @dev rne(m * 2^e): m * 2^e rounded to an integer, half to even (|m| <= 2^24).
+    function _rneInt(int256 m, int256 e) private pure returns (int256) {
+        uint256 u = uint256(m < 0 ? -m : m);
+        uint256 r;
+        if (e >= 0) {
+            r = u << uint256(e);
+        } else if (e < -25) {
+            r = 0; // |m * 2^e| < 2^-1
+        } else {
+            uint256 sh = uint256(-e);
+            r = u >> sh;
+            uint256 rem = u & ((1 << sh) - 1);
+            uint256 half = 1 << (sh - 1);
+            if (rem > half || (rem == half && (r & 1) == 1)) r += 1;
+        }
+        return m < 0 ? -int256(r) : int256(r);
     }
 
     /// @dev GAP (`GapParams`). Input NHWC (NCHW if xNchw), output [N, C].
@@ -727,36 +1042,46 @@ contract OneStep {
         pure
         returns (uint256)
     {
+        GapParams memory q = _gapParams(d);
+        int256 acc = _gapTaps(d, roots, e, Span(0, q.H * q.W), o);
+        return Openings.sat(q.yZp + _rq(acc, q.M0, q.s), q.ySigned != 0);
+    }
+
+    /// @dev GAP: sum over the pixels [lo, hi) (r = h * W + w) of x - x_zp for element e. Openings [x].
+    function _gapTaps(Desc memory d, bytes32[] calldata roots, uint256 e, Span memory sp, Opening[] calldata o)
+        private
+        pure
+        returns (int256 acc)
+    {
         Openings.checkCount(o, 1);
         GapParams memory q = _gapParams(d);
-        (uint256 H, uint256 W, uint256 C) = (q.H, q.W, q.C);
+        uint256 C = q.C;
         uint256 c = e % C;
         uint256 n = e / C;
-        uint256 hw = H * W;
-        int256 acc;
+        uint256 hw = q.H * q.W;
+        uint256 len = sp.hi - sp.lo;
         bool xs = q.xSigned != 0;
         int256 xzp = q.xZp;
         if (q.xNchw != 0) {
             // input committed NCHW: the channel is hw contiguous bytes
-            Gather memory g = Openings.gather(hw / 32 + 2);
-            uint256 off = (n * C + c) * hw;
-            Openings.range(g, off, hw);
+            Gather memory g = Openings.gather(len / 32 + 2);
+            uint256 off = (n * C + c) * hw + sp.lo;
+            Openings.range(g, off, len);
             uint256 base = Openings.verify(g, roots[0], q.N * hw * C, o[0], 0) + (off & 31);
-            for (uint256 i = 0; i < hw; ++i) {
+            for (uint256 i = 0; i < len; ++i) {
                 acc += Openings.ld(base + i, xs) - xzp;
             }
         } else {
-            uint256[] memory pos = new uint256[](hw);
-            Gather memory g = Openings.gather(hw);
-            for (uint256 i = 0; i < hw; ++i) {
-                pos[i] = Openings.range(g, (n * hw + i) * C + c, 1);
+            uint256[] memory pos = new uint256[](len);
+            Gather memory g = Openings.gather(len);
+            for (uint256 i = 0; i < len; ++i) {
+                pos[i] = Openings.range(g, (n * hw + sp.lo + i) * C + c, 1);
             }
             uint256 base = Openings.verify(g, roots[0], q.N * hw * C, o[0], 0);
-            for (uint256 i = 0; i < hw; ++i) {
-                acc += Openings.ld(Openings.at(base, pos[i], (n * hw + i) * C + c), xs) - xzp;
+            for (uint256 i = 0; i < len; ++i) {
+                acc += Openings.ld(Openings.at(base, pos[i], (n * hw + sp.lo + i) * C + c), xs) - xzp;
             }
         }
-        return Openings.sat(q.yZp + _rq(acc, q.M0, q.s), q.ySigned != 0);
     }
 
     /// @dev MATMUL (`MatmulParams`): y = a b; weight = b transposed [N, K].
@@ -765,20 +1090,33 @@ contract OneStep {
         pure
         returns (uint256)
     {
+        MatmulParams memory q = _matmulParams(d);
+        (int256 acc, int256 bias, uint256 sbits) = _matmulTaps(d, roots, e, Span(0, q.K), o);
+        return Openings.sat(q.yZp + _rqF32(acc + bias, sbits), q.ySigned != 0);
+    }
+
+    /// @dev MATMUL: sum over k in [lo, hi) of (a[row, k] - a_zp) * (b[col, k] - b_zp) for element e, and the
+    ///      column's table bias and S bits. Openings [a, weight, table].
+    function _matmulTaps(Desc memory d, bytes32[] calldata roots, uint256 e, Span memory sp, Opening[] calldata o)
+        private
+        pure
+        returns (int256 acc, int256 bias, uint256 sbits)
+    {
         Openings.checkCount(o, 3);
         MatmulParams memory q = _matmulParams(d);
         (uint256 M, uint256 K, uint256 N) = (q.M, q.K, q.N);
         uint256 col = e % N;
         uint256 row = e / N;
-        (int256 acc, uint256 sbits, int256 bzp) = _table(d, N, col, o[2], 2);
-        Gather memory ga = Openings.gather(K / 32 + 2);
-        Openings.range(ga, row * K, K);
-        uint256 ab = Openings.verify(ga, roots[0], M * K, o[0], 0) + ((row * K) & 31);
-        Gather memory gw = Openings.gather(K / 32 + 2);
-        Openings.range(gw, col * K, K);
-        uint256 wb = Openings.verify(gw, d.weightRoot, N * K, o[1], 1) + ((col * K) & 31);
-        acc += _dot(ab, wb, K, q.aZp, bzp, q.aSigned != 0, q.bSigned != 0);
-        return Openings.sat(q.yZp + _rqF32(acc, sbits), q.ySigned != 0);
+        uint256 len = sp.hi - sp.lo;
+        int256 bzp;
+        (bias, sbits, bzp) = _table(d, N, col, o[2], 2);
+        Gather memory ga = Openings.gather(len / 32 + 2);
+        Openings.range(ga, row * K + sp.lo, len);
+        uint256 ab = Openings.verify(ga, roots[0], M * K, o[0], 0) + ((row * K + sp.lo) & 31);
+        Gather memory gw = Openings.gather(len / 32 + 2);
+        Openings.range(gw, col * K + sp.lo, len);
+        uint256 wb = Openings.verify(gw, d.weightRoot, N * K, o[1], 1) + ((col * K + sp.lo) & 31);
+        acc = _dot(ab, wb, len, q.aZp, bzp, q.aSigned != 0, q.bSigned != 0);
     }
 
     /// @dev DEQUANTIZE (`DequantizeParams`). y = fl32((x - zp) * scale), IEEE-754 RNE.

@@ -72,6 +72,7 @@ contract Pinpoint is Payments {
     error FeeTooLarge(uint256 fee);
     error BondTooLarge(uint256 bond);
     error IndexOverflow(uint256 index);
+    error NotAtRoot();
 
     // ---------------------------------------------------------------------------------------------- types
     enum Status {
@@ -112,7 +113,8 @@ contract Pinpoint is Payments {
         TensorSearch, // phase 2: k-ary search over that operator's output tensor down to one word
         Resolved, // decided: see challengerWon
         Queued, // waiting behind the task's active game; no deadline
-        Cancelled // ended undecided (task rejected or voided): the bond was returned
+        Cancelled, // ended undecided (task rejected or voided): the bond was returned
+        Reduction // phase 3: dissection of the disputed element's partial sums down to one chunk
     }
 
     enum Turn {
@@ -132,7 +134,9 @@ contract Pinpoint is Payments {
         uint64 nodeIndex; // index of the current node at its level
         uint32 opIndex; // the disputed operator (phase 2)
         uint8 height; // levels between the current node and the leaves
-        uint64 activeBlock; // block at which the game became active (its moves' events are at or after it)
+        uint40 activeBlock; // block at which the game became active (its moves' events are at or after it)
+        uint32 element; // phase 3: the disputed element (flat index in operator opIndex's output)
+        uint8 claimed; // phase 3: the solver's value of it (its byte)
         // slot 2
         bytes32 node; // the solver's value of the current node
     }
@@ -169,6 +173,10 @@ contract Pinpoint is Payments {
     /// @dev height and nodeIndex: the picked node, `value` the solver's value of it.
     event Picked(uint256 indexed gameId, uint8 phase, uint8 height, uint64 nodeIndex, bytes32 value);
     event OperatorSelected(uint256 indexed gameId, uint32 opIndex, uint8 tensorDepth);
+    /// @notice Phase 3 starts: element `element` of the disputed operator is a reduction of `chunks` chunks,
+    ///         dissected over a tree of height `height` (the solver reveals first). In phase 3, `Revealed`
+    ///         carries int256 partial sums as 32-byte two's-complement words and `Picked` the picked right end.
+    event ReductionStarted(uint256 indexed gameId, uint256 element, uint256 chunks, uint8 height);
     event GameResolved(uint256 indexed gameId, uint256 indexed taskId, bool challengerWon, string reason);
     event TaskFinalized(uint256 indexed taskId, address solver);
     event TaskRejected(uint256 indexed taskId, uint256 gameId);
@@ -353,7 +361,9 @@ contract Pinpoint is Payments {
                 nodeIndex: 0,
                 opIndex: 0,
                 height: t.traceDepth,
-                activeBlock: active ? uint64(block.number) : 0,
+                activeBlock: active ? uint40(block.number) : 0,
+                element: 0,
+                claimed: 0,
                 node: t.traceRoot
             })
         );
@@ -380,7 +390,7 @@ contract Pinpoint is Payments {
     function _live(uint256 gameId, Turn turn) internal view returns (Game storage g, Task storage t) {
         if (gameId >= _games.length) revert GameNotInProgress(gameId);
         g = _games[gameId];
-        if (g.phase != Phase.TraceSearch && g.phase != Phase.TensorSearch) revert GameNotInProgress(gameId);
+        if (!_moving(g.phase)) revert GameNotInProgress(gameId);
         t = _tasks[g.taskId];
         if (block.timestamp > g.deadline) revert DeadlinePassed(g.deadline);
         if (g.turn != turn) revert NotYourTurn(g.turn == Turn.Solver ? t.solver : g.challenger);
@@ -388,19 +398,36 @@ contract Pinpoint is Payments {
         if (msg.sender != mover) revert NotYourTurn(mover);
     }
 
+    function _moving(Phase p) internal pure returns (bool) {
+        return p == Phase.TraceSearch || p == Phase.TensorSearch || p == Phase.Reduction;
+    }
+
     function _m(Game storage g) internal view returns (uint256) {
         return g.height < Gas.K_LOG ? g.height : Gas.K_LOG;
     }
 
     /// @notice Solver move: reveal the 2**m descendants, m = min(K_LOG, height) levels below the current node.
-    ///         They must hash up to the current node.
+    ///         They must hash up to the current node. In phase 3 (Reduction) `children` are 2**m + 1 int256 partial
+    ///         sums as 32-byte two's-complement words: the accumulator at the node's left end, then at the right end
+    ///         of each of its 2**m descendants (chunks past the last one add 0); the first and the last must be
+    ///         the node's ends (at the root: the left end is acc_0 = 0 and the last is acc_n, which the solver
+    ///         fixes here).
     /// @custom:reverts GameNotInProgress, DeadlinePassed, NotYourTurn, BadChildCount, RevealMismatch
     function reveal(uint256 gameId, bytes32[] calldata children) external {
         (Game storage g,) = _live(gameId, Turn.Solver);
         uint256 m = _m(g);
-        if (children.length != (1 << m)) revert BadChildCount(1 << m, children.length);
-        bytes32[] memory nodes = children;
-        if (Merkle.subtreeRoot(nodes) != g.node) revert RevealMismatch();
+        if (g.phase == Phase.Reduction) {
+            if (children.length != (1 << m) + 1) revert BadChildCount((1 << m) + 1, children.length);
+            bytes32 ends = g.node == bytes32(0) // the root: acc_n not fixed yet
+                ? keccak256(abi.encode(bytes32(0), children[children.length - 1]))
+                : g.node;
+            if (keccak256(abi.encode(children[0], children[children.length - 1])) != ends) revert RevealMismatch();
+            g.node = keccak256(abi.encodePacked(children));
+        } else {
+            if (children.length != (1 << m)) revert BadChildCount(1 << m, children.length);
+            bytes32[] memory nodes = children;
+            if (Merkle.subtreeRoot(nodes) != g.node) revert RevealMismatch();
+        }
         g.turn = Turn.Challenger;
         g.deadline = uint64(block.timestamp + moveWindow);
         emit Revealed(gameId, uint8(g.phase), g.height, g.nodeIndex, children);
@@ -427,6 +454,7 @@ contract Pinpoint is Payments {
     /// @custom:reverts GameNotInProgress, DeadlinePassed, NotYourTurn, BadChild, BadSiblings, UseFinalMove
     function pick(uint256 gameId, uint256 child, bytes32 value, bytes32[] calldata siblings) external {
         (Game storage g,) = _live(gameId, Turn.Challenger);
+        if (g.phase == Phase.Reduction) revert WrongPhase(g.phase);
         if (_descend(g, child, value, siblings)) revert UseFinalMove();
         g.turn = Turn.Solver;
         emit Picked(gameId, uint8(g.phase), g.height, g.nodeIndex, value);
@@ -482,11 +510,12 @@ contract Pinpoint is Payments {
         }
     }
 
-    /// @notice The one-step, the challenger's last move: pick the disputed word of operator j's output tensor,
-    ///         name one element in it, and supply what `OneStep` needs to recompute that element: operator j's
-    ///         descriptor, the roots of its inputs (proven against the solver's trace, the model input against
+    /// @notice The one-step, the challenger's last phase-2 move: pick the disputed word of operator j's output
+    ///         tensor, name one element in it, and supply what `OneStep` needs to recompute that element: operator
+    ///         j's descriptor, the roots of its inputs (proven against the solver's trace, the model input against
     ///         the task) and the openings of inputs, weights and tables. The challenger wins iff the recomputed
-    ///         element differs from the solver's.
+    ///         element differs from the solver's. If the element is a reduction of more than one chunk
+    ///         (`OneStep.chunks`), phase 3 starts instead (no inputs or openings needed: pass empty arrays).
     /// @param element index of the element within the word (< 32 / element size)
     /// @param inputRoots roots of the operator's runtime inputs, in descriptor order
     /// @param traceProofs per input: siblings proving its root in the solver's trace (empty for the model input)
@@ -508,13 +537,17 @@ contract Pinpoint is Payments {
         if (g.phase != Phase.TensorSearch) revert WrongPhase(g.phase);
         if (!_descend(g, child, value, siblings)) revert NotFinalMove();
         _checkDesc(t, g.opIndex, desc, descProof);
-        (uint256 numel, uint256 esize) = oneStep.outputSize(desc);
+        (uint256 numel, uint256 esize, uint256 n) = oneStep.sizes(desc);
         uint256 perWord = 32 / esize;
         if (element >= perWord) revert BadElement(element);
         uint256 e = uint256(g.nodeIndex) * perWord + element;
         uint256 claimed = (uint256(g.node) >> (256 - 8 * esize * (element + 1))) & ((1 << (8 * esize)) - 1);
         uint256 expected = 0;
         if (e < numel) {
+            if (n > 1) {
+                _startReduction(gameId, g, e, claimed, n);
+                return;
+            }
             _checkInputs(t, desc, inputRoots, traceProofs);
             expected = oneStep.element(desc, inputRoots, e, openings);
         }
@@ -539,12 +572,121 @@ contract Pinpoint is Payments {
         }
     }
 
+    // ---------------------------------------------------------------------------------------------- phase 3
+    // The disputed element e is sat(requantize(acc_n)) with acc_i = acc_{i-1} + chunk_i (acc_0 = 0, chunk 1 adds
+    // the bias; `OneStep.chunk`). Its chunks are the leaves of a tree of height h = ceil(log2 n), searched k-arily
+    // like phases 1 and 2 over the solver's revealed partial sums: g.node is 0 at the root (acc_n not yet fixed),
+    // keccak256(sums) after a reveal, keccak256(left end, right end) after a pick. At the root the challenger
+    // may instead show requantize(acc_n) != the claimed element (`finish`); at the leaves it recomputes one chunk
+    // (`chunkStep`). Each final move is one bounded one-step (the cost model of `offchain/inference/limits.py`).
+
+    function _startReduction(uint256 gameId, Game storage g, uint256 e, uint256 claimed, uint256 n) internal {
+        uint256 h = 0;
+        while ((1 << h) < n) ++h;
+        g.phase = Phase.Reduction;
+        g.element = uint32(e);
+        g.claimed = uint8(claimed);
+        g.height = uint8(h);
+        g.nodeIndex = 0;
+        g.node = bytes32(0);
+        g.turn = Turn.Solver;
+        emit ReductionStarted(gameId, e, n, uint8(h));
+    }
+
+    /// @dev Checks `sums` (the solver's last phase-3 reveal, 2**m + 1 words) against g.node; returns the child's
+    ///      left and right ends and descends to it (deadline renewed). Returns true at a leaf.
+    function _descendSums(Game storage g, uint256 child, bytes32[] calldata sums)
+        internal
+        returns (int256 left, int256 right, bool leaf)
+    {
+        if (g.phase != Phase.Reduction) revert WrongPhase(g.phase);
+        uint256 m = _m(g);
+        if (child >= (1 << m)) revert BadChild(child);
+        if (sums.length != (1 << m) + 1 || keccak256(abi.encodePacked(sums)) != g.node) revert BadSiblings();
+        left = int256(uint256(sums[child]));
+        right = int256(uint256(sums[child + 1]));
+        g.node = keccak256(abi.encode(sums[child], sums[child + 1]));
+        g.nodeIndex = uint64((uint256(g.nodeIndex) << m) | child);
+        g.height -= uint8(m);
+        g.deadline = uint64(block.timestamp + moveWindow);
+        leaf = g.height == 0;
+    }
+
+    /// @notice Challenger's phase-3 move (not the last): pick the revealed interval whose left end it agrees with
+    ///         and whose right end it disputes.
+    /// @param child index among the 2**m intervals; sums the solver's last reveal (from its `Revealed` event)
+    /// @custom:reverts GameNotInProgress, WrongPhase, DeadlinePassed, NotYourTurn, BadChild, BadSiblings,
+    ///                 UseFinalMove
+    function pickSum(uint256 gameId, uint256 child, bytes32[] calldata sums) external {
+        (Game storage g,) = _live(gameId, Turn.Challenger);
+        (,, bool leaf) = _descendSums(g, child, sums);
+        if (leaf) revert UseFinalMove();
+        g.turn = Turn.Solver;
+        emit Picked(gameId, uint8(Phase.Reduction), g.height, g.nodeIndex, sums[child + 1]);
+    }
+
+    /// @notice Challenger's last phase-3 move at a leaf: pick chunk i (its left end agreed, right end disputed)
+    ///         and recompute it from inputs proven against the solver's trace and weights proven against the
+    ///         model (`OneStep.chunk`). The challenger wins iff left + chunk != right.
+    /// @param child index among the 2**m intervals of the last reveal; sums that reveal
+    /// @param desc, descProof the disputed operator's descriptor and its proof in the model
+    /// @param inputRoots, traceProofs, openings as for `step` (openings of `OneStep.chunk`)
+    /// @custom:reverts GameNotInProgress, WrongPhase, DeadlinePassed, NotYourTurn, BadChild, BadSiblings,
+    ///                 NotFinalMove, BadDescriptor, BadInputRoot, BadTraceProof, and OneStep's errors
+    function chunkStep(
+        uint256 gameId,
+        uint256 child,
+        bytes32[] calldata sums,
+        bytes calldata desc,
+        bytes32[] calldata descProof,
+        bytes32[] calldata inputRoots,
+        bytes32[][] calldata traceProofs,
+        Opening[] calldata openings
+    ) external {
+        (Game storage g, Task storage t) = _live(gameId, Turn.Challenger);
+        (int256 left, int256 right, bool leaf) = _descendSums(g, child, sums);
+        if (!leaf) revert NotFinalMove();
+        _checkDesc(t, g.opIndex, desc, descProof);
+        _checkInputs(t, desc, inputRoots, traceProofs);
+        int256 sum = oneStep.chunk(desc, inputRoots, g.element, g.nodeIndex, openings);
+        bool differs;
+        unchecked {
+            differs = left + sum != right; // wraps only on values no honest solver reveals
+        }
+        _resolve(gameId, g, t, differs, "chunk one-step");
+    }
+
+    /// @notice Challenger's phase-3 move at the root, instead of a pick: show that the solver's final accumulator
+    ///         acc_n (the last of its first reveal) does not requantize to the element it claimed
+    ///         (`OneStep.finish`). The challenger wins iff it does not.
+    /// @param sums the solver's root reveal; openings of `OneStep.finish` (CONV/MATMUL [table], GAP [])
+    /// @custom:reverts GameNotInProgress, WrongPhase, DeadlinePassed, NotYourTurn, BadSiblings, BadDescriptor,
+    ///                 NotAtRoot, and OneStep's errors
+    function finish(
+        uint256 gameId,
+        bytes32[] calldata sums,
+        bytes calldata desc,
+        bytes32[] calldata descProof,
+        Opening[] calldata openings
+    ) external {
+        (Game storage g, Task storage t) = _live(gameId, Turn.Challenger);
+        if (g.phase != Phase.Reduction) revert WrongPhase(g.phase);
+        _checkDesc(t, g.opIndex, desc, descProof);
+        (uint256 n,) = oneStep.chunks(desc);
+        uint256 h = 0;
+        while ((1 << h) < n) ++h;
+        if (g.height != h) revert NotAtRoot();
+        if (sums.length != (1 << _m(g)) + 1 || keccak256(abi.encodePacked(sums)) != g.node) revert BadSiblings();
+        uint256 value = oneStep.finish(desc, g.element, int256(uint256(sums[sums.length - 1])), openings);
+        _resolve(gameId, g, t, value != g.claimed, "final requantization");
+    }
+
     /// @notice Anyone: end a game whose mover missed its deadline; the mover loses.
     /// @custom:reverts GameNotInProgress, DeadlineNotPassed
     function timeout(uint256 gameId) external {
         if (gameId >= _games.length) revert GameNotInProgress(gameId);
         Game storage g = _games[gameId];
-        if (g.phase != Phase.TraceSearch && g.phase != Phase.TensorSearch) revert GameNotInProgress(gameId);
+        if (!_moving(g.phase)) revert GameNotInProgress(gameId);
         if (block.timestamp <= g.deadline) revert DeadlineNotPassed(g.deadline);
         _resolve(gameId, g, _tasks[g.taskId], g.turn == Turn.Solver, "timeout");
     }
@@ -578,7 +720,7 @@ contract Pinpoint is Payments {
             Game storage n = _games[next];
             n.phase = Phase.TraceSearch;
             n.deadline = uint64(block.timestamp + moveWindow);
-            n.activeBlock = uint64(block.number);
+            n.activeBlock = uint40(block.number);
             emit GameStarted(next, taskId, block.timestamp + moveWindow);
         }
     }

@@ -3,8 +3,9 @@ pragma solidity 0.8.28;
 
 /// @title Gas: the per-action gas table from which bonds are derived
 /// @notice Upper bounds, in gas, of every action of a pinpoint game, measured on MobileNetV2-int8 by
-///         `benchmarks/pinpoint_bench.py` and checked in CI by `tests/test_game.py` (both fail if a measured action
-///         exceeds its bound here). Half a bond must pay for the winner's whole game (the loser's other half is
+///         `benchmarks/pinpoint_bench.py` and checked in CI by `tests/test_game.py` and, for phase 3 and the final
+///         moves at ResNet-50 / VGG-16 / large-pool shapes, by `tests/test_reduction.py` (each fails if a measured
+///         action exceeds its bound here). Half a bond must pay for the winner's whole game (the loser's other half is
 ///         burned): bond = 2 * worstCase(traceDepth, maxTensorDepth) * bondGasPrice (wei per gas).
 ///         Pattern after Cartesi Dave's `Gas.sol`; the bond formula is ours (Agatha leaves deposits open).
 library Gas {
@@ -12,22 +13,29 @@ library Gas {
     uint256 internal constant K_LOG = 4;
 
     uint256 internal constant CHALLENGE = 180_000; // challenge(): game creation and queue entry (measured 159k)
-    uint256 internal constant REVEAL = 75_000; // reveal(): 16 children checked, and emitted (measured 65k)
-    uint256 internal constant PICK = 60_000; // pick(): one child with K_LOG siblings (measured 50k)
-    uint256 internal constant SELECT = 120_000; // selectOperator(): the phase-1 leaf, the descriptor (measured 96k)
-    uint256 internal constant STEP = 450_000; // step(): the one-step of the most expensive operator (measured 361k)
+    /// @notice Phase 3 dissects a reduction of at most 2**REDUCTION_DEPTH chunks (`OneStep.MAX_CHUNK_DEPTH`).
+    uint256 internal constant REDUCTION_DEPTH = 16;
+
+    uint256 internal constant REVEAL = 85_000; // reveal(): 16 children (phase 3: 17 partial sums), checked, emitted
+    uint256 internal constant PICK = 60_000; // pick() / pickSum(): one child (measured 50k)
+    uint256 internal constant SELECT = 120_000; // selectOperator(): the phase-1 leaf, the descriptor (measured 107k)
+    uint256 internal constant STEP = 300_000; // every final move: step(), chunkStep(), finish() (and step() that
+        // starts phase 3): the one-step is bounded per chunk by `OneStep.ONE_STEP_GAS` (measured <= 294k)
     uint256 internal constant RESOLVE = 80_000; // timeout() / withdraw() after the game
 
-    /// @notice Number of solver reveals (= challenger picks) of a full game.
+    /// @notice Number of solver reveals (= challenger picks) of phases 1 and 2 of a full game.
     function rounds(uint256 traceDepth, uint256 tensorDepth) internal pure returns (uint256) {
         return _ceil(traceDepth) + _ceil(tensorDepth);
     }
 
-    /// @notice Worst-case gas either party spends answering one game to its end (the larger of the two sides).
+    /// @notice Worst-case gas either party spends answering one game to its end (the larger of the two sides),
+    ///         phase 3 included: the challenger's step() that starts it, REDUCTION_DEPTH / K_LOG rounds of
+    ///         reveals and picks, and the final chunk one-step or requantization.
     function worstCase(uint256 traceDepth, uint256 maxTensorDepth) internal pure returns (uint256) {
         uint256 r = rounds(traceDepth, maxTensorDepth);
-        uint256 challenger = CHALLENGE + r * PICK + SELECT + STEP + RESOLVE;
-        uint256 solver = r * REVEAL + RESOLVE;
+        uint256 r3 = _ceil(REDUCTION_DEPTH);
+        uint256 challenger = CHALLENGE + r * PICK + SELECT + STEP + r3 * PICK + STEP + RESOLVE;
+        uint256 solver = (r + r3) * REVEAL + RESOLVE;
         return challenger > solver ? challenger : solver;
     }
 

@@ -84,8 +84,8 @@ class KernelEvaluator(Evaluator):
         """Operator j's output from ``tensors`` (the input and at least the outputs of operators 0..j-1)."""
         op = self.graph.ops[j]
         args = [tensors[r] for r in op.inputs]
-        if op.const is not None:
-            args.append(op.const)
+        if op.const is not None and op.kind in (Kind.ADD, Kind.MUL):
+            args.append(op.const)  # a constant second operand; LUT and SOFTMAX read their tables from the op
         prep = self.prepare.get(op.kind)
         if prep is None:
             return self.kernels[op.kind](op, *args)

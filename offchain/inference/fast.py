@@ -5,7 +5,8 @@ tap): every product of two 8-bit deviations is below 2^16 and every accumulator 
 loader, so every partial sum is an integer below 2^53 and float64 addition of such integers is exact in any order,
 with any number of threads, with or without FMA, on any IEEE-754 CPU. The requantization
 ``floor(acc * (M0 * 2^-s) + 0.5)`` is exact in float64 for the same reason (see `offchain.inference.graph`);
-CONV/MATMUL requantize with single IEEE binary32 operations (`offchain.inference.definitions.rq_f32`).
+CONV/MATMUL requantize with single IEEE binary32 operations (`offchain.inference.definitions.rq_f32`); ADD is one
+lookup per element in the definition's 65536-entry table (`offchain.inference.definitions.add_table`).
 `tests/test_kernels.py` holds FAST against DEFINITIONS byte for byte.
 
 XCE (cross-evaluator consistency) therefore rests on exact arithmetic, not on a fixed summation order (the
@@ -20,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .definitions import DEFINITIONS, committed_layout, gap_input_nhwc, limits, rq_f32
+from . import elementwise, pooling
+from .definitions import DEFINITIONS, add_table, committed_layout, gap_input_nhwc, limits, rq_f32
 from .graph import Kind, Op
 
 
@@ -101,20 +103,20 @@ def matmul_fast(op: Op, a: np.ndarray, wd: np.ndarray | None = None) -> np.ndarr
     if wd is None:
         wd = matmul_weights(op)
     ad = a.astype(np.float64).reshape(op.p("M"), op.p("K")) - op.p("a_zp")
-    y = rq_f32(ad @ wd, op.table["sbits"])
+    y = rq_f32(ad @ wd + op.table["bias"].astype(np.float64), op.table["sbits"])
     return _sat_f(y, op.p("y_zp"), op.p("y_signed"))
 
 
 def add_fast(op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """ADD as `definitions.add_def`, in float64 (every intermediate is an exact integer)."""
-    s = op.p("s")
-    ad = a.astype(np.float64).reshape(-1) - op.p("a_zp")
-    bd = b.astype(np.float64).reshape(-1) - op.p("b_zp")
-    if bd.size != ad.size:
-        bd = np.tile(bd, ad.size // bd.size)
-    acc = ad * float(op.p("Ma")) + bd * float(op.p("Mb"))   # |.| < 2^33: exact
-    y = _rq_f64(acc, np.ldexp(1.0, -s))
-    return _sat_f(y, op.p("c_zp"), op.p("c_signed")).reshape(op.out.shape)
+    """ADD as `definitions.add_def`: one lookup per element in `definitions.add_table` (the definition evaluated
+    on all 65536 byte pairs), indexed by the input bytes."""
+    ai = a.reshape(-1).view(np.uint8).astype(np.intp)
+    ai <<= 8
+    bv = b.reshape(-1).view(np.uint8)
+    if bv.size != ai.size:
+        ai = ai.reshape(-1, bv.size)
+    ai |= bv
+    return add_table(op)[ai].reshape(op.out.shape)
 
 
 def gap_fast(op: Op, x: np.ndarray) -> np.ndarray:
@@ -126,6 +128,8 @@ def gap_fast(op: Op, x: np.ndarray) -> np.ndarray:
 
 FAST = dict(DEFINITIONS)
 FAST.update({Kind.CONV: conv_fast, Kind.MATMUL: matmul_fast, Kind.ADD: add_fast, Kind.GAP: gap_fast})
+FAST.update(pooling.FAST)
+FAST.update(elementwise.FAST)
 """Kind -> fast kernel, same signature as `DEFINITIONS` (QUANTIZE and DEQUANTIZE are the definitions)."""
 
 PREPARE = {Kind.CONV: conv_weights, Kind.MATMUL: matmul_weights}

@@ -1,8 +1,9 @@
-"""Shape operators folded at load time, for the loader (`offchain.inference.loader`).
+"""Shape operators folded at load time, and the checks every builder of the loader shares
+(`offchain.inference.loader`, `offchain.inference.qlinear`, `offchain.inference.qdq`).
 
 Shape, Gather, Unsqueeze, Squeeze, Concat, Constant, Cast and Identity on constants are computed once for the
 fixed input shape (`fold`); Reshape and Flatten of a runtime tensor become aliases of it when they keep the
-committed bytes in order (`alias`), and raise UnsupportedOperator otherwise.
+committed bytes in order (`committed_order`), otherwise TRANSPOSEs (`offchain.inference.qlinear.reorder`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+import math
+from fractions import Fraction
+
 from .graph import ModelError, UnsupportedOperator
+
+EXACT_LIMIT = 1 << 53
+INT8 = {np.dtype(np.int8), np.dtype(np.uint8)}
 
 FOLDABLE = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Constant", "Cast", "Identity"}
 """Operators always folded (their inputs must be constants); Reshape/Flatten are folded when their input is."""
@@ -29,6 +36,10 @@ class Value:
     const: np.ndarray | None = None
     scale: np.ndarray | None = None
     zp: np.ndarray | None = None
+    deq: "Value | None" = None
+    """A float32 runtime tensor that is the DequantizeLinear of ``deq`` (a quantized Value with scale, zp)."""
+    pending: tuple | None = None
+    """A float section awaiting its QuantizeLinear (`offchain.inference.qdq`): (kind, data)."""
 
 
 def attrs(node) -> dict:
@@ -102,15 +113,68 @@ def committed_order(shape: tuple[int, ...], nchw: bool) -> np.ndarray:
     return idx.reshape(-1)
 
 
-def alias(node, name, ins) -> Value:
-    """Reshape/Flatten of a runtime tensor: allowed when the committed bytes keep their order, i.e. when every
-    committed element of the result is the committed element of the input at the same position (the model input,
-    reference 0, is committed NCHW as given; other 4-D tensors NHWC). Raises UnsupportedOperator otherwise."""
-    x = ins[0]
-    tgt = target_shape(node, name, x.onnx_shape, [None] + [v.const if v is not None else None for v in ins[1:]])
-    s = tuple(x.onnx_shape)
-    nchw = x.ref == 0
-    if tuple(tgt) != s and not np.array_equal(committed_order(s, nchw), committed_order(tuple(tgt), nchw)):
-        raise UnsupportedOperator(node.op_type, name,
-                                  f"reshape {list(s)} -> {list(tgt)} reorders the committed (NHWC) bytes")
-    return Value(tuple(tgt), x.dtype, ref=x.ref, scale=x.scale, zp=x.zp)
+def frac(x) -> Fraction:
+    """The exact rational value of ``x`` rounded to float32."""
+    return Fraction(float(np.float32(x)))
+
+
+def check_int32(name: str, acc_bound: int) -> None:
+    """Raise ModelError unless an accumulator bound fits int32."""
+    if acc_bound >= 1 << 31:
+        raise ModelError(f"node {name!r}: accumulator bound {acc_bound} exceeds int32")
+
+
+def signed(dt: np.dtype) -> int:
+    """1 for int8, 0 for uint8."""
+    return 1 if dt == np.int8 else 0
+
+
+def const_of(v: Value | None, what: str, name: str) -> np.ndarray:
+    """The constant of ``v``; raises ModelError naming ``what`` when it is not an initializer/constant."""
+    if v is None or v.const is None:
+        raise ModelError(f"node {name!r}: {what} must be an initializer")
+    return v.const
+
+
+def scalar_scale(v, what, name) -> float:
+    """A per-tensor scale: a positive, finite, normal float32 scalar constant. Raises ModelError."""
+    c = const_of(v, what, name)
+    if c.size != 1 or c.dtype != np.float32:
+        raise ModelError(f"node {name!r}: {what} must be a float32 scalar, got {c.dtype} {c.shape}")
+    s = float(c.reshape(()))
+    if not (math.isfinite(s) and s >= 2.0 ** -126):
+        raise ModelError(f"node {name!r}: {what} must be a positive, finite, normal float32, got {s}")
+    return s
+
+
+def zero_point(v, what, name, dt=None) -> np.ndarray:
+    """A zero point constant (int8/uint8); absent: 0 of dtype ``dt`` (uint8 by default). Raises ModelError."""
+    if v is None:
+        return np.zeros((), np.uint8 if dt is None else dt)
+    c = const_of(v, what, name)
+    if c.dtype not in INT8:
+        raise ModelError(f"node {name!r}: {what} must be int8 or uint8, got {c.dtype}")
+    return c
+
+
+def activation(v: Value, name: str, what: str, op_type: str = "") -> Value:
+    """``v`` checked to be an int8/uint8 runtime tensor. Raises ModelError (UnsupportedOperator for a float one)."""
+    if v.ref is None:
+        raise ModelError(f"node {name!r}: {what} must be a runtime tensor")
+    if v.dtype not in INT8:
+        if op_type:
+            raise UnsupportedOperator(op_type, name, f"{what} is {v.dtype}, not a quantized (int8/uint8) tensor")
+        raise ModelError(f"node {name!r}: {what} must be int8/uint8, got {v.dtype}")
+    return v
+
+
+def check_bound(name: str, acc_bound: int, m0: int, s: int) -> None:
+    """Raise ModelError unless ``acc_bound * m0 + 2^(s-1) < 2^53`` (exact float64 requantization)."""
+    if acc_bound * m0 + (1 << (s - 1)) >= EXACT_LIMIT:
+        raise ModelError(f"node {name!r}: accumulator bound {acc_bound} with multiplier {m0}/2^{s} exceeds 2^53;"
+                         " requantization would not be exact in float64")
+
+
+def nhwc(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The committed shape of a tensor of ONNX ``shape``: NHWC for a 4-D one, else as given."""
+    return (shape[0], shape[2], shape[3], shape[1]) if len(shape) == 4 else tuple(shape)

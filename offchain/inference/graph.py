@@ -8,16 +8,23 @@ Canonical operators (`Kind`), their exact semantics (written once here in words,
 `offchain.inference.definitions`, and once in Solidity, `contracts/inference/OneStep.sol`):
 
 =============  =====================================================================================================
-QUANTIZE       ``q = sat(zp + rne(x / scale))``: x float32, the model input NCHW as given or a committed activation
-               (a DEQUANTIZE output, NHWC) in its committed layout; the quotient taken exactly over the reals,
-               rounded half to even (ONNX QuantizeLinear; ``output_dtype`` int8/uint8 honoured). Output NHWC.
+QUANTIZE       ``q = sat(zp + rne(fl32(x / scale)))``: x float32, the model input NCHW as given or a committed
+               activation (a DEQUANTIZE output, NHWC) in its committed layout; the quotient is one IEEE-754 binary32
+               division (nearest, ties to even, as onnxruntime's QuantizeLinear divides), then rounded half to even
+               to an integer (ONNX QuantizeLinear; ``output_dtype`` int8/uint8 honoured); NaN -> zp, +-Inf and
+               overflowing quotients saturate. Output NHWC.
 CONV           ``acc = bias[co] + sum (x - x_zp) * (w - w_zp[co])`` over the in-bounds taps of group g (an
                out-of-bounds tap is the padding value x_zp, i.e. contributes 0), ``y = sat(y_zp + RQF(acc, S[co]))``.
                Input and output NHWC (output NCHW when only GAPs read it); weights OHWI (output channel, kernel
                row, kernel column, input channel).
-ADD            ``y = sat(c_zp + floor(((a - a_zp) * Ma + (b - b_zp) * Mb + 2^(s-1)) / 2^s))`` (com.microsoft
-               QLinearAdd), ``b`` broadcast over leading dimensions; a constant ``b`` is committed in ``a``'s
-               layout (NHWC when 4-D).
+ADD            ``y = sat(rne(fma32(a, rAC, fma32(b, rBC, fixed))))`` (com.microsoft QLinearAdd as onnxruntime's
+               AVX2 kernel computes it): ``fma32(x, r, t)`` is ``x * r + t`` rounded once to IEEE binary32 (nearest,
+               ties to even); ``rAC = fl32(a_scale / c_scale)``, ``rBC = fl32(b_scale / c_scale)`` and
+               ``fixed = fl32(c_zp - fma32(a_zp, rAC, fl32(rBC * b_zp)))`` are binary32 parameters (their bits
+               ``rac_bits``, ``rbc_bits``, ``fixed_bits``) derived by the loader; ``rne`` rounds half to even;
+               ``b`` broadcast over leading dimensions; a constant ``b`` is committed in ``a``'s layout (NHWC
+               when 4-D; when the model's A is the constant the inputs are swapped, which may differ from
+               onnxruntime at near-ties). Limits: rAC, rBC in [2^-32, 2^20), fixed 0 or |fixed| in [2^-64, 2^29).
 GAP            ``y = sat(y_zp + RQ(sum_{h,w} (x - x_zp)))`` with the multiplier x_scale / (y_scale * H * W)
                (com.microsoft QLinearGlobalAveragePool). Output [N, C].
 MATMUL         ``acc = sum_k (a[m,k] - a_zp) * (b[k,n] - b_zp[n])``, ``y = sat(y_zp + RQF(acc, S[n]))`` (ONNX
@@ -37,18 +44,20 @@ ImageNet photos (an exact-rational multiplier disagreed at near-ties, and a sing
 convolutions to 4% top-1 disagreement; measured by `benchmarks/accuracy.py`). It is integer arithmetic in
 Solidity and single IEEE operations (no FMA, no flush-to-zero) in numpy, so every evaluator computes the same bits.
 
-Requantization of ADD and GAP, ``RQ(acc) = floor((acc * M0 + 2^(s-1)) / 2^s)`` (round half up): the real
-multiplier (``x_scale / (y_scale * H * W)`` for GAP, ``a_scale / c_scale`` and ``b_scale / c_scale`` for ADD) is a
+Requantization of GAP, ``RQ(acc) = floor((acc * M0 + 2^(s-1)) / 2^s)`` (round half up): the real
+multiplier ``x_scale / (y_scale * H * W)`` is a
 rational number because the scales are float32; it is computed exactly (`fractions.Fraction`) and rounded half to
-even to a 24-bit integer ``M0`` in [2^23, 2^24) with shift ``s`` (for ADD the larger multiplier fixes ``s``). The
+even to a 24-bit integer ``M0`` in [2^23, 2^24) with shift ``s``. The
 loader proves ``|acc| * M0 + 2^(s-1) < 2^53``, so any evaluator may compute it exactly in IEEE float64. On the 100
 photos this agrees with onnxruntime everywhere.
 ``sat`` clamps to [0, 255] (uint8) or [-128, 127] (int8).
 
 Shape operators (Shape, Gather, Unsqueeze, Squeeze, Concat, Constant, Cast on constants) are folded at load time for
-the fixed input shape; Reshape and Flatten are aliases when they do not reorder the committed bytes (else
-rejected). Every descriptor must satisfy the rules the contract enforces (`offchain.inference.limits`: parameters in
-range, a bounded one-step). Anything else raises `UnsupportedOperator` naming the operator and node.
+the fixed input shape; Reshape and Flatten are aliases when they do not reorder the committed bytes, else a
+TRANSPOSE to the logical order (`offchain.inference.qlinear`). Kinds 7-14 (MAXPOOL, AVGPOOL, PAD; LUT, CONCAT,
+TRANSPOSE, MUL, SOFTMAX) state their semantics in `offchain.inference.pooling` and `offchain.inference.elementwise`.
+Every descriptor must satisfy the rules the contract enforces (`offchain.inference.limits`: parameters in range, a
+bounded one-step per chunk). Anything else raises `UnsupportedOperator` naming the operator and node.
 """
 
 from __future__ import annotations
@@ -87,8 +96,8 @@ class Kind(IntEnum):
     GAP = 4
     MATMUL = 5
     DEQUANTIZE = 6
-    # issue 9's kinds: semantics stated in offchain.inference.pooling (7-9) and offchain.inference.elementwise
-    # (10-14); Solidity definitions in contracts/inference/Pooling.sol and contracts/inference/Elementwise.sol
+    # semantics stated in `offchain.inference.pooling` (7-9) and `offchain.inference.elementwise` (10-14); Solidity
+    # definitions in `contracts/inference/Pooling.sol` and `contracts/inference/Elementwise.sol`
     MAXPOOL = 7      # max over the in-bounds taps of a window, NHWC in and out, dtype kept
     AVGPOOL = 8      # sat(y_zp + rne(x_scale * sum(x - x_zp) / (y_scale * count))), exact rational, ties to even
     PAD = 9          # constant spatial padding of an NHWC tensor
@@ -251,7 +260,8 @@ PARAM_NAMES: dict[Kind, tuple[str, ...]] = {
     Kind.QUANTIZE: ("N", "C", "H", "W", "scale_bits", "zp", "y_signed"),
     Kind.CONV: ("N", "H", "W", "Ci", "Co", "OH", "OW", "KH", "KW", "SH", "SW", "PT", "PL", "DH", "DW", "G",
                 "x_zp", "y_zp", "x_signed", "w_signed", "y_signed", "out_nchw"),
-    Kind.ADD: ("numel_a", "numel_b", "a_zp", "b_zp", "c_zp", "Ma", "Mb", "s", "a_signed", "b_signed", "c_signed"),
+    Kind.ADD: ("numel_a", "numel_b", "a_zp", "b_zp", "c_zp", "rac_bits", "rbc_bits", "fixed_bits", "a_signed",
+               "b_signed", "c_signed"),
     Kind.GAP: ("N", "H", "W", "C", "x_zp", "y_zp", "M0", "s", "x_signed", "y_signed", "x_nchw"),
     Kind.MATMUL: ("M", "K", "N", "a_zp", "y_zp", "a_signed", "b_signed", "y_signed"),
     Kind.DEQUANTIZE: ("numel", "zp", "scale_bits", "x_signed"),

@@ -12,8 +12,9 @@ correctly rounded IEEE operation:
   (uint8/int8 -> int32 integer sums, measured bit-identical to an exact reference natively and under an emulated
   AVX2 CPU: the shared notes, xce.md).
 * ADD / GAP: float64 on integers whose every intermediate is below 2^53 (exact), Floor.
-* QUANTIZE stays in numpy (`definitions.quantize_def`): onnxruntime's QuantizeLinear is not specified to round the
-  exact quotient; DEQUANTIZE is one float32 Sub of small integers and one float32 Mul.
+* QUANTIZE stays in numpy (`definitions.quantize_def`: one binary32 division, then round half to even, as
+  onnxruntime's QuantizeLinear computes it, but with a stated NaN rule); DEQUANTIZE is one float32 Sub of small
+  integers and one float32 Mul.
 
 No FMA can change a result: the additions after a product are of exact integers on exact integers. onnxruntime's
 graph optimizations are disabled: its ConvMulFusion / ConvAddFusion would fold the multiplier S into float weights
@@ -28,6 +29,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from .definitions import add_table_by_value
 from .graph import Graph, Kind, f32_from_bits
 from offchain.common.errors import PinpointError
 
@@ -41,6 +43,19 @@ class NotCompilable(PinpointError, ValueError):
 
 def _np(name, arr):
     return numpy_helper.from_array(np.asarray(arr), name)
+
+
+def add_gather(add, const, j: int, a: str, b: str, op, out: str) -> str:
+    """ADD as one Gather from `offchain.inference.definitions.add_table_by_value` (the definition on every pair
+    of input values): ``idx = (a - lo_a) * 256 + (b - lo_b)`` in int32 (b broadcast over a), then the table entry.
+    ``add``/``const`` append a node / an initializer; returns the output tensor's name ``out``."""
+    lo = (-128 if op.p("a_signed") else 0) * 256 + (-128 if op.p("b_signed") else 0)
+    ia = add("Cast", [a], f"gia{j}", to=TensorProto.INT32)
+    ia = add("Mul", [ia, const(f"g256{j}", np.array(256, np.int32))], f"gma{j}")
+    ib = add("Cast", [b], f"gib{j}", to=TensorProto.INT32)
+    ib = add("Sub", [ib, const(f"glo{j}", np.array(lo, np.int32))], f"gsb{j}")
+    idx = add("Add", [ia, ib], f"gix{j}")
+    return add("Gather", [const(f"gtab{j}", add_table_by_value(op)), idx], out, axis=0)
 
 
 def compile_graph(graph: Graph) -> onnx.ModelProto:
@@ -129,14 +144,10 @@ def compile_graph(graph: Graph) -> onnx.ModelProto:
             y_dtype[f] = np.float32
             names[j + 1] = finish(j, f, op.p("y_zp"), op.p("y_signed"))
         elif k == Kind.ADD:
-            s = op.p("s")
-            a = add("Cast", [ins[0]], f"ca{j}", to=TensorProto.DOUBLE)
-            a = add("Sub", [a, const(f"za{j}", np.array(op.p("a_zp"), np.float64))], f"da{j}")
-            a = add("Mul", [a, const(f"Ma{j}", np.array(float(op.p("Ma")), np.float64))], f"ma{j}")
             if len(ins) > 1:
-                b = add("Cast", [ins[1]], f"cb{j}", to=TensorProto.DOUBLE)
+                b = ins[1]
             else:
-                cst = op.const.astype(np.float64)
+                cst = op.const
                 if len(op.out.shape) == 4:  # committed NHWC (as the activation), computed NCHW here
                     N, H, W, C = op.out.shape
                     cst = cst.reshape(N, H, W, C).transpose(0, 3, 1, 2)
@@ -144,15 +155,8 @@ def compile_graph(graph: Graph) -> onnx.ModelProto:
                     tail = next(op.out.shape[i:] for i in range(len(op.out.shape) + 1)
                                 if int(np.prod(op.out.shape[i:])) == cst.size)
                     cst = cst.reshape(tail)
-                b = const(f"cst{j}", cst)
-            b = add("Sub", [b, const(f"zb{j}", np.array(op.p("b_zp"), np.float64))], f"db{j}")
-            b = add("Mul", [b, const(f"Mb{j}", np.array(float(op.p("Mb")), np.float64))], f"mb{j}")
-            acc = add("Add", [a, b], f"acc{j}")
-            acc = add("Mul", [acc, const(f"p{j}", np.array(2.0 ** -s, np.float64))], f"sc{j}")
-            acc = add("Add", [acc, const(f"h{j}", np.array(0.5, np.float64))], f"hf{j}")
-            acc = add("Floor", [acc], f"fl{j}")
-            y_dtype[acc] = np.float64
-            names[j + 1] = finish(j, acc, op.p("c_zp"), op.p("c_signed"))
+                b = const(f"cst{j}", np.ascontiguousarray(cst))
+            names[j + 1] = add_gather(add, const, j, ins[0], b, op, f"t{j + 1}")
         elif k == Kind.GAP:
             x = add("Cast", [ins[0]], f"cx{j}", to=TensorProto.DOUBLE)
             x = add("ReduceSum", [x, const(f"ax{j}", np.array([2, 3], np.int64))], f"sum{j}", keepdims=1)

@@ -15,18 +15,29 @@ its committed layout (activations NHWC), at onnxruntime's own int8 speed, with t
   the canonical RQF. The output scale onnxruntime computes from the three scales is ``x_scale * w_scale / y_scale``;
   the compiled model passes ``x_scale = y_scale = 1`` and ``w_scale = S`` (per output channel), so that product and
   quotient are exact and the scale used is the canonical S bit for bit, whatever order onnxruntime evaluates them in.
-* ADD / GAP: float64 on integers and dyadic rationals whose every intermediate is exact, then Floor. ADD is one
-  fused affine pass ``floor(a Ma 2^-s + b Mb 2^-s + K)``, the zero points and the rounding half folded into K
-  (measured faster than a Gather from ADD's 65536-entry table); GAP folds its output zero point into the rounding
-  half. Both are checked exact (`_add_fusable`), else NotCompilable.
-* QUANTIZE: the quotient in float64 (one IEEE division of the two float32 operands), Round (half to even), + zero
-  point, Clip: what `offchain.inference.definitions.quantize_def` computes. DEQUANTIZE is one float32 Sub of small
-  integers and one float32 Mul.
+* ADD: onnxruntime's own com.microsoft ``QLinearAdd`` (A_scale = rAC, B_scale = rBC, C_scale = 1, the model's zero
+  points: onnxruntime's AVX2 kernel then computes the canonical ``fma32`` formula) where the start-up probe
+  `offchain.inference.ort_probe.qlinear_add_exact` shows it equals the definition on all 65536 input pairs on this
+  CPU; else one Gather from the definition's 65536-entry table (`offchain.inference.ort.add_gather`).
+* GAP: float64 on integers and dyadic rationals whose every intermediate is exact, then Floor; it folds its output
+  zero point into the rounding half, checked exact, else NotCompilable.
+* MATMUL with a bias: the same QLinearConv as CONV, as a 1x1 convolution of [M,1,1,K] (the int32 bias added to the
+  exact accumulator, the same requantization); without a bias ``QLinearMatMul``.
+* MAXPOOL: an explicit Pad with the dtype's lowest value (every window has an in-bounds tap, so a pad never wins, as
+  ONNX's -inf padding; bottom/right as `offchain.inference.pooling.implied_end_pads`), then com.microsoft
+  ``NhwcMaxPool`` (int8/uint8, NHWC). PAD: ONNX Pad (constant). TRANSPOSE: ONNX Transpose of the (D0..D3) view.
+  CONCAT: ONNX Concat of the [outer, L_i * inner] views. LUT: Gather from the committed table, the index Cast to
+  int32 (a negative int8 -i indexes entry 256 - i: its byte). MUL: Gather from the value-indexed 65536-entry table
+  of `offchain.inference.elementwise.mul_fast` (held against the definition). All move or select bytes: exact.
+* QUANTIZE: one float32 Div (IEEE binary32, round to nearest even, as onnxruntime's QuantizeLinear divides), Round
+  (half to even), + zero point, Clip: what `offchain.inference.definitions.quantize_def` computes. DEQUANTIZE is
+  one float32 Sub of small integers and one float32 Mul.
 
 Scope: unsigned activations (uint8 in and out of every CONV/MATMUL, as in the zoo models), one weight zero point per
-operator, no MATMUL bias; anything else raises `NotCompilable` and ``make_evaluator(graph, "auto")`` falls back to
+operator; AVGPOOL and SOFTMAX are not lowered; anything else raises `NotCompilable` and ``make_evaluator(graph, "auto")`` falls back to
 `offchain.inference.ort`. Graph optimizations stay disabled (fusions would fold S into float weights). Held against
-DEFINITIONS byte for byte, with 1 and 2 threads and on an emulated Haswell CPU, by `tests/test_kernels.py`.
+DEFINITIONS byte for byte, with 1 and 2 threads and on an emulated Haswell CPU, by `tests/test_kernels.py` and
+`tests/test_native_kinds.py`.
 """
 
 from __future__ import annotations
@@ -37,8 +48,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 
 
+from .elementwise import _mul_table
 from .graph import INPUT_REF, Graph, Kind, Op, f32_from_bits
-from .ort import NotCompilable
+from .ort import NotCompilable, add_gather
+from .ort_probe import qlinear_add_exact
 
 F64_EXACT = 1 << 53
 
@@ -52,18 +65,21 @@ def _weights(w: np.ndarray, signed: int, zp: int, keep_int8: bool) -> tuple[np.n
     return w, np.array(zp, w.dtype)
 
 
-def _add_fusable(op: Op) -> bool:
-    """True iff ADD's fused form ``floor(a Ma 2^-s + b Mb 2^-s + K)`` is exact in float64: every term and partial
-    sum is a multiple of 2^-s whose magnitude in units of 2^-s stays below 2^53 (inputs within [-128, 255])."""
-    s, Ma, Mb = op.p("s"), abs(op.p("Ma")), abs(op.p("Mb"))
-    bound = 255 * (Ma + Mb) + abs(op.p("a_zp") * op.p("Ma") + op.p("b_zp") * op.p("Mb")) + (257 << s)
-    return bound < F64_EXACT
+def _add_native(op: Op, probe: bool = True) -> bool:
+    """True iff ADD may run as onnxruntime's QLinearAdd: both inputs of the output's shape, one 8-bit dtype, and
+    (``probe``) `offchain.inference.ort_probe.qlinear_add_exact` holds for its parameters on this CPU."""
+    if op.p("numel_b") != op.p("numel_a") or not op.p("a_signed") == op.p("b_signed") == op.p("c_signed"):
+        return False
+    return not probe or qlinear_add_exact(*(op.p(k) for k in ("rac_bits", "rbc_bits", "a_zp", "b_zp", "c_zp",
+                                                              "c_signed", "fixed_bits")))
 
 
-def compile_native(graph: Graph, keep_int8: bool = False) -> onnx.ModelProto:
+def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None = None) -> onnx.ModelProto:
     """Build the ONNX model whose input ``x`` is the model input (float32) and whose outputs are every operator's
     output in its committed layout (activations NHWC). ``keep_int8``: pass int8 weights as they are (u8 x s8
-    kernels: exact only where onnxruntime dispatches to VNNI/AMX, see `offchain.inference.ort_probe`).
+    kernels: exact only where onnxruntime dispatches to VNNI/AMX, see `offchain.inference.ort_probe`). ``ort_add``:
+    ADD as onnxruntime's QLinearAdd where `_add_native` holds (None: probed; True: without the probe, for tests;
+    False: never, the table Gather).
     Raises NotCompilable for graphs outside its scope."""
     nodes, inits, outputs = [], [], []
     names = {INPUT_REF: "x"}                           # tensor index -> its name here, in its committed layout
@@ -89,15 +105,15 @@ def compile_native(graph: Graph, keep_int8: bool = False) -> onnx.ModelProto:
         k = op.kind
         out_shape = tuple(op.out.shape)
         if k == Kind.QUANTIZE:
-            # sat(zp + rne(x / scale)), the quotient in float64 as `quantize_def` takes it (IEEE Div, Round half even)
+            # sat(zp + rne(fl32(x / scale))) as `quantize_def`: one float32 Div (IEEE, RNE), Round (half even)
             N, C, H, W = (op.p(n) for n in ("N", "C", "H", "W"))
             if op.inputs[0] == INPUT_REF:  # the model input, NCHW
                 x = add("Transpose", [read(op.inputs[0], (N, C, H, W), f"{j}")], f"qt{j}", perm=[0, 2, 3, 1])
             else:
                 x = read(op.inputs[0], (N, H, W, C), f"{j}")
-            x = add("Cast", [x], f"qc{j}", to=TensorProto.DOUBLE)
-            x = add("Div", [x, const(f"qs{j}", np.array(f32_from_bits(op.p("scale_bits")), np.float64))], f"qd{j}")
+            x = add("Div", [x, const(f"qs{j}", np.array(f32_from_bits(op.p("scale_bits")), np.float32))], f"qd{j}")
             x = add("Round", [x], f"qr{j}")
+            x = add("Cast", [x], f"qc{j}", to=TensorProto.DOUBLE)
             x = add("Add", [x, const(f"qz{j}", np.array(op.p("zp"), np.float64))], f"qa{j}")
             y, shape = _finish(add, const, j, x, op.p("y_signed")), (N, H, W, C)
         elif k in (Kind.CONV, Kind.MATMUL):
@@ -124,9 +140,19 @@ def compile_native(graph: Graph, keep_int8: bool = False) -> onnx.ModelProto:
                 if op.p("out_nchw"):
                     y = add("Transpose", [y], f"tr{j}", perm=[0, 3, 1, 2])
                     shape = (P["N"], P["Co"], P["OH"], P["OW"])
+            elif (t["bias"] != 0).any():
+                # MATMUL with a bias: the same QLinearConv as CONV (bias, per-column S) as a 1x1 convolution on
+                # [M,1,1,K] NHWC: the same exact int32 acc + bias and the same requantization
+                M, K, Nc = op.p("M"), op.p("K"), op.p("N")
+                wq, wz = _weights(np.ascontiguousarray(op.weight.reshape(Nc, K, 1, 1)), w_signed, int(wzp[0]),
+                                  keep_int8)
+                ins = [read(op.inputs[0], (M, 1, 1, K), f"{j}"), one,
+                       const(f"az{j}", np.array(op.p("a_zp"), np.uint8)), const(f"w{j}", wq), const(f"S{j}", S),
+                       const(f"wz{j}", wz), one, const(f"yz{j}", np.array(op.p("y_zp"), np.uint8)),
+                       const(f"b{j}", t["bias"].astype(np.int32))]
+                y = add("QLinearConv", ins, f"y{j}", domain="com.microsoft", channels_last=1, kernel_shape=[1, 1])
+                shape = (M, 1, 1, Nc)
             else:
-                if (t["bias"] != 0).any():
-                    raise NotCompilable(f"operator {j}: MATMUL bias")
                 wq, wz = _weights(np.ascontiguousarray(op.weight.T), w_signed, int(wzp[0]), keep_int8)
                 ins = [read(op.inputs[0], (op.p("M"), op.p("K")), f"{j}"), one,
                        const(f"az{j}", np.array(op.p("a_zp"), np.uint8)), const(f"w{j}", wq), const(f"S{j}", S),
@@ -134,24 +160,24 @@ def compile_native(graph: Graph, keep_int8: bool = False) -> onnx.ModelProto:
                        const(f"yz{j}", np.array(op.p("y_zp"), np.uint8))]
                 y, shape = add("QLinearMatMul", ins, f"y{j}"), (op.p("M"), op.p("N"))
         elif k == Kind.ADD:
-            # floor(a Ma 2^-s + b Mb 2^-s + K), K = 0.5 + c_zp - (a_zp Ma + b_zp Mb) 2^-s: exact in float64;
-            # a flat in the output's shape, b repeating over its leading dimensions (broadcast over trailing ones)
-            if not _add_fusable(op):
-                raise NotCompilable(f"operator {j}: ADD constants not exact in fused float64 form")
-            sc = 2.0 ** -op.p("s")
-            a = add("Cast", [read(op.inputs[0], out_shape, f"{j}a")], f"ca{j}", to=TensorProto.DOUBLE)
-            a = add("Mul", [a, const(f"Ma{j}", np.array(op.p("Ma") * sc, np.float64))], f"ma{j}")
+            # onnxruntime's own QLinearAdd where the probe shows it computes the definition on this CPU (same
+            # shapes, one dtype), else one Gather from the definition's 65536-entry table; a flat in the output's
+            # shape, b repeating over its leading dimensions (broadcast over trailing ones)
+            a = read(op.inputs[0], out_shape, f"{j}a")
             if len(op.inputs) > 1:
-                b_shape = _trailing(op.p("numel_b"), out_shape)
-                b = add("Cast", [read(op.inputs[1], b_shape, f"{j}b")], f"cb{j}", to=TensorProto.DOUBLE)
-                b = add("Mul", [b, const(f"Mb{j}", np.array(op.p("Mb") * sc, np.float64))], f"mb{j}")
+                b = read(op.inputs[1], _trailing(op.p("numel_b"), out_shape), f"{j}b")
             else:
-                b = const(f"cst{j}", (op.const.astype(np.float64) * (op.p("Mb") * sc)).reshape(
-                    _trailing(op.const.size, out_shape)))
-            acc = add("Add", [a, b], f"acc{j}")
-            K = 0.5 + op.p("c_zp") - (op.p("a_zp") * op.p("Ma") + op.p("b_zp") * op.p("Mb")) * sc
-            acc = add("Add", [acc, const(f"K{j}", np.array(K, np.float64))], f"k{j}")
-            y, shape = _finish(add, const, j, add("Floor", [acc], f"fl{j}"), op.p("c_signed")), out_shape
+                b = const(f"cst{j}", op.const.reshape(_trailing(op.const.size, out_shape)))
+            if ort_add is not False and _add_native(op, probe=ort_add is None):
+                sg = op.p("c_signed")
+                dt = np.int8 if sg else np.uint8
+                ins = [a, const(f"sa{j}", f32_from_bits(op.p("rac_bits"))), const(f"za{j}", np.array(op.p("a_zp"), dt)),
+                       b, const(f"sb{j}", f32_from_bits(op.p("rbc_bits"))), const(f"zb{j}", np.array(op.p("b_zp"), dt)),
+                       one, const(f"zc{j}", np.array(op.p("c_zp"), dt))]
+                y = add("QLinearAdd", ins, f"y{j}", domain="com.microsoft")
+            else:
+                y = add_gather(add, const, j, a, b, op, f"y{j}")
+            shape = out_shape
         elif k == Kind.GAP:
             N, H, W, C = (op.p(n) for n in ("N", "H", "W", "C"))
             if 255 * H * W * op.p("M0") + (257 << op.p("s")) >= F64_EXACT:
@@ -167,6 +193,49 @@ def compile_native(graph: Graph, keep_int8: bool = False) -> onnx.ModelProto:
             x = add("Add", [x, const(f"h{j}", np.array(0.5 + op.p("y_zp"), np.float64))], f"hx{j}")
             y = _finish(add, const, j, add("Floor", [x], f"fl{j}"), op.p("y_signed"))
             shape = (N, C, 1, 1) if nchw else (N, 1, 1, C)
+        elif k == Kind.MAXPOOL:
+            y, shape = _maxpool(add, const, j, read(op.inputs[0], _nhwc(op), f"{j}"), op)
+        elif k == Kind.PAD:
+            P = op.named()
+            pads = [0, P["PT"], P["PL"], 0, 0, P["PB"], P["PR"], 0]
+            dt = np.int8 if P["signed"] else np.uint8
+            y = add("Pad", [read(op.inputs[0], _nhwc(op), f"{j}"), const(f"pp{j}", np.array(pads, np.int64)),
+                            const(f"pv{j}", np.array(P["value"], dt))], f"y{j}", mode="constant")
+            shape = (P["N"], P["PT"] + P["H"] + P["PB"], P["PL"] + P["W"] + P["PR"], P["C"])
+        elif k == Kind.TRANSPOSE:
+            D = tuple(op.p(f"D{i}") for i in range(4))
+            perm = [op.p(f"P{i}") for i in range(4)]
+            y = add("Transpose", [read(op.inputs[0], D, f"{j}")], f"y{j}", perm=perm)
+            shape = tuple(D[p] for p in perm)
+        elif k == Kind.LUT:
+            x = read(op.inputs[0], (op.p("numel"),), f"{j}")
+            # byte(x) as the index: ONNX Gather reads a negative index -i as 256 - i, an int8's byte as uint8
+            x = add("Cast", [x], f"lc{j}", to=TensorProto.INT32)
+            y = add("Gather", [const(f"T{j}", op.const.reshape(-1)), x], f"y{j}", axis=0)
+            shape = (op.p("numel"),)
+        elif k == Kind.CONCAT:
+            outer = op.p("outer")
+            ins = [read(r, (outer, op.p(f"L{i}") * op.p("inner")), f"{j}_{i}") for i, r in enumerate(op.inputs)]
+            y = add("Concat", ins, f"y{j}", axis=1)
+            shape = (outer, sum(op.p(f"L{i}") for i in range(len(op.inputs))) * op.p("inner"))
+        elif k == Kind.MUL:
+            # one Gather from the [256, 256] table of `offchain.inference.elementwise.mul_fast` (held against
+            # mul_def), re-indexed by value: idx = (a - lo_a) * 256 + (b - lo_b), b broadcast over a as ADD's
+            a = read(op.inputs[0], out_shape, f"{j}a")
+            if len(op.inputs) > 1:
+                b = read(op.inputs[1], _trailing(op.p("numel_b"), out_shape), f"{j}b")
+            else:
+                b = const(f"cst{j}", op.const.reshape(_trailing(op.const.size, out_shape)))
+            lo_a, lo_b = (-128 if op.p(f"{n}_signed") else 0 for n in "ab")
+            T = _mul_table(tuple(op.params))
+            T = T[np.ix_(np.arange(lo_a, lo_a + 256) % 256, np.arange(lo_b, lo_b + 256) % 256)].reshape(-1)
+            ia = add("Mul", [add("Cast", [a], f"mca{j}", to=TensorProto.INT32),
+                             const(f"m256{j}", np.array(256, np.int32))], f"mma{j}")
+            ib = add("Cast", [b], f"mcb{j}", to=TensorProto.INT32)
+            idx = add("Add", [ia, const(f"mlo{j}", np.array(-(lo_a * 256 + lo_b), np.int32))], f"mix{j}")
+            idx = add("Add", [idx, ib], f"miy{j}")
+            y = add("Gather", [const(f"mtab{j}", np.ascontiguousarray(T)), idx], f"y{j}", axis=0)
+            shape = out_shape
         elif k == Kind.DEQUANTIZE:
             x = add("Cast", [read(op.inputs[0], out_shape, f"{j}")], f"cx{j}", to=TensorProto.FLOAT)
             x = add("Sub", [x, const(f"zq{j}", np.array(op.p("zp"), np.float32))], f"dq{j}")
@@ -185,6 +254,34 @@ def compile_native(graph: Graph, keep_int8: bool = False) -> onnx.ModelProto:
                            for o, op in zip(outputs, graph.ops)], inits)
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)],
                              ir_version=8)
+
+
+def _nhwc(op: Op) -> tuple[int, int, int, int]:
+    return tuple(op.p(n) for n in ("N", "H", "W", "C"))
+
+
+def _maxpool(add, const, j: int, x: str, op: Op) -> tuple[str, tuple[int, ...]]:
+    """MAXPOOL on NHWC bytes: an explicit Pad with the dtype's lowest value (every window has an in-bounds tap, so a
+    pad never wins: the same max as ONNX's -inf padding), then com.microsoft NhwcMaxPool without pads. Bottom/right
+    padding as `offchain.inference.pooling.implied_end_pads`; NotCompilable if the unpadded pooling would not give
+    OH x OW."""
+    from .pooling import implied_end_pads
+
+    P = op.named()
+    PB, PR = implied_end_pads(op)
+    Hp, Wp = P["H"] + P["PT"] + PB, P["W"] + P["PL"] + PR
+    oh = (Hp - P["DH"] * (P["KH"] - 1) - 1) // P["SH"] + 1
+    ow = (Wp - P["DW"] * (P["KW"] - 1) - 1) // P["SW"] + 1
+    if (oh, ow) != (P["OH"], P["OW"]):
+        raise NotCompilable(f"operator {j}: MAXPOOL output size {P['OH']}x{P['OW']} is not {oh}x{ow}")
+    if P["PT"] or P["PL"] or PB or PR:
+        dt = np.int8 if P["signed"] else np.uint8
+        pads = [0, P["PT"], P["PL"], 0, 0, PB, PR, 0]
+        x = add("Pad", [x, const(f"mp{j}", np.array(pads, np.int64)),
+                        const(f"mv{j}", np.array(np.iinfo(dt).min, dt))], f"mpd{j}", mode="constant")
+    y = add("NhwcMaxPool", [x], f"y{j}", domain="com.microsoft", kernel_shape=[P["KH"], P["KW"]],
+            strides=[P["SH"], P["SW"]], dilations=[P["DH"], P["DW"]], pads=[0, 0, 0, 0])
+    return y, (P["N"], P["OH"], P["OW"], P["C"])
 
 
 def _finish(add, const, j: int, y: str, signed: int) -> str:

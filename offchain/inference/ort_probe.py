@@ -1,4 +1,5 @@
-"""Does this CPU run onnxruntime's u8 x s8 int8 kernels exactly? (`int8_kernels_exact`)
+"""Does this CPU run onnxruntime's u8 x s8 int8 kernels exactly? (`int8_kernels_exact`) Does its QLinearAdd compute
+the canonical ADD? (`qlinear_add_exact`)
 
 onnxruntime's QLinearConv / QLinearMatMul with uint8 activations and int8 weights dispatch, per CPU, to kernels
 that accumulate exactly (AVX-512 VNNI / AVX-VNNI ``vpdpbusd``, AMX ``tdpbusd``: u8 x s8 products straight into
@@ -115,3 +116,38 @@ def int8_kernels_exact(threads: int = 0) -> bool:
         if not all(np.array_equal(g.reshape(r.shape), r) for g, r in zip(got, refs)):
             return False
     return True
+
+
+@lru_cache(maxsize=None)
+def qlinear_add_exact(rac_bits: int, rbc_bits: int, a_zp: int, b_zp: int, c_zp: int, signed: int,
+                      fixed_bits: int) -> bool:
+    """True iff onnxruntime's com.microsoft QLinearAdd with A_scale = rAC, B_scale = rBC, C_scale = 1 and these
+    zero points returns `offchain.inference.definitions.add_def` on this CPU for all 65536 pairs of input values
+    (the canonical ADD with these float32 parameters; ``fixed_bits`` is the one the loader derived). Both inputs
+    of the same shape, as `offchain.inference.ort_native` emits it. Cached per parameter set."""
+    import onnxruntime as ort
+
+    from .definitions import add_value_table
+
+    dt = np.int8 if signed else np.uint8
+    tp = TensorProto.INT8 if signed else TensorProto.UINT8
+    lo = -128 if signed else 0
+    vals = np.arange(256) + lo
+    a = np.repeat(vals, 256).astype(dt).reshape(1, -1)
+    b = np.tile(vals, 256).astype(dt).reshape(1, -1)
+    f32 = lambda bits: np.array(bits, np.uint32).view(np.float32)  # noqa: E731
+    inits = [numpy_helper.from_array(f32(rac_bits), "sa"), numpy_helper.from_array(f32(rbc_bits), "sb"),
+             numpy_helper.from_array(np.array(1.0, np.float32), "sc")]
+    inits += [numpy_helper.from_array(np.array(z, dt), n) for z, n in ((a_zp, "za"), (b_zp, "zb"), (c_zp, "zc"))]
+    node = helper.make_node("QLinearAdd", ["a", "sa", "za", "b", "sb", "zb", "sc", "zc"], ["c"],
+                            domain="com.microsoft")
+    g = helper.make_graph([node], "add_probe", [helper.make_tensor_value_info("a", tp, list(a.shape)),
+                                                helper.make_tensor_value_info("b", tp, list(b.shape))],
+                          [helper.make_tensor_value_info("c", tp, list(a.shape))], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)],
+                          ir_version=8)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"a": a, "b": b})[0].reshape(-1)
+    return bool(np.array_equal(got, add_value_table(rac_bits, rbc_bits, fixed_bits, signed, signed, signed)))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import elementwise, pooling
 from .definitions import quantize_input_offset
 from .evaluators import Evaluation, FastEvaluator
 from .graph import Graph, Kind
@@ -149,6 +150,11 @@ class Trace:
                                     _open(wt.table, [(col * 32, 32)])]
         if k == Kind.DEQUANTIZE:
             return roots, tproofs, [_open(xs[0], [(e, 1)])]
+        if k in pooling.KINDS:
+            return roots, tproofs, [_open(xs[0], r) if r else Opening([], []) for r in pooling.byte_ranges(op, e)]
+        if k in elementwise.N_INPUTS:
+            return roots, tproofs, [_open(xs[src] if src >= 0 else wt.const, r) if r else Opening([], [])
+                                    for src, r in elementwise.step_ranges(op, e)]
         raise ValueError(f"no one-step openings for kind {k}")
 
     # ------------------------------------------------------------------------------------------------ cheating

@@ -29,7 +29,7 @@ SETTINGS = {
     "viaIR": True,
     "outputSelection": {"*": {"*": ["abi", "metadata", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
 }
-DEPLOYABLE = ("OneStep", "Pinpoint", "Campaign", "Forwarder")
+DEPLOYABLE = ("OneStep", "Pinpoint", "Campaign", "Forwarder", "Pooling", "Elementwise")
 
 
 class CompilerError(PinpointError, RuntimeError):

@@ -1,6 +1,7 @@
 """The `pinpoint` command line.
 
-    pinpoint eval --model PATH --input IMAGE_OR_NPY [--json]
+    pinpoint eval --model PATH --input IMAGE_OR_NPY [--input ...] [--preprocess CODE] [--json]
+    pinpoint quantize MODEL.onnx --calibration DIR --out OUT.onnx [...]   (`protocol.cli.quantize`)
     pinpoint demo [--rpc-url URL] [--model PATH --input PATH] [--json]
 
 The command groups of the other capabilities are attached by their modules' ``register(main, demo)``:
@@ -14,12 +15,14 @@ from importlib import resources
 from pathlib import Path
 
 import click
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from offchain.inference.pipeline import run_files
+from offchain.inference.inputs import PREPROCESSING
+from offchain.inference.pipeline import load_input, load_model, run
 from offchain.inference.trace import commitments
-from protocol.cli import campaign, operations
+from protocol.cli import campaign, operations, quantize
 from protocol.cli.options import handle_errors
 
 console = Console(stderr=False, highlight=False, width=132)
@@ -54,26 +57,51 @@ def main() -> None:
 
 
 @main.command("eval")
-@click.option("--model", "model", type=click.Path(path_type=Path), default=None, help="int8 ONNX model (QOperator).")
-@click.option("--input", "input_path", type=click.Path(path_type=Path), default=None,
-              help="an image (preprocessed as the model needs) or a .npy input tensor.")
+@click.option("--model", "model", type=click.Path(path_type=Path), default=None,
+              help="int8 ONNX model (QOperator or QDQ; a float32 model: run `pinpoint quantize` first).")
+@click.option("--input", "input_paths", type=click.Path(path_type=Path), multiple=True,
+              help="an image (preprocessed as the model needs) or a .npy input tensor; repeat it for a batch.")
+@click.option("--preprocess", type=click.Choice(list(PREPROCESSING)), default=None,
+              help="image preprocessing code (default: guessed from the input shape).")
 @click.option("--json", "as_json", is_flag=True, help="print the commitments as JSON.")
 @handle_errors
-def eval_cmd(model: Path | None, input_path: Path | None, as_json: bool) -> None:
-    """Evaluate a model bit-exactly and print its commitments (model, input, output, trace roots; top-1)."""
-    trace = run_files(model or default_model(), input_path or default_input())
+def eval_cmd(model: Path | None, input_paths: tuple[Path, ...], preprocess: str | None, as_json: bool) -> None:
+    """Evaluate a model bit-exactly and print its commitments (model, input, output, trace roots; top-1).
+    Several --input (or one .npy of shape [N, ...]) form a batch of N; a model of fixed batch N given fewer
+    images gets the last one repeated."""
+    paths = list(input_paths) or [default_input()]
+    batch = _batch_of(paths)
+    graph = load_model(model or default_model(), batch=batch)
+    trace = run(graph, load_input(paths, graph, preprocess))
     c = commitments(trace)
+    out = trace.tensors[-1]
+    tops = [int(i) for i in np.argmax(out.reshape(out.shape[0], -1), axis=1)][:batch]   # padding left out
     if as_json:
-        click.echo(json.dumps({**c, "evaluation_s": trace.seconds_eval, "commitment_s": trace.seconds_commit}, indent=2))
+        extra = {"top1_batch": tops} if batch > 1 else {}
+        click.echo(json.dumps({**c, **extra, "evaluation_s": trace.seconds_eval,
+                               "commitment_s": trace.seconds_commit}, indent=2))
         return
-    n_classes = trace.tensors[-1].size
+    n_classes = out.size // max(1, out.shape[0])
     t = Table(title="pinpoint eval", show_header=False)
     for k, v in c.items():
         t.add_row(k, str(v) + (f"  ({_label(v, n_classes)})" if k == "top1" else ""))
+    if len(tops) > 1:
+        t.add_row("top1 (batch)", " ".join(str(i) for i in tops))
     t.add_row("operators", str(trace.graph.n_ops))
     t.add_row("evaluation", f"{trace.seconds_eval * 1000:.1f} ms")
     t.add_row("commitments", f"{trace.seconds_commit * 1000:.0f} ms")
     console.print(t)
+
+
+def _batch_of(paths: list[Path]) -> int:
+    """The batch the inputs form: the number of files, or the leading dimension of a single .npy of a batch."""
+    if len(paths) == 1 and paths[0].suffix.lower() == ".npy" and paths[0].exists():
+        try:
+            shape = np.load(paths[0], mmap_mode="r", allow_pickle=False).shape
+        except ValueError:
+            return 1
+        return int(shape[0]) if len(shape) == 4 else 1
+    return len(paths)
 
 
 @main.group("demo", invoke_without_command=True)
@@ -98,6 +126,7 @@ def demo(ctx, rpc_url, model, input_path, cheat_op, as_json) -> None:
 
 campaign.register(main, demo)
 operations.register(main, demo)
+quantize.register(main)
 
 if __name__ == "__main__":
     main()

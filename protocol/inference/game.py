@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from web3.logs import DISCARD
 
 from offchain.common.errors import PinpointError
+from offchain.inference import reduction as rd
 from offchain.inference.merkle import subtree_levels, subtree_siblings
 from offchain.inference.trace import Trace
 
@@ -136,6 +137,9 @@ def solver_move(dep: Deployment, game_id: int, solver: Solver) -> Move:
     g = read_game(dep, game_id)
     children = solver.reveal(g)
     tx = send_as(dep, dep.pinpoint.functions.reveal(game_id, children), solver.address, via=solver.via)
+    if g.phase == Phase.REDUCTION:
+        return Move("solver", f"reveal {len(children)} partial sums of op {g.op_index} element {g.element} "
+                    f"(height {g.height} -> {g.height - g.m})", tx.gas, tx.hash)
     where = "trace" if g.phase == Phase.TRACE_SEARCH else f"op {g.op_index} output"
     return Move("solver", f"reveal {len(children)} nodes of the {where} (height {g.height} -> {g.height - g.m})",
                 tx.gas, tx.hash)
@@ -143,10 +147,14 @@ def solver_move(dep: Deployment, game_id: int, solver: Solver) -> Move:
 
 def challenger_move(dep: Deployment, game_id: int, ch: Challenger, revealed: list[bytes] | None = None) -> Move:
     """The challenger's move in ``game_id`` (its turn): pick a revealed child, or at a phase's last level select
-    the disputed operator (phase 1) or make the one-step (phase 2). ``revealed``: the children of the solver's
-    reveal of the current node (None: read from its Revealed event, `protocol.inference.events.latest_reveal`).
+    the disputed operator (phase 1) or make the one-step (phase 2), or in phase 3 pick an interval of partial
+    sums, recompute a chunk or the final requantization. ``revealed``: the children of the solver's reveal of the
+    current node (None: read from its Revealed event, `protocol.inference.events.latest_reveal`).
     Raises ChainError if the contract rejects the move, MoveNotFound if the reveal's event is not found."""
     g = read_game(dep, game_id)
+    if g.phase == Phase.REDUCTION:
+        sums = revealed if revealed is not None else latest_reveal(dep, game_id, game=g)
+        return _reduction_move(dep, game_id, g, sums, ch)
     if g.m == 0:
         revealed, child = [g.node], 0
     else:
@@ -181,12 +189,41 @@ def _one_step(dep: Deployment, game_id: int, leaf: Game, child: int, sib: list[b
     op = t.graph.ops[j]
     e = leaf.node_index * (32 // op.out.dtype.itemsize) + elem
     desc, dproof = t.descriptor_proof(j)
+    n, _ = rd.op_chunking(op)
+    if n > 1 and e < op.out.numel:  # the contract starts phase 3 instead: nothing to prove yet
+        fn = dep.pinpoint.functions.step(game_id, child, leaf.node, sib, elem, desc, dproof, [], [], [])
+        tx = dep.chain.send(fn, sender=ch.address)
+        return Move("challenger", f"phase 3: {op.kind.name} op {j} element {e} ({n} chunks)", tx.gas, tx.hash)
     roots, _, openings = t.step_openings(j, e)
     tproofs = solver_trace_proofs(dep, game_id, t, j)
     fn = dep.pinpoint.functions.step(game_id, child, leaf.node, sib, elem, desc, dproof, roots, tproofs,
                                      [o.as_tuple() for o in openings])
     tx = dep.chain.send(fn, sender=ch.address)
     return Move("challenger", f"one-step: {op.kind.name} op {j} element {e}", tx.gas, tx.hash)
+
+
+def _reduction_move(dep: Deployment, game_id: int, g: Game, sums: list[bytes], ch: Challenger) -> Move:
+    """A challenger's phase-3 move on the solver's reveal ``sums``: the final requantization, a pick, or at a
+    leaf the chunk one-step."""
+    t, j, e = ch.trace, g.op_index, g.element
+    op = t.graph.ops[j]
+    pp = dep.pinpoint.functions
+    action, child = ch.choose_sums(g, sums)
+    desc, dproof = t.descriptor_proof(j)
+    if action == "finish":
+        opens = [o.as_tuple() for o in rd.finish_openings(op, e)]
+        tx = dep.chain.send(pp.finish(game_id, sums, desc, dproof, opens), sender=ch.address)
+        return Move("challenger", f"one-step: final requantization of {op.kind.name} op {j} element {e}", tx.gas,
+                    tx.hash)
+    if g.height > g.m:
+        tx = dep.chain.send(pp.pickSum(game_id, child, sums), sender=ch.address)
+        return Move("challenger", f"pick partial sums {child} (phase 3, height {g.height - g.m})", tx.gas, tx.hash)
+    i = (g.node_index << g.m) | child
+    roots, _, openings = rd.chunk_openings(t, j, e, i)
+    tproofs = solver_trace_proofs(dep, game_id, t, j)
+    fn = pp.chunkStep(game_id, child, sums, desc, dproof, roots, tproofs, [o.as_tuple() for o in openings])
+    tx = dep.chain.send(fn, sender=ch.address)
+    return Move("challenger", f"one-step: chunk {i} of {op.kind.name} op {j} element {e}", tx.gas, tx.hash)
 
 
 def revealed_nodes(dep: Deployment, game_id: int, phase: Phase) -> dict[tuple[int, int], bytes]:

@@ -30,10 +30,11 @@ class ScenarioError(PinpointError, ValueError):
 
 
 def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace, challenger: Challenger,
-                 requester: str, solver_addr: str, log: Callable | None = None) -> dict:
+                 requester: str, solver_addr: str, log: Callable | None = None, solver: Solver | None = None) -> dict:
     """Post, submit, challenge, play, settle and withdraw; return the scenario record (JSON-ready): winner,
     rounds, gas per move and totals, balances before and after (wei, as strings) and whether every wei is
-    accounted for. ``honest`` gives the task (model and input), ``solver_trace`` what the solver commits. Raises
+    accounted for. ``honest`` gives the task (model and input), ``solver_trace`` what the solver commits, ``solver``
+    its strategy (default `Solver` on ``solver_trace`` from ``solver_addr``). Raises
     ChainError if a transaction is rejected."""
     ch = dep.chain
     parties = {"requester": requester, "solver": solver_addr, "challenger": challenger.address}
@@ -58,7 +59,7 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
     record("solver", f"submit result (bond {bond} wei)", tx)
     game_id, tx = challenge(dep, task_id, challenger.address)
     record("challenger", f"challenge -> game {game_id}", tx)
-    for mv in play(dep, game_id, Solver(solver_trace, solver_addr), challenger):
+    for mv in play(dep, game_id, solver or Solver(solver_trace, solver_addr), challenger):
         spent[mv.who] += fee_paid(ch.w3.eth.get_transaction_receipt(mv.tx))
         moves.append({"who": mv.who, "what": mv.what, "gas": mv.gas})
         if log:
@@ -78,7 +79,7 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
     accounted = (all(after[k] - before[k] == credits[k] - sent[k] - spent[k] for k in parties)
                  and ch.balance(dep.pinpoint.address) - held_before == burned == sum(sent.values()) - sum(
                      credits.values()))
-    game_moves = [m for m in moves if m["what"].startswith(("reveal", "pick", "select", "one-step"))]
+    game_moves = [m for m in moves if m["what"].startswith(("reveal", "pick", "select", "one-step", "phase 3"))]
     rec = {
         "name": name,
         "winner": w,

@@ -36,6 +36,7 @@ class Phase(IntEnum):
     RESOLVED = 3       # decided: see challenger_won
     QUEUED = 4         # waiting behind the task's active game (games of a task are played one at a time)
     CANCELLED = 5      # ended undecided (task rejected or voided): the bond was returned
+    REDUCTION = 6      # phase 3: dissection of the disputed element's partial sums down to one chunk
 
 
 class Turn(IntEnum):
@@ -72,7 +73,8 @@ class Task:
 class Game:
     """`Pinpoint.Game`. deadline in seconds; node_index the current node's index at its level, height the levels
     between it and the leaves; op_index the disputed operator (phase 2); active_block the block at which the game
-    became active (0 while queued): its moves' events are at or after it."""
+    became active (0 while queued): its moves' events are at or after it; element and claimed (phase 3) the
+    disputed element's flat index in the operator's output and the solver's byte for it."""
 
     CONVERTERS = {"phase": Phase, "turn": Turn}
 
@@ -87,6 +89,8 @@ class Game:
     height: int
     node: bytes
     active_block: int = 0
+    element: int = 0
+    claimed: int = 0
 
     @property
     def m(self) -> int:
@@ -100,8 +104,8 @@ class Game:
 
     @property
     def active(self) -> bool:
-        """Moves are due (phase 1 or 2, deadline running)."""
-        return self.phase in (Phase.TRACE_SEARCH, Phase.TENSOR_SEARCH)
+        """Moves are due (phase 1, 2 or 3, deadline running)."""
+        return self.phase in (Phase.TRACE_SEARCH, Phase.TENSOR_SEARCH, Phase.REDUCTION)
 
     @property
     def queued(self) -> bool:

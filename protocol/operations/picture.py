@@ -42,7 +42,8 @@ def _moves_by_phase(moves: list[dict]) -> tuple[list[dict], list[dict], list[dic
             p1.append(m)
             in_phase2 = True
         elif m["event"] in ("Revealed", "Picked"):
-            (p2 if int(m.get("phase", 1)) == 2 else p1).append(m)
+            phase = int(m.get("phase", 1))
+            (p2 if phase == 2 else p1 if phase == 1 else rest).append(m)  # phase 3 (6): drawn after phase 2
             in_phase2 = in_phase2 or int(m.get("phase", 1)) == 2
         else:
             rest.append(m)
@@ -126,6 +127,11 @@ def game_svg(view: dict, times: dict[int, int]) -> str:
                           f"phase 2: the output of operator {sel['opIndex']}, one leaf per 32-byte word" if sel
                           else "phase 2: the disputed tensor")
     body += rows
+    p3 = [m for m in rest if m["event"] in ("Revealed", "Picked")]
+    if p3:
+        rows, y = _phase_rows(p3, _leaf_height(p3, None), y, t0, times,
+                              "phase 3: the disputed element's partial sums, one leaf per chunk of its reduction")
+        body += rows
     for m in rest:
         if m["event"] == "GameResolved":
             dt = times.get(m["block"], t0) - t0

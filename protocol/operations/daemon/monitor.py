@@ -25,8 +25,8 @@ from protocol.inference.types import Game, Task, decode_game, decode_task
 
 from .db import DB
 from .ledger import Ledger
-from .states import GAME_TERMINAL, TASK_TERMINAL, GameProgress, TaskState, decide_game
-from .store import DataUnavailable, Store
+from .states import GAME_TERMINAL, SOLVER, TASK_TERMINAL, GameProgress, TaskState, decide_game
+from .store import DataUnavailable, Store, TaskRefused
 from .telemetry import Metrics
 
 NODE_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError)
@@ -81,6 +81,7 @@ class Monitor(Ledger):
         self.dep = Deployment.at(chain, pinpoint_address)
         self.pp = self.dep.pinpoint
         self.traces: dict[int, tuple[Trace, Trace]] = {}  # task id -> (honest, committed)
+        self.refused: dict[int, str] = {}  # task id -> why it is not taken on (`TaskRefused`)
         self._stop = False
         self.last_head: int | None = None
         self.safe = 0
@@ -175,12 +176,26 @@ class Monitor(Ledger):
     # ------------------------------------------------------------------------------------------------ traces
     def traces_for(self, tid: int) -> tuple[Trace, Trace]:
         """(honest trace, trace we commit) of task ``tid``: evaluated from the store once per process. Raises
-        DataUnavailable, or DaemonError for a bad cheat setting."""
+        DataUnavailable, TaskRefused (remembered: the task is not evaluated again) if the loader refuses the model
+        or, on the solver's side, if the model's deepest tensor tree is deeper than the task's declared
+        ``maxTensorDepth`` (a solver that took such a task would have its bond returned and the fee burned at the
+        first challenge of that operator: no fee to earn), or DaemonError for a bad cheat setting."""
+        if tid in self.refused:
+            raise TaskRefused(self.refused[tid])
         if tid not in self.traces:
             t = self._task(tid)
             model_root = bytes(self._call(self.pp.functions.modelRoot(tid)))
             t0 = time.perf_counter()
-            honest = self.store.evaluate(model_root, t.input_root)
+            try:
+                honest = self.store.evaluate(model_root, t.input_root)
+                if self.SIDE == SOLVER and honest.max_tensor_depth() > t.max_tensor_depth:
+                    raise TaskRefused(f"the model's deepest tensor tree has depth {honest.max_tensor_depth()}, "
+                                      f"more than the task's declared maxTensorDepth {t.max_tensor_depth}: a "
+                                      f"challenge at that operator voids the task")
+            except TaskRefused as e:
+                self.refused[tid] = str(e)
+                self.log("task refused", logging.WARNING, task_id=tid, reason=str(e))
+                raise
             served = self.served_trace(tid, honest)
             dt = time.perf_counter() - t0
             self.metrics.eval.labels(self.role).observe(dt)
