@@ -219,7 +219,8 @@ def gas_figures(graph, honest: Trace, url: str | None) -> dict:
                            "CHALLENGE": max(g["challenge"] for g in games)}.items() if v > bound[k]]
     notes = ["\ndisputes played (cheat at op, dispute gas, rounds): " +
              ", ".join(f"{g['op']} {g['kind']} {g['dispute']:,} {g['rounds']}" for g in games),
-             "most expensive one-step cores (OneStep.element, estimateGas - 21000): " +
+             "whole-element OneStep.element cores, estimateGas - 21000 (an element of more than one chunk is never "
+             "decided this way: its final move is one chunk, phase 3): " +
              ", ".join(f"op {j} {graph.ops[j].kind.name} {c:,}" for j, c in top),
              "Gas.sol bounds respected" if not over else f"EXCEEDS Gas.sol bounds: {over}"]
     return {"url": url, "over": over, "rows": rows, "notes": notes, "submit_gas": games[0]["submit"],
