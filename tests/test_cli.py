@@ -60,3 +60,36 @@ def test_demo_against_anvil(anvil_url):
     out = json.loads(run("demo", "--rpc-url", anvil_url, "--json").stdout)
     assert [s["winner"] for s in out["scenarios"]] == ["challenger", "solver"]
     assert out["chain"] == anvil_url
+
+
+def _stderr_on_a_terminal(*args: str) -> tuple[str, str]:
+    """(stdout, stderr) of `pinpoint` run with stderr on a pseudo-terminal (where the progress display shows)."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    r = subprocess.run([sys.executable, "-m", "protocol.cli", *args], stdout=subprocess.PIPE, stderr=slave,
+                       text=True, timeout=600)
+    os.close(slave)
+    chunks = []
+    while select.select([master], [], [], 0.5)[0]:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return r.stdout, b"".join(chunks).decode(errors="replace")
+
+
+def test_eval_shows_progress_on_a_terminal_but_not_with_json():
+    out, err = _stderr_on_a_terminal("eval")
+    assert "evaluating 67 operators" in err and "committing" in err, err[-500:]
+    assert "trace_root" in out
+    out, err = _stderr_on_a_terminal("eval", "--json")
+    assert "evaluating" not in err and json.loads(out)["commitment_s"] > 0

@@ -17,11 +17,13 @@ from pathlib import Path
 import click
 import numpy as np
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from offchain.inference.inputs import PREPROCESSING
-from offchain.inference.pipeline import load_input, load_model, run
-from offchain.inference.trace import commitments
+from offchain.inference.evaluators import evaluate
+from offchain.inference.pipeline import load_input, load_model
+from offchain.inference.trace import Trace, commitments
 from protocol.cli import campaign, operations, quantize
 from protocol.cli.options import handle_errors
 
@@ -71,8 +73,15 @@ def eval_cmd(model: Path | None, input_paths: tuple[Path, ...], preprocess: str 
     images gets the last one repeated."""
     paths = list(input_paths) or [default_input()]
     batch = _batch_of(paths)
-    graph = load_model(model or default_model(), batch=batch)
-    trace = run(graph, load_input(paths, graph, preprocess))
+    with _progress(enabled=not as_json) as p:
+        step = p.add_task("loading the model", total=3)
+        graph = load_model(model or default_model(), batch=batch)
+        x = load_input(paths, graph, preprocess)
+        p.update(step, advance=1, description=f"evaluating {graph.n_ops} operators")
+        ev = evaluate(graph, x)
+        p.update(step, advance=1, description=f"committing {graph.n_ops + 1} tensors and the trace")
+        trace = Trace.of(ev)
+        p.update(step, advance=1)
     c = commitments(trace)
     out = trace.tensors[-1]
     tops = [int(i) for i in np.argmax(out.reshape(out.shape[0], -1), axis=1)][:batch]   # padding left out
@@ -91,6 +100,13 @@ def eval_cmd(model: Path | None, input_paths: tuple[Path, ...], preprocess: str 
     t.add_row("evaluation", f"{trace.seconds_eval * 1000:.1f} ms")
     t.add_row("commitments", f"{trace.seconds_commit * 1000:.0f} ms")
     console.print(t)
+
+
+def _progress(enabled: bool) -> Progress:
+    """The progress display of `pinpoint eval` on stderr (load, evaluate, commit; elapsed time), removed when done;
+    none when ``enabled`` is false (--json) or stderr is not a terminal."""
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=True, disable=not enabled)
 
 
 def _batch_of(paths: list[Path]) -> int:
