@@ -2,7 +2,7 @@
 pragma solidity 0.8.28;
 
 import {Merkle} from "../shared/Merkle.sol";
-import {Opening, Gather, Openings, BadOpeningCount} from "./Openings.sol";
+import {Desc, Descriptors, Opening, Gather, Openings, BadOpeningCount} from "./Openings.sol";
 
 /// @title Elementwise: the Solidity definition of canonical operators 10-14 (LUT, CONCAT, TRANSPOSE, MUL, SOFTMAX)
 /// @notice Recomputes ONE element of an operator's output from Merkle-proven inputs and committed constants,
@@ -24,14 +24,6 @@ contract Elementwise {
     uint256 internal constant MUL = 13;
     uint256 internal constant SOFTMAX = 14;
 
-    struct Desc {
-        uint256 kind;
-        uint256[] inputs;
-        int256[] p;
-        bytes32 weightRoot;
-        bytes32 tableRoot;
-        bytes32 constRoot;
-    }
 
     struct LutParams {
         uint256 numel;
@@ -180,42 +172,9 @@ contract Elementwise {
     /// @return ok the verdict; numel elements and esize bytes per element of the output (0 when not ok)
     function check(bytes calldata desc) external pure returns (bool ok, uint256 numel, uint256 esize) {
         Desc memory d;
-        (ok, d) = _tryDecode(desc);
+        (ok, d) = Descriptors.tryDecode(desc, MAX_ARRAY);
         if (!ok || !_valid(d)) return (false, 0, 0);
         return (true, _numelOut(d), 1);
-    }
-
-    function _tryDecode(bytes calldata desc) private pure returns (bool ok, Desc memory d) {
-        if (desc.length < 192) return (false, d);
-        bool okI;
-        bool okP;
-        uint256[] memory p;
-        (okI, d.inputs) = _tryArray(desc, uint256(bytes32(desc[32:64])));
-        (okP, p) = _tryArray(desc, uint256(bytes32(desc[64:96])));
-        if (!okI || !okP) return (false, d);
-        int256[] memory q;
-        assembly ("memory-safe") {
-            q := p
-        }
-        d.kind = uint256(bytes32(desc[0:32]));
-        d.p = q;
-        d.weightRoot = bytes32(desc[96:128]);
-        d.tableRoot = bytes32(desc[128:160]);
-        d.constRoot = bytes32(desc[160:192]);
-        return (true, d);
-    }
-
-    function _tryArray(bytes calldata desc, uint256 off) private pure returns (bool, uint256[] memory a) {
-        uint256 len = desc.length;
-        if (off > len || len - off < 32) return (false, a);
-        uint256 n = uint256(bytes32(desc[off:off + 32]));
-        if (n > MAX_ARRAY || (len - off - 32) / 32 < n) return (false, a);
-        a = new uint256[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            uint256 at = off + 32 + 32 * i;
-            a[i] = uint256(bytes32(desc[at:at + 32]));
-        }
-        return (true, a);
     }
 
     function _in(uint256 v, uint256 hi) private pure returns (bool) {

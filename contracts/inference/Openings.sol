@@ -16,6 +16,17 @@ struct Gather {
     uint256 n;
 }
 
+/// @notice A decoded operator descriptor: `abi.encode(uint256 kind, uint256[] inputs, int256[] params, bytes32 weightRoot,
+///         bytes32 tableRoot, bytes32 constRoot)`, the leaf preimage of `Graph.ops_tree` in `offchain/inference/graph.py`.
+struct Desc {
+    uint256 kind;
+    uint256[] inputs;
+    int256[] p; // the parameters: read them by name through the kind's struct
+    bytes32 weightRoot;
+    bytes32 tableRoot;
+    bytes32 constRoot;
+}
+
 /// @notice An opening does not verify against its tensor root. `which` = position in the openings array.
 error BadOpening(uint256 which);
 /// @notice Wrong number of openings or input roots for the operator kind.
@@ -92,5 +103,44 @@ library Openings {
 
     function checkCount(Opening[] calldata o, uint256 n) internal pure {
         if (o.length != n) revert BadOpeningCount(n, o.length);
+    }
+}
+
+/// @title Descriptors: the non-reverting decoding of an operator descriptor, shared by `OneStep`, `Pooling` and
+///        `Elementwise` (their `check` must never revert, whatever the bytes)
+library Descriptors {
+    /// @dev `decode` that returns false instead of reverting; accepts exactly the encodings `abi.decode` accepts
+    ///      (offsets and lengths inside `desc`), with at most `maxArray` inputs and parameters.
+    function tryDecode(bytes calldata desc, uint256 maxArray) internal pure returns (bool ok, Desc memory d) {
+        if (desc.length < 192) return (false, d);
+        bool okI;
+        bool okP;
+        uint256[] memory p;
+        (okI, d.inputs) = _tryArray(desc, maxArray, uint256(bytes32(desc[32:64])));
+        (okP, p) = _tryArray(desc, maxArray, uint256(bytes32(desc[64:96])));
+        if (!okI || !okP) return (false, d);
+        int256[] memory q;
+        assembly ("memory-safe") {
+            q := p
+        }
+        d.kind = uint256(bytes32(desc[0:32]));
+        d.p = q;
+        d.weightRoot = bytes32(desc[96:128]);
+        d.tableRoot = bytes32(desc[128:160]);
+        d.constRoot = bytes32(desc[160:192]);
+        return (true, d);
+    }
+
+    function _tryArray(bytes calldata desc, uint256 maxArray, uint256 off) private pure returns (bool, uint256[] memory a) {
+        uint256 len = desc.length;
+        if (off > len || len - off < 32) return (false, a);
+        uint256 n = uint256(bytes32(desc[off:off + 32]));
+        if (n > maxArray || (len - off - 32) / 32 < n) return (false, a);
+        a = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 at = off + 32 + 32 * i;
+            a[i] = uint256(bytes32(desc[at:at + 32]));
+        }
+        return (true, a);
     }
 }
