@@ -21,10 +21,10 @@ def owed(dep: Deployment, holders) -> int:
             total += task.fee
         elif task.status == Status.SUBMITTED:
             total += task.fee + task.bond
-    for g in range(ch.call(pp.gameCount())):
-        st = read_game(dep, g)
-        if st.active or st.queued:
-            total += read_task(dep, st.task_id).bond
+        for g in ch.call(pp.queue(t)):  # the task's games (ids taskId << 32 | i)
+            st = read_game(dep, g)
+            if st.active or st.queued:
+                total += task.bond
     return total + sum(int(ch.call(pp.credit(a))) for a in set(holders))
 
 

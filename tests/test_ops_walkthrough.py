@@ -97,7 +97,7 @@ def test_walkthrough_typed_literally(tmp_path):
                 w3 = Web3(Web3.HTTPProvider(url))
                 rec = json.loads((tmp_path / "home" / "deployments" / "31337.json").read_text())
                 pp = w3.eth.contract(address=rec["contracts"]["Pinpoint"]["address"], abi=artifact("Pinpoint")["abi"])
-                wait_for(lambda: pp.functions.gameCount().call() >= 1 and pp.functions.game(0).call()[2] == 3, 300,
+                wait_for(lambda: pp.functions.taskCount().call() >= 1 and len(pp.functions.queue(0).call()) >= 1 and pp.functions.game(0).call()[2] == 3, 300,
                          "the game to end")
             outputs.append(sh.run(b))
             if "pinpoint chain" in b:

@@ -85,7 +85,7 @@ contract Pinpoint is Payments {
         Voided // an operator deeper than the declared maxTensorDepth was selected: bonds returned, fee burned
     }
 
-    /// @dev Packed so that `submit` touches one warm-able slot and writes one new one.
+    /// @dev Storage of a task, packed so that `submit` and `challenge` read and write few slots.
     struct Task {
         // slot 0
         address solver;
@@ -97,11 +97,32 @@ contract Pinpoint is Payments {
         // slot 1
         address requester;
         uint32 openGames; // games active or queued
-        uint32 head; // position in the task's queue of the active game (when openGames > 0)
+        uint32 head; // index (in the task's game ids, see `gameIdOf`) of the active game (when openGames > 0)
+        uint32 nGames; // challenges so far: the task's games are gameId(taskId, 0 .. nGames - 1)
         // slot 2
         uint128 fee; // wei
-        uint128 bond; // wei, the solver's and every challenger's
+        uint128 bond; // wei, the solver's and every challenger's (also `_bond`, computed from slot 0)
         // slots 3-5
+        bytes32 opsRoot;
+        bytes32 inputRoot;
+        bytes32 traceRoot; // while no result is submitted: keccak256(abi.encode(opsRoot, inputRoot)), which
+            // `submit` checks (one slot read) and overwrites (a nonzero slot: no fresh-slot cost)
+    }
+
+    /// @notice A task as `task` returns it (the ABI of `protocol/inference/types.py` Task): traceRoot is zero
+    ///         until a result is submitted; head the position in `queue(taskId)` of the active game.
+    struct TaskView {
+        address solver;
+        Status status;
+        uint32 nOps;
+        uint8 traceDepth;
+        uint8 maxTensorDepth;
+        uint40 submittedAt;
+        address requester;
+        uint32 openGames;
+        uint32 head;
+        uint128 fee;
+        uint128 bond;
         bytes32 opsRoot;
         bytes32 inputRoot;
         bytes32 traceRoot;
@@ -122,23 +143,43 @@ contract Pinpoint is Payments {
         Challenger // to pick one child (or to make the phase's final move)
     }
 
+    /// @dev Storage of a game. Slot 0 holds everything a reveal reads or writes besides the node (the solver's
+    ///      address is copied there at `challenge`), so a reveal reads two slots and writes one, a pick reads three
+    ///      and writes two.
     struct Game {
-        // slot 0
+        // slot 0 (every move)
+        address solver; // the task's solver (fixed at submit)
+        uint40 deadline; // seconds
+        uint32 nodeIndex; // index of the current node at its level (depths <= 32: see postTask)
+        uint8 height; // levels between the current node and the leaves
+        Phase phase;
+        Turn turn; // while the game is moving: who moves; once Resolved: the winner
+        // slot 1 (challenger moves)
+        address challenger;
+        uint40 activeBlock; // block at which the game became active (its moves' events are at or after it)
+        uint32 opIndex; // the disputed operator (phases 2 and 3)
+        uint8 claimed; // phase 3: the solver's value of the disputed element (its byte)
+        // slot 2
+        bytes32 node; // the solver's value of the current node
+        // slot 3 (phase 3)
+        uint32 element; // the disputed element (flat index in operator opIndex's output)
+    }
+
+    /// @notice A game as `game` returns it (the ABI of `protocol/inference/types.py` Game).
+    struct GameView {
         address challenger;
         uint64 taskId;
         Phase phase;
         Turn turn;
         bool challengerWon;
-        // slot 1
-        uint64 deadline; // seconds
-        uint64 nodeIndex; // index of the current node at its level
-        uint32 opIndex; // the disputed operator (phase 2)
-        uint8 height; // levels between the current node and the leaves
-        uint40 activeBlock; // block at which the game became active (its moves' events are at or after it)
-        uint32 element; // phase 3: the disputed element (flat index in operator opIndex's output)
-        uint8 claimed; // phase 3: the solver's value of it (its byte)
-        // slot 2
-        bytes32 node; // the solver's value of the current node
+        uint64 deadline;
+        uint64 nodeIndex;
+        uint32 opIndex;
+        uint8 height;
+        uint40 activeBlock;
+        uint32 element;
+        uint8 claimed;
+        bytes32 node;
     }
 
     // ---------------------------------------------------------------------------------------------- state
@@ -152,11 +193,12 @@ contract Pinpoint is Payments {
 
     /// @notice Wei burned: forfeited half-bonds and voided tasks' fees, held here forever and owed to no one.
     uint256 public burned;
+    /// @notice Number of tasks posted (ids 0 .. taskCount - 1).
+    uint256 public taskCount;
 
-    Task[] internal _tasks;
-    Game[] internal _games;
-    /// @dev taskId => ids of its games in the order of their challenges; the active one is at Task.head.
-    mapping(uint256 => uint64[]) internal _queue;
+    mapping(uint256 => Task) internal _tasks;
+    /// @dev gameId = taskId << 32 | i for the task's i-th challenge (`gameIdOf`).
+    mapping(uint256 => Game) internal _games;
 
     // ---------------------------------------------------------------------------------------------- events
     event TaskPosted(
@@ -203,9 +245,18 @@ contract Pinpoint is Payments {
         return 2 * Gas.worstCase(Merkle.depthForLeaves(nOps), maxTensorDepth) * bondGasPrice;
     }
 
+    /// @notice The id of task `taskId`'s game of its `index`-th challenge (0-based): taskId << 32 | index.
+    function gameIdOf(uint256 taskId, uint256 index) public pure returns (uint256) {
+        return (taskId << 32) | index;
+    }
+
     /// @notice Ids of task `taskId`'s games in the order of their challenges; the active one is at `task.head`.
-    function queue(uint256 taskId) external view returns (uint64[] memory) {
-        return _queue[taskId];
+    function queue(uint256 taskId) external view returns (uint256[] memory ids) {
+        uint256 n = _task(taskId).nGames;
+        ids = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            ids[i] = gameIdOf(taskId, i);
+        }
     }
 
     /// @notice `keccak256(abi.encode(nOps, opsRoot))`, the model commitment of
@@ -215,26 +266,57 @@ contract Pinpoint is Payments {
         return keccak256(abi.encode(uint256(t.nOps), t.opsRoot));
     }
 
-    function task(uint256 taskId) external view returns (Task memory) {
-        return _task(taskId);
+    /// @custom:reverts BadTask (no such task)
+    function task(uint256 taskId) external view returns (TaskView memory v) {
+        Task storage t = _task(taskId);
+        v = TaskView({
+            solver: t.solver,
+            status: t.status,
+            nOps: t.nOps,
+            traceDepth: t.traceDepth,
+            maxTensorDepth: t.maxTensorDepth,
+            submittedAt: t.submittedAt,
+            requester: t.requester,
+            openGames: t.openGames,
+            head: t.head,
+            fee: t.fee,
+            bond: t.bond,
+            opsRoot: t.opsRoot,
+            inputRoot: t.inputRoot,
+            traceRoot: t.submittedAt == 0 ? bytes32(0) : t.traceRoot
+        });
     }
 
-    function game(uint256 gameId) external view returns (Game memory) {
-        if (gameId >= _games.length) revert GameNotInProgress(gameId);
-        return _games[gameId];
+    /// @custom:reverts GameNotInProgress (no such game)
+    function game(uint256 id) external view returns (GameView memory v) {
+        Game storage g = _games[id];
+        if (g.phase == Phase.None) revert GameNotInProgress(id);
+        bool resolved = g.phase == Phase.Resolved;
+        v = GameView({
+            challenger: g.challenger,
+            taskId: uint64(id >> 32),
+            phase: g.phase,
+            turn: resolved ? Turn.Challenger : g.turn,
+            challengerWon: resolved && g.turn == Turn.Challenger,
+            deadline: g.deadline,
+            nodeIndex: g.nodeIndex,
+            opIndex: g.opIndex,
+            height: g.height,
+            activeBlock: g.activeBlock,
+            element: g.element,
+            claimed: g.claimed,
+            node: g.node
+        });
     }
 
-    function taskCount() external view returns (uint256) {
-        return _tasks.length;
+    function _task(uint256 taskId) internal view returns (Task storage t) {
+        t = _tasks[taskId];
+        if (t.status == Status.None) revert BadTask(taskId);
     }
 
-    function gameCount() external view returns (uint256) {
-        return _games.length;
-    }
-
-    function _task(uint256 taskId) internal view returns (Task storage) {
-        if (taskId >= _tasks.length) revert BadTask(taskId);
-        return _tasks[taskId];
+    /// @dev The bond of task t (wei), from slot 0 (as `bondFor` at postTask).
+    function _bond(Task storage t) internal view returns (uint256) {
+        return 2 * Gas.worstCase(t.traceDepth, t.maxTensorDepth) * bondGasPrice;
     }
 
     // ---------------------------------------------------------------------------------------------- tasks
@@ -242,38 +324,37 @@ contract Pinpoint is Payments {
     /// @param opsRoot root of the operator-descriptor tree of the canonical model
     /// @param nOps number of canonical operators (>= 1, < 2^32)
     /// @param inputRoot Merkle root of the float32 input tensor (NCHW)
-    /// @param maxTensorDepth depth of the largest tensor tree of the model (sizes the bond; <= 40)
+    /// @param maxTensorDepth depth of the largest tensor tree of the model (sizes the bond; <= 32)
     /// @return taskId
-    /// @custom:reverts BadModel if nOps is 0 or maxTensorDepth > 40; FeeTooLarge if msg.value >= 2**128 wei;
+    /// @custom:reverts BadModel if nOps is 0 or maxTensorDepth > 32; FeeTooLarge if msg.value >= 2**128 wei;
     ///                 BondTooLarge if the bond (bondGasPrice too high) is >= 2**128 wei
     function postTask(bytes32 opsRoot, uint32 nOps, bytes32 inputRoot, uint8 maxTensorDepth)
         external
         payable
         returns (uint256 taskId)
     {
-        if (nOps == 0 || maxTensorDepth > 40) revert BadModel();
+        if (nOps == 0 || maxTensorDepth > 32) revert BadModel();
         if (msg.value > type(uint128).max) revert FeeTooLarge(msg.value);
         uint256 bond = bondFor(nOps, maxTensorDepth);
         if (bond > type(uint128).max) revert BondTooLarge(bond);
-        taskId = _tasks.length;
-        _tasks.push(
-            Task({
-                solver: address(0),
-                status: Status.Open,
-                nOps: nOps,
-                traceDepth: uint8(Merkle.depthForLeaves(nOps)),
-                maxTensorDepth: maxTensorDepth,
-                submittedAt: 0,
-                requester: msg.sender,
-                openGames: 0,
-                head: 0,
-                fee: uint128(msg.value),
-                bond: uint128(bond),
-                opsRoot: opsRoot,
-                inputRoot: inputRoot,
-                traceRoot: bytes32(0)
-            })
-        );
+        taskId = taskCount++;
+        _tasks[taskId] = Task({
+            solver: address(0),
+            status: Status.Open,
+            nOps: nOps,
+            traceDepth: uint8(Merkle.depthForLeaves(nOps)),
+            maxTensorDepth: maxTensorDepth,
+            submittedAt: 0,
+            requester: msg.sender,
+            openGames: 0,
+            head: 0,
+            nGames: 0,
+            fee: uint128(msg.value),
+            bond: uint128(bond),
+            opsRoot: opsRoot,
+            inputRoot: inputRoot,
+            traceRoot: keccak256(abi.encode(opsRoot, inputRoot))
+        });
         emit TaskPosted(taskId, msg.sender, keccak256(abi.encode(uint256(nOps), opsRoot)), inputRoot, msg.value, bond);
     }
 
@@ -306,8 +387,10 @@ contract Pinpoint is Payments {
     ) external payable {
         Task storage t = _task(taskId);
         if (t.status != Status.Open) revert TaskNotOpen(taskId);
-        if (opsRoot != t.opsRoot || inputRoot != t.inputRoot) revert WrongTask(taskId);
-        if (msg.value != t.bond) revert ValueMismatch(t.bond, msg.value);
+        // while Open, the traceRoot slot holds keccak256(abi.encode(opsRoot, inputRoot)) (postTask)
+        if (keccak256(abi.encode(opsRoot, inputRoot)) != t.traceRoot) revert WrongTask(taskId);
+        uint256 bond = _bond(t);
+        if (msg.value != bond) revert ValueMismatch(bond, msg.value);
         if (outputProof.length != t.traceDepth || Merkle.rootOf(outputRoot, t.nOps - 1, outputProof) != traceRoot) {
             revert BadOutputProof();
         }
@@ -320,7 +403,7 @@ contract Pinpoint is Payments {
 
     /// @notice Accept an unrefuted result after the challenge window once no game is active or queued: the
     ///         solver is credited fee + bond (wei).
-    /// @custom:reverts TaskNotSubmitted, ChallengeWindowOpen, GamesPending
+    /// @custom:reverts BadTask, TaskNotSubmitted, ChallengeWindowOpen, GamesPending
     function finalize(uint256 taskId) external {
         Task storage t = _task(taskId);
         if (t.status != Status.Submitted) revert TaskNotSubmitted(taskId);
@@ -333,68 +416,62 @@ contract Pinpoint is Payments {
     }
 
     // ---------------------------------------------------------------------------------------------- games
-    /// @notice Challenge the submitted result (msg.value == task bond, wei): the new game joins the task's
-    ///         queue. It is active at once (solver to move, deadline now + moveWindow) if no other game of the
-    ///         task is active, else it waits, without a deadline, until the games before it end for the solver.
+    /// @notice Challenge the submitted result (msg.value == task bond, wei): the new game, of id
+    ///         `gameIdOf(taskId, i)` for the task's i-th challenge, joins the task's queue. It is active at once
+    ///         (solver to move, deadline now + moveWindow) if no other game of the task is active, else it waits,
+    ///         without a deadline, until the games before it end for the solver.
     /// @param traceRoot the trace root of the result challenged: a challenge replayed onto another result
     ///        (e.g. after a reorganization) reverts
-    /// @custom:reverts TaskNotSubmitted, WrongResult, ChallengeWindowClosed, ValueMismatch
-    function challenge(uint256 taskId, bytes32 traceRoot) external payable returns (uint256 gameId) {
+    /// @custom:reverts BadTask, TaskNotSubmitted, WrongResult, ChallengeWindowClosed, ValueMismatch
+    function challenge(uint256 taskId, bytes32 traceRoot) external payable returns (uint256 id) {
         Task storage t = _task(taskId);
         if (t.status != Status.Submitted) revert TaskNotSubmitted(taskId);
         if (traceRoot != t.traceRoot) revert WrongResult(taskId);
         uint256 closes = uint256(t.submittedAt) + challengeWindow;
         if (block.timestamp > closes) revert ChallengeWindowClosed(closes);
-        if (msg.value != t.bond) revert ValueMismatch(t.bond, msg.value);
+        uint256 bond = _bond(t);
+        if (msg.value != bond) revert ValueMismatch(bond, msg.value);
         bool active = t.openGames == 0;
+        uint256 i = t.nGames;
+        t.nGames = uint32(i + 1); // < 2^32 challenges per task (checked: the game id would overflow its index)
+        if (i + 1 > type(uint32).max) revert IndexOverflow(i);
         t.openGames += 1;
-        gameId = _games.length;
-        _queue[taskId].push(uint64(gameId));
-        _games.push(
-            Game({
-                challenger: msg.sender,
-                taskId: uint64(taskId),
-                phase: active ? Phase.TraceSearch : Phase.Queued,
-                turn: t.traceDepth == 0 ? Turn.Challenger : Turn.Solver,
-                challengerWon: false,
-                deadline: active ? uint64(block.timestamp + moveWindow) : 0,
-                nodeIndex: 0,
-                opIndex: 0,
-                height: t.traceDepth,
-                activeBlock: active ? uint40(block.number) : 0,
-                element: 0,
-                claimed: 0,
-                node: t.traceRoot
-            })
-        );
-        emit Challenged(taskId, gameId, msg.sender);
-        if (active) emit GameStarted(gameId, taskId, block.timestamp + moveWindow);
+        id = gameIdOf(taskId, i);
+        Game storage g = _games[id];
+        g.solver = t.solver;
+        g.deadline = active ? uint40(block.timestamp + moveWindow) : 0;
+        g.height = t.traceDepth;
+        g.phase = active ? Phase.TraceSearch : Phase.Queued;
+        g.turn = t.traceDepth == 0 ? Turn.Challenger : Turn.Solver;
+        g.challenger = msg.sender;
+        g.activeBlock = active ? uint40(block.number) : 0;
+        g.node = traceRoot;
+        emit Challenged(taskId, id, msg.sender);
+        if (active) emit GameStarted(id, taskId, block.timestamp + moveWindow);
     }
 
     /// @notice Return the whole bond (wei, credited) of a game still queued when its task was Rejected or
     ///         Voided. Anyone may call it; the challenger is credited.
-    /// @custom:reverts GameNotInProgress (unknown id), NotReclaimable (not queued, or the task still Submitted)
-    function reclaim(uint256 gameId) external {
-        if (gameId >= _games.length) revert GameNotInProgress(gameId);
-        Game storage g = _games[gameId];
-        Task storage t = _tasks[g.taskId];
+    /// @custom:reverts NotReclaimable (no such game, not queued, or the task still Submitted)
+    function reclaim(uint256 id) external {
+        Game storage g = _games[id];
+        Task storage t = _tasks[id >> 32];
         if (g.phase != Phase.Queued || (t.status != Status.Rejected && t.status != Status.Voided)) {
-            revert NotReclaimable(gameId);
+            revert NotReclaimable(id);
         }
         g.phase = Phase.Cancelled;
         t.openGames -= 1;
         _credit(g.challenger, t.bond);
-        emit BondReclaimed(gameId, g.challenger, t.bond);
+        emit BondReclaimed(id, g.challenger, t.bond);
     }
 
-    function _live(uint256 gameId, Turn turn) internal view returns (Game storage g, Task storage t) {
-        if (gameId >= _games.length) revert GameNotInProgress(gameId);
-        g = _games[gameId];
-        if (!_moving(g.phase)) revert GameNotInProgress(gameId);
-        t = _tasks[g.taskId];
+    /// @dev The game `id` if it is moving, before its deadline, `turn`'s turn and msg.sender the mover.
+    function _live(uint256 id, Turn turn) internal view returns (Game storage g) {
+        g = _games[id];
+        if (!_moving(g.phase)) revert GameNotInProgress(id);
         if (block.timestamp > g.deadline) revert DeadlinePassed(g.deadline);
-        if (g.turn != turn) revert NotYourTurn(g.turn == Turn.Solver ? t.solver : g.challenger);
-        address mover = turn == Turn.Solver ? t.solver : g.challenger;
+        if (g.turn != turn) revert NotYourTurn(g.turn == Turn.Solver ? g.solver : g.challenger);
+        address mover = turn == Turn.Solver ? g.solver : g.challenger;
         if (msg.sender != mover) revert NotYourTurn(mover);
     }
 
@@ -413,51 +490,108 @@ contract Pinpoint is Payments {
     ///         the node's ends (at the root: the left end is acc_0 = 0 and the last is acc_n, which the solver
     ///         fixes here).
     /// @custom:reverts GameNotInProgress, DeadlinePassed, NotYourTurn, BadChildCount, RevealMismatch
-    function reveal(uint256 gameId, bytes32[] calldata children) external {
-        (Game storage g,) = _live(gameId, Turn.Solver);
-        uint256 m = _m(g);
-        if (g.phase == Phase.Reduction) {
-            if (children.length != (1 << m) + 1) revert BadChildCount((1 << m) + 1, children.length);
-            bytes32 ends = g.node == bytes32(0) // the root: acc_n not fixed yet
-                ? keccak256(abi.encode(bytes32(0), children[children.length - 1]))
-                : g.node;
-            if (keccak256(abi.encode(children[0], children[children.length - 1])) != ends) revert RevealMismatch();
-            g.node = keccak256(abi.encodePacked(children));
-        } else {
-            if (children.length != (1 << m)) revert BadChildCount(1 << m, children.length);
-            bytes32[] memory nodes = children;
-            if (Merkle.subtreeRoot(nodes) != g.node) revert RevealMismatch();
+    function reveal(uint256 id, bytes32[] calldata children) external {
+        Game storage g = _games[id];
+        uint256 w; // slot 0: solver | deadline << 160 | nodeIndex << 200 | height << 232 | phase << 240 | turn << 248
+        assembly ("memory-safe") {
+            w := sload(g.slot)
         }
+        uint256 phase = uint8(w >> 240);
+        if (phase == uint256(Phase.Reduction)) return _revealSums(id, g, children);
+        if (phase != uint256(Phase.TraceSearch) && phase != uint256(Phase.TensorSearch)) revert GameNotInProgress(id);
+        if (block.timestamp > uint40(w >> 160)) revert DeadlinePassed(uint40(w >> 160));
+        if (w >> 248 != uint256(Turn.Solver)) revert NotYourTurn(g.challenger);
+        if (msg.sender != address(uint160(w))) revert NotYourTurn(address(uint160(w)));
+        uint256 height = uint8(w >> 232);
+        uint256 k = 1 << (height < Gas.K_LOG ? height : Gas.K_LOG);
+        if (children.length != k) revert BadChildCount(k, children.length);
+        if (_subtreeRoot(children) != g.node) revert RevealMismatch();
+        // turn := Challenger, deadline := now + moveWindow (one write of slot 0)
+        w = (w & ~((uint256(type(uint40).max) << 160) | (uint256(type(uint8).max) << 248)))
+            | (uint256(uint40(block.timestamp + moveWindow)) << 160) | (uint256(Turn.Challenger) << 248);
+        assembly ("memory-safe") {
+            sstore(g.slot, w)
+        }
+        _emitRevealed(id, phase, height, uint32(w >> 200), children);
+    }
+
+    /// @dev reveal() in phase 3 (see there).
+    function _revealSums(uint256 id, Game storage g, bytes32[] calldata children) internal {
+        _live(id, Turn.Solver);
+        uint256 m = _m(g);
+        if (children.length != (1 << m) + 1) revert BadChildCount((1 << m) + 1, children.length);
+        bytes32 ends = g.node == bytes32(0) // the root: acc_n not fixed yet
+            ? keccak256(abi.encode(bytes32(0), children[children.length - 1]))
+            : g.node;
+        if (keccak256(abi.encode(children[0], children[children.length - 1])) != ends) revert RevealMismatch();
+        g.node = keccak256(abi.encodePacked(children));
         g.turn = Turn.Challenger;
-        g.deadline = uint64(block.timestamp + moveWindow);
-        emit Revealed(gameId, uint8(g.phase), g.height, g.nodeIndex, children);
+        g.deadline = uint40(block.timestamp + moveWindow);
+        _emitRevealed(id, uint8(Phase.Reduction), g.height, g.nodeIndex, children);
+    }
+
+    /// @dev `Merkle.subtreeRoot` of 2**m calldata words (m >= 1), hashed in place in free memory.
+    function _subtreeRoot(bytes32[] calldata c) internal pure returns (bytes32 r) {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            let n := c.length
+            calldatacopy(p, c.offset, shl(5, n))
+            for {} gt(n, 1) {} {
+                n := shr(1, n)
+                for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                    mstore(add(p, shl(5, i)), keccak256(add(p, shl(6, i)), 0x40))
+                }
+            }
+            r := mload(p)
+        }
+    }
+
+    /// @dev `emit Revealed(id, phase, height, nodeIndex, children)` with the same ABI encoding, written straight
+    ///      from calldata (no memory copy of `children` by the compiler).
+    function _emitRevealed(uint256 id, uint256 phase, uint256 height, uint256 nodeIndex, bytes32[] calldata c)
+        internal
+    {
+        bytes32 sig = Revealed.selector;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, phase)
+            mstore(add(p, 0x20), height)
+            mstore(add(p, 0x40), nodeIndex)
+            mstore(add(p, 0x60), 0x80)
+            mstore(add(p, 0x80), c.length)
+            calldatacopy(add(p, 0xa0), c.offset, shl(5, c.length))
+            log2(p, add(0xa0, shl(5, c.length)), sig, id)
+        }
     }
 
     /// @dev Descend to `child` (< 2**m) of the revealed children, whose value is proven by m `siblings` against the
     ///      current node. Returns true when the new node is a leaf.
-    function _descend(Game storage g, uint256 child, bytes32 value, bytes32[] calldata siblings) internal returns (bool) {
+    function _descend(Game storage g, uint256 id, uint256 child, bytes32 value, bytes32[] calldata siblings)
+        internal
+        returns (bool)
+    {
         uint256 m = _m(g);
         if (child >= (1 << m)) revert BadChild(child);
         if (siblings.length != m || Merkle.rootOf(value, child, siblings) != g.node) revert BadSiblings();
         g.node = value;
-        // unreachable while depths are bounded (trace <= 32, tensor <= maxTensorDepth <= 40): a guard, not a cast
+        // unreachable while depths are bounded (trace <= 32, tensor <= maxTensorDepth <= 32): a guard, not a cast
         uint256 index = (uint256(g.nodeIndex) << m) | child;
-        if (index > type(uint64).max) revert IndexOverflow(index);
-        g.nodeIndex = uint64(index);
+        if (index > type(uint32).max) revert IndexOverflow(index);
+        g.nodeIndex = uint32(index);
         g.height -= uint8(m);
-        g.deadline = uint64(block.timestamp + moveWindow);
+        g.deadline = uint40(block.timestamp + moveWindow);
         return g.height == 0;
     }
 
     /// @notice Challenger move: pick the child (of the solver's last reveal) it disputes, not the last of a phase.
     /// @param child index among the 2**m revealed children; value its value; siblings the proof of it
     /// @custom:reverts GameNotInProgress, DeadlinePassed, NotYourTurn, BadChild, BadSiblings, UseFinalMove
-    function pick(uint256 gameId, uint256 child, bytes32 value, bytes32[] calldata siblings) external {
-        (Game storage g,) = _live(gameId, Turn.Challenger);
+    function pick(uint256 id, uint256 child, bytes32 value, bytes32[] calldata siblings) external {
+        Game storage g = _live(id, Turn.Challenger);
         if (g.phase == Phase.Reduction) revert WrongPhase(g.phase);
-        if (_descend(g, child, value, siblings)) revert UseFinalMove();
+        if (_descend(g, id, child, value, siblings)) revert UseFinalMove();
         g.turn = Turn.Solver;
-        emit Picked(gameId, uint8(g.phase), g.height, g.nodeIndex, value);
+        emit Picked(id, uint8(g.phase), g.height, g.nodeIndex, value);
     }
 
     /// @notice Challenger's last phase-1 move: pick the disputed trace leaf j (operator j's output root) and bind
@@ -468,19 +602,20 @@ contract Pinpoint is Payments {
     /// @custom:reverts GameNotInProgress, WrongPhase, DeadlinePassed, NotYourTurn, BadChild, BadSiblings,
     ///                 NotFinalMove, BadDescriptor
     function selectOperator(
-        uint256 gameId,
+        uint256 id,
         uint256 child,
         bytes32 value,
         bytes32[] calldata siblings,
         bytes calldata desc,
         bytes32[] calldata descProof
     ) external {
-        (Game storage g, Task storage t) = _live(gameId, Turn.Challenger);
+        Game storage g = _live(id, Turn.Challenger);
         if (g.phase != Phase.TraceSearch) revert WrongPhase(g.phase);
-        if (!_descend(g, child, value, siblings)) revert NotFinalMove();
+        if (!_descend(g, id, child, value, siblings)) revert NotFinalMove();
+        Task storage t = _tasks[id >> 32];
         uint256 j = g.nodeIndex;
         if (j >= t.nOps) {
-            _resolve(gameId, g, t, g.node != bytes32(0), "trace padding");
+            _resolve(id, g, t, g.node != bytes32(0), "trace padding");
             return;
         }
         _checkDesc(t, j, desc, descProof);
@@ -488,12 +623,12 @@ contract Pinpoint is Payments {
         if (!decidable) {
             // an operator OneStep cannot decide (bad parameters, unknown kind, over the one-step limits): the
             // solver committed to a model its client must refuse (`offchain/inference/limits.py`), so it loses
-            _resolve(gameId, g, t, true, "undecidable operator");
+            _resolve(id, g, t, true, "undecidable operator");
             return;
         }
         uint8 depth = uint8(Merkle.depthForBytes(numel * esize));
         if (depth > t.maxTensorDepth) {
-            _void(gameId, g, t, depth);
+            _void(id, g, t, depth);
             return;
         }
         g.phase = Phase.TensorSearch;
@@ -501,7 +636,7 @@ contract Pinpoint is Payments {
         g.height = depth;
         g.nodeIndex = 0;
         g.turn = depth == 0 ? Turn.Challenger : Turn.Solver;
-        emit OperatorSelected(gameId, uint32(j), depth);
+        emit OperatorSelected(id, uint32(j), depth);
     }
 
     function _checkDesc(Task storage t, uint256 j, bytes calldata desc, bytes32[] calldata proof) internal view {
@@ -533,9 +668,10 @@ contract Pinpoint is Payments {
         bytes32[][] calldata traceProofs,
         Opening[] calldata openings
     ) external {
-        (Game storage g, Task storage t) = _live(gameId, Turn.Challenger);
+        Game storage g = _live(gameId, Turn.Challenger);
         if (g.phase != Phase.TensorSearch) revert WrongPhase(g.phase);
-        if (!_descend(g, child, value, siblings)) revert NotFinalMove();
+        if (!_descend(g, gameId, child, value, siblings)) revert NotFinalMove();
+        Task storage t = _tasks[gameId >> 32];
         _checkDesc(t, g.opIndex, desc, descProof);
         (uint256 numel, uint256 esize, uint256 n) = oneStep.sizes(desc);
         uint256 perWord = 32 / esize;
@@ -606,9 +742,9 @@ contract Pinpoint is Payments {
         left = int256(uint256(sums[child]));
         right = int256(uint256(sums[child + 1]));
         g.node = keccak256(abi.encode(sums[child], sums[child + 1]));
-        g.nodeIndex = uint64((uint256(g.nodeIndex) << m) | child);
+        g.nodeIndex = uint32((uint256(g.nodeIndex) << m) | child); // < 2**REDUCTION_DEPTH
         g.height -= uint8(m);
-        g.deadline = uint64(block.timestamp + moveWindow);
+        g.deadline = uint40(block.timestamp + moveWindow);
         leaf = g.height == 0;
     }
 
@@ -618,7 +754,7 @@ contract Pinpoint is Payments {
     /// @custom:reverts GameNotInProgress, WrongPhase, DeadlinePassed, NotYourTurn, BadChild, BadSiblings,
     ///                 UseFinalMove
     function pickSum(uint256 gameId, uint256 child, bytes32[] calldata sums) external {
-        (Game storage g,) = _live(gameId, Turn.Challenger);
+        Game storage g = _live(gameId, Turn.Challenger);
         (,, bool leaf) = _descendSums(g, child, sums);
         if (leaf) revert UseFinalMove();
         g.turn = Turn.Solver;
@@ -643,9 +779,10 @@ contract Pinpoint is Payments {
         bytes32[][] calldata traceProofs,
         Opening[] calldata openings
     ) external {
-        (Game storage g, Task storage t) = _live(gameId, Turn.Challenger);
+        Game storage g = _live(gameId, Turn.Challenger);
         (int256 left, int256 right, bool leaf) = _descendSums(g, child, sums);
         if (!leaf) revert NotFinalMove();
+        Task storage t = _tasks[gameId >> 32];
         _checkDesc(t, g.opIndex, desc, descProof);
         _checkInputs(t, desc, inputRoots, traceProofs);
         int256 sum = oneStep.chunk(desc, inputRoots, g.element, g.nodeIndex, openings);
@@ -669,8 +806,9 @@ contract Pinpoint is Payments {
         bytes32[] calldata descProof,
         Opening[] calldata openings
     ) external {
-        (Game storage g, Task storage t) = _live(gameId, Turn.Challenger);
+        Game storage g = _live(gameId, Turn.Challenger);
         if (g.phase != Phase.Reduction) revert WrongPhase(g.phase);
+        Task storage t = _tasks[gameId >> 32];
         _checkDesc(t, g.opIndex, desc, descProof);
         (uint256 n,) = oneStep.chunks(desc);
         uint256 h = 0;
@@ -684,11 +822,10 @@ contract Pinpoint is Payments {
     /// @notice Anyone: end a game whose mover missed its deadline; the mover loses.
     /// @custom:reverts GameNotInProgress, DeadlineNotPassed
     function timeout(uint256 gameId) external {
-        if (gameId >= _games.length) revert GameNotInProgress(gameId);
         Game storage g = _games[gameId];
         if (!_moving(g.phase)) revert GameNotInProgress(gameId);
         if (block.timestamp <= g.deadline) revert DeadlineNotPassed(g.deadline);
-        _resolve(gameId, g, _tasks[g.taskId], g.turn == Turn.Solver, "timeout");
+        _resolve(gameId, g, _tasks[gameId >> 32], g.turn == Turn.Solver, "timeout");
     }
 
     /// @dev The active game ends: the loser's bond B is forfeited, B/2 to the winner and B - B/2 burned; the
@@ -699,27 +836,27 @@ contract Pinpoint is Payments {
         internal
     {
         g.phase = Phase.Resolved;
-        g.challengerWon = challengerWon;
+        g.turn = challengerWon ? Turn.Challenger : Turn.Solver; // the winner (`game` shows challengerWon)
         t.openGames -= 1;
         t.head += 1;
         uint256 bond = t.bond;
         uint256 half = bond / 2;
         burned += bond - half;
-        uint256 taskId = g.taskId;
+        uint256 taskId = gameId >> 32;
         if (challengerWon) {
             t.status = Status.Rejected;
             _credit(g.challenger, bond + half);
             _credit(t.requester, t.fee);
             emit TaskRejected(taskId, gameId);
         } else {
-            _credit(t.solver, half);
+            _credit(g.solver, half);
         }
         emit GameResolved(gameId, taskId, challengerWon, reason);
         if (!challengerWon && t.openGames != 0) {
-            uint256 next = _queue[taskId][t.head];
+            uint256 next = gameIdOf(taskId, t.head); // the games before it have ended: it is Queued
             Game storage n = _games[next];
             n.phase = Phase.TraceSearch;
-            n.deadline = uint64(block.timestamp + moveWindow);
+            n.deadline = uint40(block.timestamp + moveWindow);
             n.activeBlock = uint40(block.number);
             emit GameStarted(next, taskId, block.timestamp + moveWindow);
         }
@@ -736,6 +873,6 @@ contract Pinpoint is Payments {
         burned += t.fee;
         _credit(g.challenger, t.bond);
         _credit(t.solver, t.bond);
-        emit TaskVoided(g.taskId, gameId, depth);
+        emit TaskVoided(gameId >> 32, gameId, depth);
     }
 }

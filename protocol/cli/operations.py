@@ -247,7 +247,8 @@ def _game_commands(main) -> None:
         net, chain = opts.connect()
         dep = _dep(chain, opts)
         now = chain.now()
-        rows = [game_row(dep, g, now) for g in range(int(dep.pinpoint.functions.gameCount().call()))]
+        pp = dep.pinpoint.functions
+        rows = [game_row(dep, g, now) for t in range(int(pp.taskCount().call())) for g in pp.queue(t).call()]
         if opts.as_json:
             return out(rows)
         click.echo(f"{'game':>5} {'task':>5} {'challenger':<42} {'phase':>5} {'turn':<10} {'bond (wei)':>20} "
