@@ -91,10 +91,12 @@ def test_moves_out_of_turn_and_forged(dep, honest_trace):
     task_id, gid = _fresh_game(dep, honest_trace, cheat)
     st = read_game(dep, gid)
     kids = cheat.children(1, 0, st.height, 0, st.m)
-    # the challenger cannot move first, a stranger cannot reveal, a forged reveal is rejected
+    # the challenger cannot move first; a forged reveal is rejected, from the solver or from anyone (phase 1 and
+    # 2 reveals are open to anyone: only the children the solver committed to hash to the node)
     _expect("NotYourTurn", pp.pick(gid, 0, kids[0], [kids[1]] * st.m), A[2], ch)
-    _expect("NotYourTurn", pp.reveal(gid, kids), A[4], ch)
+    _expect("RevealMismatch", pp.reveal(gid, [kids[1]] + kids[1:]), A[4], ch)
     _expect("RevealMismatch", pp.reveal(gid, [kids[1]] + kids[1:]), A[1], ch)
+    _expect("GameNotInProgress", pp.reveal(gid + 1, kids), A[1], ch)  # no such game of the task
     _expect("BadChildCount", pp.reveal(gid, kids[:-1]), A[1], ch)
     solver = Solver(cheat, A[1])
     mv = solver_move(dep, gid, solver)

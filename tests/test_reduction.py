@@ -215,6 +215,8 @@ def test_forged_phase_3_moves_revert(dep, traces):
     forged = [rd.to_word(1)] + sums[1:]
     with pytest.raises(ChainError, match="RevealMismatch"):  # the root's left end is acc_0 = 0
         ch.send(pp.reveal(gid, forged), sender=A[1])
+    with pytest.raises(ChainError, match="NotYourTurn"):  # phase 3's sums are the solver's choice: only its own
+        ch.send(pp.reveal(gid, sums), sender=A[2])
     with pytest.raises(ChainError, match="BadChildCount"):
         ch.send(pp.reveal(gid, sums[:-1]), sender=A[1])
     solver_move(dep, gid, s)

@@ -27,8 +27,16 @@ import {OneStep, Opening} from "./OneStep.sol";
 ///         honest challenger's game comes next. A result is finalized after the window once no game is active or
 ///         queued; the solver is then paid fee + bond.
 ///         COPIED SUBMIT: first wins. A copier of a pending `submit` (same roots, its own bond) becomes the
-///         solver and must then answer every reveal from the full trace: without having run the inference it
-///         times out at its first reveal and loses its bond to any challenger (the front-run solver included).
+///         solver and must then answer every reveal from the full trace: without having run the inference (or the
+///         help of one who did: reveals of phases 1 and 2 may come from anyone, as they are fixed by the committed
+///         roots) it times out at its first reveal and loses its bond to any challenger (the front-run solver
+///         included).
+///         GAS LAYOUT: the game of a task's i-th challenge has id taskId << 32 | i (`gameIdOf`), so the queue is
+///         implicit (Task.head, Task.nGames). The games of a task share one two-slot `Arena` (the active game's
+///         state), set nonzero by `postTask` (paid by the requester), and each game has a one-slot record: a
+///         challenge writes one fresh slot, a reveal reads two slots and writes one, a pick reads three and writes
+///         two. While no result is submitted, the traceRoot slot holds keccak256(abi.encode(opsRoot, inputRoot)),
+///         which `submit` checks and overwrites.
 ///         OVER-DEEP OPERATOR: a task whose model has an operator tensor deeper than the declared
 ///         maxTensorDepth (the requester under-declared it, so bonds are too small) is Voided at the
 ///         `selectOperator` that reaches it: every bond is returned (solver, active and queued challengers) and
@@ -143,26 +151,33 @@ contract Pinpoint is Payments {
         Challenger // to pick one child (or to make the phase's final move)
     }
 
-    /// @dev Storage of a game. Slot 0 holds everything a reveal reads or writes besides the node (the solver's
-    ///      address is copied there at `challenge`), so a reveal reads two slots and writes one, a pick reads three
-    ///      and writes two.
+    /// @dev The record of one game (one slot, written at `challenge`, activation and the end). While the game is
+    ///      active (phase TraceSearch here), its state is the task's `Arena`.
     struct Game {
-        // slot 0 (every move)
-        address solver; // the task's solver (fixed at submit)
+        address challenger;
+        Phase phase; // Queued, TraceSearch (= active: see the arena), Resolved or Cancelled
+        bool challengerWon;
+        uint40 activeBlock; // block at which the game became active (its moves' events are at or after it)
+    }
+
+    /// @dev The state of a task's active game (its games are played one at a time, so they share it): two slots
+    ///      that `postTask` sets nonzero (`ONE`, `NODE_MASK`), so that no challenge or move writes a fresh slot.
+    ///      Slot 0 holds everything a move reads or writes besides the node: a reveal reads two slots and writes
+    ///      one (no address check in phases 1 and 2: see `reveal`), a pick reads three and writes two.
+    struct Arena {
+        // slot 0
+        uint32 index; // the active game's index: its id is gameIdOf(taskId, index)
         uint40 deadline; // seconds
         uint32 nodeIndex; // index of the current node at its level (depths <= 32: see postTask)
         uint8 height; // levels between the current node and the leaves
-        Phase phase;
-        Turn turn; // while the game is moving: who moves; once Resolved: the winner
-        // slot 1 (challenger moves)
-        address challenger;
-        uint40 activeBlock; // block at which the game became active (its moves' events are at or after it)
+        Phase phase; // TraceSearch, TensorSearch or Reduction while a game is active, else None
+        Turn turn;
         uint32 opIndex; // the disputed operator (phases 2 and 3)
-        uint8 claimed; // phase 3: the solver's value of the disputed element (its byte)
-        // slot 2
-        bytes32 node; // the solver's value of the current node
-        // slot 3 (phase 3)
-        uint32 element; // the disputed element (flat index in operator opIndex's output)
+        uint32 element; // phase 3: the disputed element (flat index in operator opIndex's output)
+        uint8 claimed; // phase 3: the solver's value of it (its byte)
+        uint8 one; // always ONE: keeps the slot nonzero
+        // slot 1
+        bytes32 maskedNode; // the solver's value of the current node XOR NODE_MASK (nonzero whatever the node)
     }
 
     /// @notice A game as `game` returns it (the ABI of `protocol/inference/types.py` Game).
@@ -199,6 +214,11 @@ contract Pinpoint is Payments {
     mapping(uint256 => Task) internal _tasks;
     /// @dev gameId = taskId << 32 | i for the task's i-th challenge (`gameIdOf`).
     mapping(uint256 => Game) internal _games;
+    /// @dev taskId => the state of its active game.
+    mapping(uint256 => Arena) internal _arenas;
+
+    uint8 internal constant ONE = 1;
+    bytes32 internal constant NODE_MASK = keccak256("pinpoint.arena.node");
 
     // ---------------------------------------------------------------------------------------------- events
     event TaskPosted(
@@ -291,22 +311,24 @@ contract Pinpoint is Payments {
     function game(uint256 id) external view returns (GameView memory v) {
         Game storage g = _games[id];
         if (g.phase == Phase.None) revert GameNotInProgress(id);
-        bool resolved = g.phase == Phase.Resolved;
-        v = GameView({
-            challenger: g.challenger,
-            taskId: uint64(id >> 32),
-            phase: g.phase,
-            turn: resolved ? Turn.Challenger : g.turn,
-            challengerWon: resolved && g.turn == Turn.Challenger,
-            deadline: g.deadline,
-            nodeIndex: g.nodeIndex,
-            opIndex: g.opIndex,
-            height: g.height,
-            activeBlock: g.activeBlock,
-            element: g.element,
-            claimed: g.claimed,
-            node: g.node
-        });
+        v.challenger = g.challenger;
+        v.taskId = uint64(id >> 32);
+        v.phase = g.phase;
+        v.challengerWon = g.challengerWon;
+        v.activeBlock = g.activeBlock;
+        Arena storage a = _arenas[id >> 32];
+        // the arena holds the state of the task's active game, or of its last active one once that has ended
+        if (g.activeBlock != 0 && a.index == uint32(id)) {
+            if (g.phase == Phase.TraceSearch) v.phase = a.phase;
+            v.turn = a.turn;
+            v.deadline = a.deadline;
+            v.nodeIndex = a.nodeIndex;
+            v.opIndex = a.opIndex;
+            v.height = a.height;
+            v.element = a.element;
+            v.claimed = a.claimed;
+            v.node = a.maskedNode ^ NODE_MASK;
+        }
     }
 
     function _task(uint256 taskId) internal view returns (Task storage t) {
@@ -355,6 +377,9 @@ contract Pinpoint is Payments {
             inputRoot: inputRoot,
             traceRoot: keccak256(abi.encode(opsRoot, inputRoot))
         });
+        Arena storage ar = _arenas[taskId];
+        ar.one = ONE; // the arena's slots are set nonzero here, once per task (see Arena)
+        ar.maskedNode = NODE_MASK;
         emit TaskPosted(taskId, msg.sender, keccak256(abi.encode(uint256(nOps), opsRoot)), inputRoot, msg.value, bond);
     }
 
@@ -422,7 +447,8 @@ contract Pinpoint is Payments {
     ///         without a deadline, until the games before it end for the solver.
     /// @param traceRoot the trace root of the result challenged: a challenge replayed onto another result
     ///        (e.g. after a reorganization) reverts
-    /// @custom:reverts BadTask, TaskNotSubmitted, WrongResult, ChallengeWindowClosed, ValueMismatch
+    /// @return id the game's id
+    /// @custom:reverts BadTask, TaskNotSubmitted, WrongResult, ChallengeWindowClosed, ValueMismatch, IndexOverflow
     function challenge(uint256 taskId, bytes32 traceRoot) external payable returns (uint256 id) {
         Task storage t = _task(taskId);
         if (t.status != Status.Submitted) revert TaskNotSubmitted(taskId);
@@ -433,21 +459,31 @@ contract Pinpoint is Payments {
         if (msg.value != bond) revert ValueMismatch(bond, msg.value);
         bool active = t.openGames == 0;
         uint256 i = t.nGames;
-        t.nGames = uint32(i + 1); // < 2^32 challenges per task (checked: the game id would overflow its index)
         if (i + 1 > type(uint32).max) revert IndexOverflow(i);
+        t.nGames = uint32(i + 1);
         t.openGames += 1;
         id = gameIdOf(taskId, i);
         Game storage g = _games[id];
-        g.solver = t.solver;
-        g.deadline = active ? uint40(block.timestamp + moveWindow) : 0;
-        g.height = t.traceDepth;
-        g.phase = active ? Phase.TraceSearch : Phase.Queued;
-        g.turn = t.traceDepth == 0 ? Turn.Challenger : Turn.Solver;
         g.challenger = msg.sender;
-        g.activeBlock = active ? uint40(block.number) : 0;
-        g.node = traceRoot;
+        g.phase = Phase.Queued;
         emit Challenged(taskId, id, msg.sender);
-        if (active) emit GameStarted(id, taskId, block.timestamp + moveWindow);
+        if (active) _activate(taskId, i, g, t);
+    }
+
+    /// @dev Game `index` of task `taskId` (record g) becomes active: phase 1 at the trace root, solver to move.
+    function _activate(uint256 taskId, uint256 index, Game storage g, Task storage t) internal {
+        g.phase = Phase.TraceSearch;
+        g.activeBlock = uint40(block.number);
+        Arena storage a = _arenas[taskId];
+        uint256 depth = t.traceDepth;
+        a.index = uint32(index);
+        a.deadline = uint40(block.timestamp + moveWindow);
+        a.nodeIndex = 0;
+        a.height = uint8(depth);
+        a.phase = Phase.TraceSearch;
+        a.turn = depth == 0 ? Turn.Challenger : Turn.Solver;
+        a.maskedNode = t.traceRoot ^ NODE_MASK;
+        emit GameStarted(gameIdOf(taskId, index), taskId, block.timestamp + moveWindow);
     }
 
     /// @notice Return the whole bond (wei, credited) of a game still queued when its task was Rejected or
@@ -465,69 +501,83 @@ contract Pinpoint is Payments {
         emit BondReclaimed(id, g.challenger, t.bond);
     }
 
-    /// @dev The game `id` if it is moving, before its deadline, `turn`'s turn and msg.sender the mover.
-    function _live(uint256 id, Turn turn) internal view returns (Game storage g) {
+    /// @dev The arena of game `id` if `id` is its task's active game, before its deadline, and `turn`'s turn.
+    function _arena(uint256 id, Turn turn) internal view returns (Arena storage a) {
+        a = _arenas[id >> 32];
+        if (!_moving(a.phase) || a.index != uint32(id)) revert GameNotInProgress(id);
+        if (block.timestamp > a.deadline) revert DeadlinePassed(a.deadline);
+        if (a.turn != turn) {
+            revert NotYourTurn(a.turn == Turn.Solver ? _tasks[id >> 32].solver : _games[id].challenger);
+        }
+    }
+
+    /// @dev `_arena` for the challenger's moves, with msg.sender checked to be the challenger.
+    function _challengerMove(uint256 id) internal view returns (Arena storage a, Game storage g) {
+        a = _arena(id, Turn.Challenger);
         g = _games[id];
-        if (!_moving(g.phase)) revert GameNotInProgress(id);
-        if (block.timestamp > g.deadline) revert DeadlinePassed(g.deadline);
-        if (g.turn != turn) revert NotYourTurn(g.turn == Turn.Solver ? g.solver : g.challenger);
-        address mover = turn == Turn.Solver ? g.solver : g.challenger;
-        if (msg.sender != mover) revert NotYourTurn(mover);
+        if (msg.sender != g.challenger) revert NotYourTurn(g.challenger);
     }
 
     function _moving(Phase p) internal pure returns (bool) {
         return p == Phase.TraceSearch || p == Phase.TensorSearch || p == Phase.Reduction;
     }
 
-    function _m(Game storage g) internal view returns (uint256) {
-        return g.height < Gas.K_LOG ? g.height : Gas.K_LOG;
+    function _m(Arena storage a) internal view returns (uint256) {
+        return a.height < Gas.K_LOG ? a.height : Gas.K_LOG;
     }
 
     /// @notice Solver move: reveal the 2**m descendants, m = min(K_LOG, height) levels below the current node.
-    ///         They must hash up to the current node. In phase 3 (Reduction) `children` are 2**m + 1 int256 partial
-    ///         sums as 32-byte two's-complement words: the accumulator at the node's left end, then at the right end
-    ///         of each of its 2**m descendants (chunks past the last one add 0); the first and the last must be
-    ///         the node's ends (at the root: the left end is acc_0 = 0 and the last is acc_n, which the solver
-    ///         fixes here).
+    ///         They must hash up to the current node. In phases 1 and 2 anyone may send them for the solver: they
+    ///         are fixed by the node the solver committed (a Keccak Merkle tree), so whoever sends them sends what
+    ///         the solver would. In phase 3 (Reduction), only the solver: `children` are then 2**m + 1 int256
+    ///         partial sums as 32-byte two's-complement words: the accumulator at the node's left end, then at the
+    ///         right end of each of its 2**m descendants (chunks past the last one add 0); the first and the last
+    ///         must be the node's ends (at the root: the left end is acc_0 = 0 and the last is acc_n, which the
+    ///         solver fixes here).
     /// @custom:reverts GameNotInProgress, DeadlinePassed, NotYourTurn, BadChildCount, RevealMismatch
     function reveal(uint256 id, bytes32[] calldata children) external {
-        Game storage g = _games[id];
-        uint256 w; // slot 0: solver | deadline << 160 | nodeIndex << 200 | height << 232 | phase << 240 | turn << 248
+        Arena storage a = _arenas[id >> 32];
+        uint256 w; // arena slot 0: index | deadline << 32 | nodeIndex << 72 | height << 104 | phase << 112
+        //            | turn << 120 | opIndex << 128 | element << 160 | claimed << 192 | one << 200
         assembly ("memory-safe") {
-            w := sload(g.slot)
+            w := sload(a.slot)
         }
-        uint256 phase = uint8(w >> 240);
-        if (phase == uint256(Phase.Reduction)) return _revealSums(id, g, children);
-        if (phase != uint256(Phase.TraceSearch) && phase != uint256(Phase.TensorSearch)) revert GameNotInProgress(id);
-        if (block.timestamp > uint40(w >> 160)) revert DeadlinePassed(uint40(w >> 160));
-        if (w >> 248 != uint256(Turn.Solver)) revert NotYourTurn(g.challenger);
-        if (msg.sender != address(uint160(w))) revert NotYourTurn(address(uint160(w)));
-        uint256 height = uint8(w >> 232);
+        uint256 phase = uint8(w >> 112);
+        if (phase == uint256(Phase.Reduction)) return _revealSums(id, a, children);
+        if ((phase != uint256(Phase.TraceSearch) && phase != uint256(Phase.TensorSearch)) || uint32(w) != uint32(id)) {
+            revert GameNotInProgress(id);
+        }
+        if (block.timestamp > uint40(w >> 32)) revert DeadlinePassed(uint40(w >> 32));
+        if (uint8(w >> 120) != uint8(Turn.Solver)) revert NotYourTurn(_games[id].challenger);
+        uint256 height = uint8(w >> 104);
         uint256 k = 1 << (height < Gas.K_LOG ? height : Gas.K_LOG);
         if (children.length != k) revert BadChildCount(k, children.length);
-        if (_subtreeRoot(children) != g.node) revert RevealMismatch();
+        if (_subtreeRoot(children) != a.maskedNode ^ NODE_MASK) revert RevealMismatch();
         // turn := Challenger, deadline := now + moveWindow (one write of slot 0)
-        w = (w & ~((uint256(type(uint40).max) << 160) | (uint256(type(uint8).max) << 248)))
-            | (uint256(uint40(block.timestamp + moveWindow)) << 160) | (uint256(Turn.Challenger) << 248);
+        w = (w & ~((uint256(type(uint40).max) << 32) | (uint256(type(uint8).max) << 120)))
+            | (uint256(uint40(block.timestamp + moveWindow)) << 32) | (uint256(Turn.Challenger) << 120);
         assembly ("memory-safe") {
-            sstore(g.slot, w)
+            sstore(a.slot, w)
         }
-        _emitRevealed(id, phase, height, uint32(w >> 200), children);
+        _emitRevealed(id, phase, height, uint32(w >> 72), children);
     }
 
-    /// @dev reveal() in phase 3 (see there).
-    function _revealSums(uint256 id, Game storage g, bytes32[] calldata children) internal {
-        _live(id, Turn.Solver);
-        uint256 m = _m(g);
+    /// @dev reveal() in phase 3 (see there): the solver only.
+    function _revealSums(uint256 id, Arena storage a, bytes32[] calldata children) internal {
+        _arena(id, Turn.Solver);
+        address solver = _tasks[id >> 32].solver;
+        if (msg.sender != solver) revert NotYourTurn(solver);
+        uint256 m = _m(a);
         if (children.length != (1 << m) + 1) revert BadChildCount((1 << m) + 1, children.length);
-        bytes32 ends = g.node == bytes32(0) // the root: acc_n not fixed yet
+        bytes32 node = a.maskedNode ^ NODE_MASK;
+        bytes32 ends = node == bytes32(0) // the root: acc_n not fixed yet
             ? keccak256(abi.encode(bytes32(0), children[children.length - 1]))
-            : g.node;
+            : node;
         if (keccak256(abi.encode(children[0], children[children.length - 1])) != ends) revert RevealMismatch();
-        g.node = keccak256(abi.encodePacked(children));
-        g.turn = Turn.Challenger;
-        g.deadline = uint40(block.timestamp + moveWindow);
-        _emitRevealed(id, uint8(Phase.Reduction), g.height, g.nodeIndex, children);
+        a.maskedNode = keccak256(abi.encodePacked(children)) ^ NODE_MASK;
+        a.turn = Turn.Challenger;
+        a.deadline = uint40(block.timestamp + moveWindow);
+        _emitRevealed(id, uint8(Phase.Reduction), a.height, a.nodeIndex, children);
     }
 
     /// @dev `Merkle.subtreeRoot` of 2**m calldata words (m >= 1), hashed in place in free memory.
@@ -566,32 +616,34 @@ contract Pinpoint is Payments {
 
     /// @dev Descend to `child` (< 2**m) of the revealed children, whose value is proven by m `siblings` against the
     ///      current node. Returns true when the new node is a leaf.
-    function _descend(Game storage g, uint256 id, uint256 child, bytes32 value, bytes32[] calldata siblings)
+    function _descend(Arena storage a, uint256 child, bytes32 value, bytes32[] calldata siblings)
         internal
         returns (bool)
     {
-        uint256 m = _m(g);
+        uint256 m = _m(a);
         if (child >= (1 << m)) revert BadChild(child);
-        if (siblings.length != m || Merkle.rootOf(value, child, siblings) != g.node) revert BadSiblings();
-        g.node = value;
+        if (siblings.length != m || Merkle.rootOf(value, child, siblings) != a.maskedNode ^ NODE_MASK) {
+            revert BadSiblings();
+        }
+        a.maskedNode = value ^ NODE_MASK;
         // unreachable while depths are bounded (trace <= 32, tensor <= maxTensorDepth <= 32): a guard, not a cast
-        uint256 index = (uint256(g.nodeIndex) << m) | child;
+        uint256 index = (uint256(a.nodeIndex) << m) | child;
         if (index > type(uint32).max) revert IndexOverflow(index);
-        g.nodeIndex = uint32(index);
-        g.height -= uint8(m);
-        g.deadline = uint40(block.timestamp + moveWindow);
-        return g.height == 0;
+        a.nodeIndex = uint32(index);
+        a.height -= uint8(m);
+        a.deadline = uint40(block.timestamp + moveWindow);
+        return a.height == 0;
     }
 
     /// @notice Challenger move: pick the child (of the solver's last reveal) it disputes, not the last of a phase.
     /// @param child index among the 2**m revealed children; value its value; siblings the proof of it
     /// @custom:reverts GameNotInProgress, DeadlinePassed, NotYourTurn, BadChild, BadSiblings, UseFinalMove
     function pick(uint256 id, uint256 child, bytes32 value, bytes32[] calldata siblings) external {
-        Game storage g = _live(id, Turn.Challenger);
-        if (g.phase == Phase.Reduction) revert WrongPhase(g.phase);
-        if (_descend(g, id, child, value, siblings)) revert UseFinalMove();
-        g.turn = Turn.Solver;
-        emit Picked(id, uint8(g.phase), g.height, g.nodeIndex, value);
+        (Arena storage a,) = _challengerMove(id);
+        if (a.phase == Phase.Reduction) revert WrongPhase(a.phase);
+        if (_descend(a, child, value, siblings)) revert UseFinalMove();
+        a.turn = Turn.Solver;
+        emit Picked(id, uint8(a.phase), a.height, a.nodeIndex, value);
     }
 
     /// @notice Challenger's last phase-1 move: pick the disputed trace leaf j (operator j's output root) and bind
@@ -609,13 +661,13 @@ contract Pinpoint is Payments {
         bytes calldata desc,
         bytes32[] calldata descProof
     ) external {
-        Game storage g = _live(id, Turn.Challenger);
-        if (g.phase != Phase.TraceSearch) revert WrongPhase(g.phase);
-        if (!_descend(g, id, child, value, siblings)) revert NotFinalMove();
+        (Arena storage a, Game storage g) = _challengerMove(id);
+        if (a.phase != Phase.TraceSearch) revert WrongPhase(a.phase);
+        if (!_descend(a, child, value, siblings)) revert NotFinalMove();
         Task storage t = _tasks[id >> 32];
-        uint256 j = g.nodeIndex;
+        uint256 j = a.nodeIndex;
         if (j >= t.nOps) {
-            _resolve(id, g, t, g.node != bytes32(0), "trace padding");
+            _resolve(id, a, g, t, value != bytes32(0), "trace padding");
             return;
         }
         _checkDesc(t, j, desc, descProof);
@@ -623,19 +675,19 @@ contract Pinpoint is Payments {
         if (!decidable) {
             // an operator OneStep cannot decide (bad parameters, unknown kind, over the one-step limits): the
             // solver committed to a model its client must refuse (`offchain/inference/limits.py`), so it loses
-            _resolve(id, g, t, true, "undecidable operator");
+            _resolve(id, a, g, t, true, "undecidable operator");
             return;
         }
         uint8 depth = uint8(Merkle.depthForBytes(numel * esize));
         if (depth > t.maxTensorDepth) {
-            _void(id, g, t, depth);
+            _void(id, a, g, t, depth);
             return;
         }
-        g.phase = Phase.TensorSearch;
-        g.opIndex = uint32(j);
-        g.height = depth;
-        g.nodeIndex = 0;
-        g.turn = depth == 0 ? Turn.Challenger : Turn.Solver;
+        a.phase = Phase.TensorSearch;
+        a.opIndex = uint32(j);
+        a.height = depth;
+        a.nodeIndex = 0;
+        a.turn = depth == 0 ? Turn.Challenger : Turn.Solver;
         emit OperatorSelected(id, uint32(j), depth);
     }
 
@@ -668,26 +720,26 @@ contract Pinpoint is Payments {
         bytes32[][] calldata traceProofs,
         Opening[] calldata openings
     ) external {
-        Game storage g = _live(gameId, Turn.Challenger);
-        if (g.phase != Phase.TensorSearch) revert WrongPhase(g.phase);
-        if (!_descend(g, gameId, child, value, siblings)) revert NotFinalMove();
+        (Arena storage a, Game storage g) = _challengerMove(gameId);
+        if (a.phase != Phase.TensorSearch) revert WrongPhase(a.phase);
+        if (!_descend(a, child, value, siblings)) revert NotFinalMove();
         Task storage t = _tasks[gameId >> 32];
-        _checkDesc(t, g.opIndex, desc, descProof);
+        _checkDesc(t, a.opIndex, desc, descProof);
         (uint256 numel, uint256 esize, uint256 n) = oneStep.sizes(desc);
         uint256 perWord = 32 / esize;
         if (element >= perWord) revert BadElement(element);
-        uint256 e = uint256(g.nodeIndex) * perWord + element;
-        uint256 claimed = (uint256(g.node) >> (256 - 8 * esize * (element + 1))) & ((1 << (8 * esize)) - 1);
+        uint256 e = uint256(a.nodeIndex) * perWord + element;
+        uint256 claimed = (uint256(value) >> (256 - 8 * esize * (element + 1))) & ((1 << (8 * esize)) - 1);
         uint256 expected = 0;
         if (e < numel) {
             if (n > 1) {
-                _startReduction(gameId, g, e, claimed, n);
+                _startReduction(gameId, a, e, claimed, n);
                 return;
             }
             _checkInputs(t, desc, inputRoots, traceProofs);
             expected = oneStep.element(desc, inputRoots, e, openings);
         }
-        _resolve(gameId, g, t, expected != claimed, "one-step");
+        _resolve(gameId, a, g, t, expected != claimed, "one-step");
     }
 
     function _checkInputs(Task storage t, bytes calldata desc, bytes32[] calldata roots, bytes32[][] calldata proofs)
@@ -711,41 +763,43 @@ contract Pinpoint is Payments {
     // ---------------------------------------------------------------------------------------------- phase 3
     // The disputed element e is sat(requantize(acc_n)) with acc_i = acc_{i-1} + chunk_i (acc_0 = 0, chunk 1 adds
     // the bias; `OneStep.chunk`). Its chunks are the leaves of a tree of height h = ceil(log2 n), searched k-arily
-    // like phases 1 and 2 over the solver's revealed partial sums: g.node is 0 at the root (acc_n not yet fixed),
+    // like phases 1 and 2 over the solver's revealed partial sums: the node is 0 at the root (acc_n not yet fixed),
     // keccak256(sums) after a reveal, keccak256(left end, right end) after a pick. At the root the challenger
     // may instead show requantize(acc_n) != the claimed element (`finish`); at the leaves it recomputes one chunk
     // (`chunkStep`). Each final move is one bounded one-step (the cost model of `offchain/inference/limits.py`).
 
-    function _startReduction(uint256 gameId, Game storage g, uint256 e, uint256 claimed, uint256 n) internal {
+    function _startReduction(uint256 gameId, Arena storage a, uint256 e, uint256 claimed, uint256 n) internal {
         uint256 h = 0;
         while ((1 << h) < n) ++h;
-        g.phase = Phase.Reduction;
-        g.element = uint32(e);
-        g.claimed = uint8(claimed);
-        g.height = uint8(h);
-        g.nodeIndex = 0;
-        g.node = bytes32(0);
-        g.turn = Turn.Solver;
+        a.phase = Phase.Reduction;
+        a.element = uint32(e);
+        a.claimed = uint8(claimed);
+        a.height = uint8(h);
+        a.nodeIndex = 0;
+        a.maskedNode = NODE_MASK; // node 0: the root
+        a.turn = Turn.Solver;
         emit ReductionStarted(gameId, e, n, uint8(h));
     }
 
-    /// @dev Checks `sums` (the solver's last phase-3 reveal, 2**m + 1 words) against g.node; returns the child's
+    /// @dev Checks `sums` (the solver's last phase-3 reveal, 2**m + 1 words) against the node; returns the child's
     ///      left and right ends and descends to it (deadline renewed). Returns true at a leaf.
-    function _descendSums(Game storage g, uint256 child, bytes32[] calldata sums)
+    function _descendSums(Arena storage a, uint256 child, bytes32[] calldata sums)
         internal
         returns (int256 left, int256 right, bool leaf)
     {
-        if (g.phase != Phase.Reduction) revert WrongPhase(g.phase);
-        uint256 m = _m(g);
+        if (a.phase != Phase.Reduction) revert WrongPhase(a.phase);
+        uint256 m = _m(a);
         if (child >= (1 << m)) revert BadChild(child);
-        if (sums.length != (1 << m) + 1 || keccak256(abi.encodePacked(sums)) != g.node) revert BadSiblings();
+        if (sums.length != (1 << m) + 1 || keccak256(abi.encodePacked(sums)) != a.maskedNode ^ NODE_MASK) {
+            revert BadSiblings();
+        }
         left = int256(uint256(sums[child]));
         right = int256(uint256(sums[child + 1]));
-        g.node = keccak256(abi.encode(sums[child], sums[child + 1]));
-        g.nodeIndex = uint32((uint256(g.nodeIndex) << m) | child); // < 2**REDUCTION_DEPTH
-        g.height -= uint8(m);
-        g.deadline = uint40(block.timestamp + moveWindow);
-        leaf = g.height == 0;
+        a.maskedNode = keccak256(abi.encode(sums[child], sums[child + 1])) ^ NODE_MASK;
+        a.nodeIndex = uint32((uint256(a.nodeIndex) << m) | child); // < 2**REDUCTION_DEPTH
+        a.height -= uint8(m);
+        a.deadline = uint40(block.timestamp + moveWindow);
+        leaf = a.height == 0;
     }
 
     /// @notice Challenger's phase-3 move (not the last): pick the revealed interval whose left end it agrees with
@@ -754,11 +808,11 @@ contract Pinpoint is Payments {
     /// @custom:reverts GameNotInProgress, WrongPhase, DeadlinePassed, NotYourTurn, BadChild, BadSiblings,
     ///                 UseFinalMove
     function pickSum(uint256 gameId, uint256 child, bytes32[] calldata sums) external {
-        Game storage g = _live(gameId, Turn.Challenger);
-        (,, bool leaf) = _descendSums(g, child, sums);
+        (Arena storage a,) = _challengerMove(gameId);
+        (,, bool leaf) = _descendSums(a, child, sums);
         if (leaf) revert UseFinalMove();
-        g.turn = Turn.Solver;
-        emit Picked(gameId, uint8(Phase.Reduction), g.height, g.nodeIndex, sums[child + 1]);
+        a.turn = Turn.Solver;
+        emit Picked(gameId, uint8(Phase.Reduction), a.height, a.nodeIndex, sums[child + 1]);
     }
 
     /// @notice Challenger's last phase-3 move at a leaf: pick chunk i (its left end agreed, right end disputed)
@@ -779,18 +833,18 @@ contract Pinpoint is Payments {
         bytes32[][] calldata traceProofs,
         Opening[] calldata openings
     ) external {
-        Game storage g = _live(gameId, Turn.Challenger);
-        (int256 left, int256 right, bool leaf) = _descendSums(g, child, sums);
+        (Arena storage a, Game storage g) = _challengerMove(gameId);
+        (int256 left, int256 right, bool leaf) = _descendSums(a, child, sums);
         if (!leaf) revert NotFinalMove();
         Task storage t = _tasks[gameId >> 32];
-        _checkDesc(t, g.opIndex, desc, descProof);
+        _checkDesc(t, a.opIndex, desc, descProof);
         _checkInputs(t, desc, inputRoots, traceProofs);
-        int256 sum = oneStep.chunk(desc, inputRoots, g.element, g.nodeIndex, openings);
+        int256 sum = oneStep.chunk(desc, inputRoots, a.element, a.nodeIndex, openings);
         bool differs;
         unchecked {
             differs = left + sum != right; // wraps only on values no honest solver reveals
         }
-        _resolve(gameId, g, t, differs, "chunk one-step");
+        _resolve(gameId, a, g, t, differs, "chunk one-step");
     }
 
     /// @notice Challenger's phase-3 move at the root, instead of a pick: show that the solver's final accumulator
@@ -806,39 +860,49 @@ contract Pinpoint is Payments {
         bytes32[] calldata descProof,
         Opening[] calldata openings
     ) external {
-        Game storage g = _live(gameId, Turn.Challenger);
-        if (g.phase != Phase.Reduction) revert WrongPhase(g.phase);
+        (Arena storage a, Game storage g) = _challengerMove(gameId);
+        if (a.phase != Phase.Reduction) revert WrongPhase(a.phase);
         Task storage t = _tasks[gameId >> 32];
-        _checkDesc(t, g.opIndex, desc, descProof);
+        _checkDesc(t, a.opIndex, desc, descProof);
         (uint256 n,) = oneStep.chunks(desc);
         uint256 h = 0;
         while ((1 << h) < n) ++h;
-        if (g.height != h) revert NotAtRoot();
-        if (sums.length != (1 << _m(g)) + 1 || keccak256(abi.encodePacked(sums)) != g.node) revert BadSiblings();
-        uint256 value = oneStep.finish(desc, g.element, int256(uint256(sums[sums.length - 1])), openings);
-        _resolve(gameId, g, t, value != g.claimed, "final requantization");
+        if (a.height != h) revert NotAtRoot();
+        if (sums.length != (1 << _m(a)) + 1 || keccak256(abi.encodePacked(sums)) != a.maskedNode ^ NODE_MASK) {
+            revert BadSiblings();
+        }
+        uint256 value = oneStep.finish(desc, a.element, int256(uint256(sums[sums.length - 1])), openings);
+        _resolve(gameId, a, g, t, value != a.claimed, "final requantization");
     }
 
     /// @notice Anyone: end a game whose mover missed its deadline; the mover loses.
     /// @custom:reverts GameNotInProgress, DeadlineNotPassed
     function timeout(uint256 gameId) external {
-        Game storage g = _games[gameId];
-        if (!_moving(g.phase)) revert GameNotInProgress(gameId);
-        if (block.timestamp <= g.deadline) revert DeadlineNotPassed(g.deadline);
-        _resolve(gameId, g, _tasks[gameId >> 32], g.turn == Turn.Solver, "timeout");
+        Arena storage a = _arenas[gameId >> 32];
+        if (!_moving(a.phase) || a.index != uint32(gameId)) revert GameNotInProgress(gameId);
+        if (block.timestamp <= a.deadline) revert DeadlineNotPassed(a.deadline);
+        _resolve(gameId, a, _games[gameId], _tasks[gameId >> 32], a.turn == Turn.Solver, "timeout");
     }
 
     /// @dev The active game ends: the loser's bond B is forfeited, B/2 to the winner and B - B/2 burned; the
     ///      winner's own bond is returned (the solver's stays staked until `finalize`). A winning challenger
     ///      refutes the result (Rejected, fee to the requester; queued challengers `reclaim`); a winning solver
-    ///      faces the next queued game, which starts now.
-    function _resolve(uint256 gameId, Game storage g, Task storage t, bool challengerWon, string memory reason)
-        internal
-    {
+    ///      faces the next queued game, which starts now. The arena keeps the ended game's last state (`game`)
+    ///      until the next game starts.
+    function _resolve(
+        uint256 gameId,
+        Arena storage a,
+        Game storage g,
+        Task storage t,
+        bool challengerWon,
+        string memory reason
+    ) internal {
+        a.phase = Phase.None;
         g.phase = Phase.Resolved;
-        g.turn = challengerWon ? Turn.Challenger : Turn.Solver; // the winner (`game` shows challengerWon)
+        g.challengerWon = challengerWon;
         t.openGames -= 1;
-        t.head += 1;
+        uint256 head = t.head + 1;
+        t.head = uint32(head);
         uint256 bond = t.bond;
         uint256 half = bond / 2;
         burned += bond - half;
@@ -849,23 +913,20 @@ contract Pinpoint is Payments {
             _credit(t.requester, t.fee);
             emit TaskRejected(taskId, gameId);
         } else {
-            _credit(g.solver, half);
+            _credit(t.solver, half);
         }
         emit GameResolved(gameId, taskId, challengerWon, reason);
         if (!challengerWon && t.openGames != 0) {
-            uint256 next = gameIdOf(taskId, t.head); // the games before it have ended: it is Queued
-            Game storage n = _games[next];
-            n.phase = Phase.TraceSearch;
-            n.deadline = uint40(block.timestamp + moveWindow);
-            n.activeBlock = uint40(block.number);
-            emit GameStarted(next, taskId, block.timestamp + moveWindow);
+            // the games before it have ended: the next one is Queued
+            _activate(taskId, head, _games[gameIdOf(taskId, head)], t);
         }
     }
 
     /// @dev The requester under-declared maxTensorDepth (operator of tree depth `depth` selected): the task is
     ///      Voided, the active game Cancelled, the solver's and this challenger's bonds returned (queued ones by
     ///      `reclaim`), the fee burned.
-    function _void(uint256 gameId, Game storage g, Task storage t, uint256 depth) internal {
+    function _void(uint256 gameId, Arena storage a, Game storage g, Task storage t, uint256 depth) internal {
+        a.phase = Phase.None;
         g.phase = Phase.Cancelled;
         t.openGames -= 1;
         t.head += 1;
