@@ -417,8 +417,9 @@ contract OneStep {
     }
 
     // ------------------------------------------------------------------------------------------- reductions
-    // CONV, MATMUL and GAP elements are sums of R taps (`offchain/inference/reduction.py` orders them), cut into
-    // n chunks of L taps: L the largest number whose chunk one-step the cost model bounds by ONE_STEP_GAS and
+    // CONV, MATMUL and GAP elements are sums of R taps (`offchain/inference/reduction.py` orders them): one chunk
+    // (n = 1, L = R: `element` decides it) when the whole element's one-step fits the cost model (no CHUNK_GAS),
+    // else n chunks of L taps: L the largest number whose chunk one-step the cost model bounds by ONE_STEP_GAS and
     // ONE_STEP_CALLDATA (`offchain/inference/limits.py` `chunking`, the same binary search). A descriptor is valid
     // when one tap fits and n <= 2**MAX_CHUNK_DEPTH. `Pinpoint`'s phase 3 dissects the partial sums
     // acc_i = acc_{i-1} + chunk_i (acc_0 = 0, chunk 1 adds the bias) down to one chunk (`chunk`) or proves the
@@ -461,8 +462,9 @@ contract OneStep {
     }
 
     /// @dev Whether a chunk of L taps fits the cost model's bounds (`chunk_cost` in `offchain/inference/limits.py`:
-    ///      W words and siblings, R byte pairs, S bytes summed at the chunk's worst position).
-    function _fits(Shape memory sh, uint256 L) private pure returns (bool) {
+    ///      W words and siblings, R byte pairs, S bytes summed at the chunk's worst position); `chunkGas` is
+    ///      CHUNK_GAS for a chunk one-step, 0 for the whole element's (`element`).
+    function _fits(Shape memory sh, uint256 L, uint256 chunkGas) private pure returns (bool) {
         uint256 w;
         uint256 r;
         uint256 sum;
@@ -478,7 +480,7 @@ contract OneStep {
             w = sh.nchw ? _words(L) + sh.dx : L * (1 + sh.dx);
             sum = L;
         }
-        uint256 gas = GAS_BASE + CHUNK_GAS + GAS_PER_WORD * w + GAS_PER_REDUCE * r + GAS_PER_SUM * sum;
+        uint256 gas = GAS_BASE + chunkGas + GAS_PER_WORD * w + GAS_PER_REDUCE * r + GAS_PER_SUM * sum;
         return gas <= ONE_STEP_GAS && CALLDATA_BASE + 32 * (w + sh.extra) <= ONE_STEP_CALLDATA;
     }
 
@@ -486,17 +488,19 @@ contract OneStep {
         return _shape(d).R;
     }
 
-    /// @dev (n, L); (1, 0) for a kind that does not reduce; (0, 0) if one tap does not fit.
+    /// @dev (n, L); (1, 0) for a kind that does not reduce; (1, R) if the whole element's one-step fits (no
+    ///      chunking cost); (0, 0) if one tap does not fit.
     function _chunks(Desc memory d) private pure returns (uint256 n, uint256 L) {
         Shape memory sh = _shape(d);
         uint256 R = sh.R;
         if (R == 0) return (1, 0);
-        if (!_fits(sh, 1)) return (0, 0);
+        if (_fits(sh, R, 0)) return (1, R);
+        if (!_fits(sh, 1, CHUNK_GAS)) return (0, 0);
         uint256 lo = 1;
         uint256 hi = R;
         while (lo < hi) {
             uint256 mid = (lo + hi + 1) / 2;
-            if (_fits(sh, mid)) lo = mid;
+            if (_fits(sh, mid, CHUNK_GAS)) lo = mid;
             else hi = mid - 1;
         }
         return ((R + lo - 1) / lo, lo);

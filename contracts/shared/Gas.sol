@@ -12,13 +12,13 @@ library Gas {
     /// @notice k-ary search: each move expands 2**K_LOG children (k = 16).
     uint256 internal constant K_LOG = 4;
 
-    uint256 internal constant CHALLENGE = 180_000; // challenge(): game creation and queue entry (measured 159k)
+    uint256 internal constant CHALLENGE = 120_000; // challenge(): the game's record, the arena (measured 71k)
     /// @notice Phase 3 dissects a reduction of at most 2**REDUCTION_DEPTH chunks (`OneStep.MAX_CHUNK_DEPTH`).
     uint256 internal constant REDUCTION_DEPTH = 16;
 
-    uint256 internal constant REVEAL = 85_000; // reveal(): 16 children (phase 3: 17 partial sums), checked, emitted
-    uint256 internal constant PICK = 60_000; // pick() / pickSum(): one child (measured 50k)
-    uint256 internal constant SELECT = 120_000; // selectOperator(): the phase-1 leaf, the descriptor (measured 107k)
+    uint256 internal constant REVEAL = 65_000; // reveal(): 16 children (phase 3: 17 partial sums) (measured 47k)
+    uint256 internal constant PICK = 55_000; // pick() / pickSum(): one child (measured 43k)
+    uint256 internal constant SELECT = 120_000; // selectOperator(): the phase-1 leaf, the descriptor (measured 98k)
     uint256 internal constant STEP = 300_000; // every final move: step(), chunkStep(), finish() (and step() that
         // starts phase 3): the one-step is bounded per chunk by `OneStep.ONE_STEP_GAS` (measured <= 294k)
     uint256 internal constant RESOLVE = 80_000; // timeout() / withdraw() after the game

@@ -15,7 +15,8 @@ an upper bound of a one-step's gas (transaction gas, calldata included) and call
 proofs, game state and payout, ~2 KB) within 300k gas and 24 KB (`Gas.STEP`; measured by `tests/test_reduction.py`
 at ResNet-50, VGG-16 and large-pool shapes, worst 294k). QUANTIZE, ADD and DEQUANTIZE: the whole element's one-step
 (`OneStep.element`) is bounded. CONV, MATMUL and GAP reduce many taps into one element: the bound applies PER
-CHUNK (`chunking`: the largest chunk of L taps whose `OneStep.chunk` fits; phase 3 of the game dissects the
+CHUNK (`chunking`: the whole element when its one-step fits, else the largest chunk of L taps whose `OneStep.chunk`
+fits; phase 3 of the game dissects the
 element's partial sums down to one chunk, `offchain.inference.reduction`), and a descriptor is valid when one tap
 fits and there are at most 2^`MAX_CHUNK_DEPTH` chunks (which bounds phase 3's rounds, hence the bonds). So a
 160 x 160 GAP, VGG-16's K = 25,088 classifier and ResNet-50's 1 x 1 convolutions over 2048 channels are accepted.
@@ -74,11 +75,7 @@ def features(kind: Kind, P: dict) -> tuple[int, int, int]:
     d = depth_for_bytes
     R = 0
     if kind == Kind.CONV:
-        cig, taps = P["Ci"] // P["G"], P["KH"] * P["KW"]
-        K = taps * cig
-        W = taps * (_words(cig) + d(P["N"] * P["H"] * P["W"] * P["Ci"])) + _words(K) + d(P["Co"] * K) \
-            + 1 + d(P["Co"] * 32)
-        R = K
+        return chunk_features(kind, P, taps(kind, P))
     elif kind == Kind.MATMUL:
         K = P["K"]
         W = _words(K) + d(P["M"] * K) + _words(K) + d(P["N"] * K) + 1 + d(P["N"] * 32)
@@ -136,10 +133,9 @@ def chunk_features(kind: Kind, P: dict, L: int) -> tuple[int, int, int]:
     (`OneStep.chunk`); at L = `taps` it is the whole element's `features`."""
     d = depth_for_bytes
     if kind == Kind.CONV:
-        cig = P["Ci"] // P["G"]
+        cig, dx = P["Ci"] // P["G"], d(P["N"] * P["H"] * P["W"] * P["Ci"])
         tc = min(P["KH"] * P["KW"], (L + cig - 2) // cig + 1)  # kernel taps L consecutive terms can touch
-        W = tc * (_words(min(cig, L)) + d(P["N"] * P["H"] * P["W"] * P["Ci"])) + _words(L) \
-            + d(P["Co"] * P["KH"] * P["KW"] * cig) + 1 + d(P["Co"] * 32)
+        W = tc * (_words(min(cig, L)) + dx) + _words(L) + d(P["Co"] * P["KH"] * P["KW"] * cig) + 1 + d(P["Co"] * 32)
         return W, L, 0
     if kind == Kind.MATMUL:
         K = P["K"]
@@ -162,10 +158,14 @@ def _fits(kind: Kind, P: dict, n_inputs: int, L: int) -> bool:
 
 
 def chunking(kind: Kind, P: dict, n_inputs: int) -> tuple[int, int]:
-    """(n, L) of a reducing descriptor with parameters in range: L the largest number of taps in [1, `taps`]
-    whose chunk fits the bound (binary search, as `OneStep.chunks`), n = ceil(taps / L); (0, 0) if one tap does
-    not fit."""
+    """(n, L) of a reducing descriptor with parameters in range: (1, `taps`) when the whole element's one-step
+    (`one_step_cost`, no chunking cost) fits the bound; else L the largest number of taps in [1, `taps`] whose
+    chunk fits the bound (binary search, as `OneStep.chunks`), n = ceil(taps / L); (0, 0) if one tap does not
+    fit."""
     R = taps(kind, P)
+    gas, cd = one_step_cost(kind, P, n_inputs)
+    if gas <= ONE_STEP_GAS and cd <= ONE_STEP_CALLDATA:
+        return 1, R
     if not _fits(kind, P, n_inputs, 1):
         return 0, 0
     lo, hi = 1, R  # lo fits
