@@ -233,6 +233,40 @@ def test_two_challengers_play_one_after_the_other(dep, honest_trace):
     _contract_holds_exactly(dep)
 
 
+def test_shared_arena_and_open_reveals(dep, honest_trace):
+    """The games of a task share one arena (`Pinpoint.Arena`): a move addressed to the task's other game, or sent
+    by another game's challenger, is refused; the next game starts afresh at the trace root. A reveal of phase 1 or
+    2 may come from anyone, but only the children the solver committed to hash to the node; a stranger still
+    cannot pick. Every wei is accounted for."""
+    ch, pp, A = dep.chain, dep.pinpoint.functions, dep.chain.accounts
+    task_id, g1 = _fresh_game(dep, honest_trace)  # an honest solver, two lying challengers
+    g2, _ = challenge(dep, task_id, A[3])
+    t = read_task(dep, task_id)
+    assert (g1 >> 32, g1 & 0xFFFFFFFF, g2 & 0xFFFFFFFF) == (task_id, 0, 1)
+    st = read_game(dep, g1)
+    kids = honest_trace.children(1, 0, st.height, 0, st.m)
+    _expect("GameNotInProgress", pp.reveal(g2, kids), A[1], ch)  # g2 is queued: the arena is g1's
+    ch.send(pp.reveal(g1, kids), sender=A[5])  # a stranger sends the solver's committed children
+    st = read_game(dep, g1)
+    assert st.turn.name == "CHALLENGER" and latest_reveal(dep, g1) == kids
+    _expect("NotYourTurn", pp.pick(g1, 0, kids[0], subtree_siblings(kids, 0)), A[5], ch)  # nor pick for anyone
+    _expect("NotYourTurn", pp.pick(g1, 0, kids[0], subtree_siblings(kids, 0)), A[3], ch)  # g2's challenger
+    _expect("GameNotInProgress", pp.pick(g2, 0, kids[0], subtree_siblings(kids, 0)), A[3], ch)
+    liar1 = LyingChallenger(honest_trace, A[2], 5, 3)
+    play(dep, g1, Solver(honest_trace, A[1]), liar1)
+    assert winner(dep, g1) == "solver"
+    g = read_game(dep, g2)  # the second game starts at the trace root, in the same arena
+    assert g.active and (g.phase, g.height, g.node_index, g.node) == (1, t.trace_depth, 0, t.trace_root)
+    assert read_game(dep, g1).winner == "solver"
+    _expect("GameNotInProgress", pp.reveal(g1, kids), A[1], ch)  # the ended game's id no longer moves
+    _expect("GameNotInProgress", pp.timeout(g1), A[4], ch)
+    ch.send(pp.reveal(g2, kids), sender=A[1])
+    _expect("NotYourTurn", pp.pick(g2, 0, kids[0], subtree_siblings(kids, 0)), A[2], ch)  # g1's challenger
+    play(dep, g2, Solver(honest_trace, A[1]), LyingChallenger(honest_trace, A[3], 9, 1))
+    assert winner(dep, g2) == "solver"
+    _contract_holds_exactly(dep)
+
+
 def _gas_bounds() -> dict[str, int]:
     text = (Path(__file__).resolve().parents[1] / "contracts/shared/Gas.sol").read_text()
     return {k: int(v.replace("_", "")) for k, v in re.findall(r"constant (\w+) = ([\d_]+);", text)}
@@ -276,7 +310,10 @@ def test_bad_submissions(dep, honest_trace):
     with pytest.raises(ChainError) as ei:
         ch.send(pp.submit(task_id, *roots, t.trees[3].root, t.trace_root, t.output_proof()), sender=A[1], value=bond)
     assert ei.value.error == "BadOutputProof"
-    for wrong in ((t.ops_tree.root, t.trees[3].root), (t.trees[3].root, t.input_root)):  # another input / model
+    # while Open, the traceRoot slot holds keccak256(abi.encode(opsRoot, inputRoot)), shown as zero; the roots in
+    # the other order (or that hash given as either root) do not pass
+    assert read_task(dep, task_id).trace_root == bytes(32)
+    for wrong in ((t.ops_tree.root, t.trees[3].root), (t.trees[3].root, t.input_root), roots[::-1]):
         with pytest.raises(ChainError) as ei:
             ch.send(pp.submit(task_id, *wrong, t.output_root, t.trace_root, t.output_proof()), sender=A[1],
                     value=bond)
