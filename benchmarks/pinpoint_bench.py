@@ -222,6 +222,8 @@ def gas_figures(graph, honest: Trace, url: str | None) -> dict:
              "whole-element OneStep.element cores, estimateGas - 21000 (an element of more than one chunk is never "
              "decided this way: its final move is one chunk, phase 3): " +
              ", ".join(f"op {j} {graph.ops[j].kind.name} {c:,}" for j, c in top),
+             f"worst dispute (op {worst['op']} {worst['kind']}) move by move: challenge {worst['challenge']:,}, " +
+             ", ".join(f"{m.what.split(' (')[0].split(':')[0]} {m.gas:,}" for m in worst["moves"]),
              "Gas.sol bounds respected" if not over else f"EXCEEDS Gas.sol bounds: {over}"]
     return {"url": url, "over": over, "rows": rows, "notes": notes, "submit_gas": games[0]["submit"],
             "reveal_gas_max": max(reveal), "pick_gas_max": max(pick), "worst_dispute_gas": worst["dispute"],

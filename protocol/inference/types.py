@@ -71,7 +71,8 @@ class Task:
 
 @dataclass(frozen=True)
 class Game:
-    """`Pinpoint.Game`. deadline in seconds; node_index the current node's index at its level, height the levels
+    """`Pinpoint.Game` (the view `Pinpoint.game(id)`; the id of a task's i-th challenge is task_id << 32 | i,
+    `Pinpoint.gameIdOf`). deadline in seconds; node_index the current node's index at its level, height the levels
     between it and the leaves; op_index the disputed operator (phase 2); active_block the block at which the game
     became active (0 while queued): its moves' events are at or after it; element and claimed (phase 3) the
     disputed element's flat index in the operator's output and the solver's byte for it."""
