@@ -522,11 +522,16 @@ contract Pinpoint is Payments {
         return p == Phase.TraceSearch || p == Phase.TensorSearch || p == Phase.Reduction;
     }
 
+    /// @dev Levels the next reveal descends: K_LOG, or in phases 1 and 2 the whole rest when at most K_LOG + 1
+    ///      levels are left (a 2**(K_LOG+1)-child reveal instead of a last round of one level, `Gas.TAIL`).
     function _m(Arena storage a) internal view returns (uint256) {
-        return a.height < Gas.K_LOG ? a.height : Gas.K_LOG;
+        uint256 h = a.height;
+        if (h <= Gas.K_LOG + 1 && a.phase != Phase.Reduction) return h;
+        return h < Gas.K_LOG ? h : Gas.K_LOG;
     }
 
-    /// @notice Solver move: reveal the 2**m descendants, m = min(K_LOG, height) levels below the current node.
+    /// @notice Solver move: reveal the 2**m descendants, m levels below the current node: m = K_LOG, or the
+    ///         height when it is at most K_LOG + 1 (in phase 3 at most K_LOG).
     ///         They must hash up to the current node. In phases 1 and 2 anyone may send them for the solver: they
     ///         are fixed by the node the solver committed (a Keccak Merkle tree), so whoever sends them sends what
     ///         the solver would. In phase 3 (Reduction), only the solver: `children` are then 2**m + 1 int256
@@ -550,7 +555,7 @@ contract Pinpoint is Payments {
         if (block.timestamp > uint40(w >> 32)) revert DeadlinePassed(uint40(w >> 32));
         if (uint8(w >> 120) != uint8(Turn.Solver)) revert NotYourTurn(_games[id].challenger);
         uint256 height = uint8(w >> 104);
-        uint256 k = 1 << (height < Gas.K_LOG ? height : Gas.K_LOG);
+        uint256 k = 1 << (height <= Gas.K_LOG + 1 ? height : Gas.K_LOG); // `_m` in phases 1 and 2
         if (children.length != k) revert BadChildCount(k, children.length);
         if (_subtreeRoot(children) != a.maskedNode ^ NODE_MASK) revert RevealMismatch();
         // turn := Challenger, deadline := now + moveWindow (one write of slot 0)

@@ -16,14 +16,18 @@ library Gas {
     /// @notice Phase 3 dissects a reduction of at most 2**REDUCTION_DEPTH chunks (`OneStep.MAX_CHUNK_DEPTH`).
     uint256 internal constant REDUCTION_DEPTH = 16;
 
-    uint256 internal constant REVEAL = 65_000; // reveal(): 16 children (phase 3: 17 partial sums) (measured 47k)
+    uint256 internal constant REVEAL = 75_000; // reveal(): 16 children (phase 3: 17 sums; a tail: 32) (measured 47k)
     uint256 internal constant PICK = 55_000; // pick() / pickSum(): one child (measured 43k)
     uint256 internal constant SELECT = 120_000; // selectOperator(): the phase-1 leaf, the descriptor (measured 98k)
     uint256 internal constant STEP = 300_000; // every final move: step(), chunkStep(), finish() (and step() that
         // starts phase 3): the one-step is bounded per chunk by `OneStep.ONE_STEP_GAS` (measured <= 294k)
     uint256 internal constant RESOLVE = 80_000; // timeout() / withdraw() after the game
 
-    /// @notice Number of solver reveals (= challenger picks) of phases 1 and 2 of a full game.
+    /// @notice Phases 1 and 2 end with one reveal of up to 2**(K_LOG + 1) children instead of a last round of one
+    ///         level (`Pinpoint._m`): a phase of depth d takes ceil(d / K_LOG) rounds or one fewer.
+    uint256 internal constant TAIL = K_LOG + 1;
+
+    /// @notice Number of solver reveals (= challenger picks) of phases 1 and 2 of a full game (an upper bound).
     function rounds(uint256 traceDepth, uint256 tensorDepth) internal pure returns (uint256) {
         return _ceil(traceDepth) + _ceil(tensorDepth);
     }

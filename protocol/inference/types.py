@@ -95,7 +95,10 @@ class Game:
 
     @property
     def m(self) -> int:
-        """Levels the next reveal descends: min(K_LOG, height)."""
+        """Levels the next reveal descends (`Pinpoint._m`): min(K_LOG, height), but in phases 1 and 2 the whole
+        height when it is at most K_LOG + 1 (one reveal of up to 2**(K_LOG + 1) children ends the phase)."""
+        if self.phase != Phase.REDUCTION and self.height <= K_LOG + 1:
+            return self.height
         return min(K_LOG, self.height)
 
     @property
