@@ -93,9 +93,31 @@ def test_input_validation():
         wm.embed(img, bytes(8), b"")
     with pytest.raises(wm.WatermarkError):
         wm.extract(img[:10, :10], KEY)
+    with pytest.raises(wm.WatermarkError):
+        wm.embed(img, bytes(12), KEY)
+    with pytest.raises(wm.WatermarkError):
+        wm.embed(img, bytes(16), KEY, secret_key=KEY)
+    with pytest.raises(wm.WatermarkError):
+        wm.extract(img, KEY, code_bytes=12)
     assert issubclass(wm.WatermarkNotFound, wm.WatermarkError)
     assert issubclass(wm.WatermarkError, ValueError)
     assert wm.CODE_BYTES == 8
+
+
+def test_roundtrip_128_bit_codes_and_secret_layer():
+    img = _synthetic()
+    code = bytes(range(100, 116))
+    marked = wm.embed(img, code, KEY)
+    assert wm.extract(marked, KEY, code_bytes=16) == code
+    with pytest.raises(wm.WatermarkNotFound):  # a 64-bit reading of a 128-bit mark finds nothing
+        wm.extract(marked, KEY)
+    both = wm.embed(img, code, KEY, secret_key=b"owner-secret")
+    assert wm.extract(both, KEY, code_bytes=16) == code  # the public layer alone, with the public key
+    assert wm.extract(both, b"owner-secret", code_bytes=16, secret=True) == code
+    with pytest.raises(wm.WatermarkNotFound):  # no secret layer under the public key
+        wm.extract(both, KEY, code_bytes=16, secret=True)
+    with pytest.raises(wm.WatermarkNotFound):  # a copy without a secret layer
+        wm.extract(marked, b"owner-secret", code_bytes=16, secret=True)
 
 
 def test_psnr():
@@ -221,6 +243,29 @@ BCH = ecc.bch()
 
 def test_bch_parameters():
     assert (BCH.n, BCH.k, BCH.t) == (220, 80, 20)
+    c16 = ecc.channel(16)
+    assert (c16.n, c16.k, c16.t) == (414, 144, 32)
+    assert ecc.false_positive_bound(8) < 2.0**-58
+    assert ecc.false_positive_bound(16) < 2.0**-120
+    with pytest.raises(wm.WatermarkError):
+        ecc.channel(12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(code=st.binary(min_size=16, max_size=16), data=st.data())
+def test_ecc_128_corrects_t_and_detects_more(code, data):
+    c16 = ecc.channel(16)
+    cw = ecc.encode_payload(code)
+    assert cw.shape == (c16.n,)
+    n_err = data.draw(st.integers(0, c16.n // 3))
+    pos = data.draw(st.lists(st.integers(0, c16.n - 1), min_size=n_err, max_size=n_err, unique=True))
+    word = cw.copy()
+    word[pos] ^= 1
+    if n_err <= c16.t:
+        assert ecc.decode_payload(word, 16) == code
+    else:
+        with pytest.raises(wm.WatermarkNotFound):
+            ecc.decode_payload(word, 16)
 
 
 @settings(max_examples=60, deadline=None)

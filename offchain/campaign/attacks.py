@@ -142,10 +142,10 @@ def chain(
     return jpeg(resize(crop(image, fractions), factor, method), quality)
 
 
-def launder(image: np.ndarray, key: bytes, seed: int = 0) -> np.ndarray:
-    """The laundering attack of a licensee holding the public watermark key: embed a random code (seeded) into
-    its own marked copy with `offchain.campaign.watermark.embed`, overwriting the payload of its own code.
-    Returns the laundered uint8 HxWx3 image."""
+def launder(image: np.ndarray, key: bytes, seed: int = 0, code_bytes: int = 8) -> np.ndarray:
+    """The laundering attack of a licensee holding the public watermark key: embed a random ``code_bytes``-byte
+    code (seeded) into its own marked copy with `offchain.campaign.watermark.embed`, overwriting the public payload
+    of its own code.  Returns the laundered uint8 HxWx3 image."""
     from offchain.campaign.watermark import embed
 
-    return embed(_check(image), np.random.default_rng(seed).bytes(8), key)
+    return embed(_check(image), np.random.default_rng(seed).bytes(code_bytes), key)

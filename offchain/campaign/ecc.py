@@ -1,8 +1,15 @@
-"""The channel code of the watermark payload: CRC-16 and a shortened binary BCH code.
+"""The channel code of the watermark payload: CRC-16 and a shortened binary BCH code, per code size.
 
-payload = 64-bit code + CRC-16/CCITT-FALSE (80 bits), encoded by a shortened binary BCH code over GF(2^8)
-(n = 220, k = 80, t = 20: corrects any 20 bit errors). `decode_payload` accepts a word only if BCH decoding
-succeeds *and* the CRC matches; a random word passes both with probability ~2^-63.
+* 64-bit codes (8 bytes): payload = code + CRC-16/CCITT-FALSE (80 bits), encoded by a shortened binary BCH code
+  over GF(2^8) (n = 220, k = 80, t = 20: corrects any 20 bit errors).
+* 128-bit codes (16 bytes): payload = code + CRC-16 (144 bits), encoded by a shortened binary BCH code over GF(2^9)
+  (n = 144 + 9 t, t = `_T16`, corrects any t bit errors; see `channel`).
+
+`decode_payload` accepts a word only if BCH decoding succeeds *and* the CRC matches.  False positives: a uniformly
+random word lies within distance t of some codeword with probability V(n, t) / 2^(n-k) (V the Hamming-ball volume)
+and then passes the CRC with probability 2^-16: ``false_positive_bound`` gives it; about 2^-59 for 64-bit codes and
+below 2^-120 for 128-bit codes per decoding attempt, so even the ~10^4 attempts of one extraction (hypotheses x
+Chase flips) never return a wrong code in practice.
 
 The watermark's exceptions live here, at the bottom of its layers (`offchain.campaign.watermark` re-exports them):
 a word that does not decode is a watermark not found.
@@ -14,15 +21,20 @@ import functools
 
 import numpy as np
 
-from offchain.campaign.codes import CODE_BYTES
+import math
+
 from offchain.common.errors import PinpointError
 
-__all__ = ["WatermarkError", "WatermarkNotFound", "crc16", "BCH", "bch", "encode_payload", "decode_payload"]
+__all__ = ["WatermarkError", "WatermarkNotFound", "crc16", "BCH", "bch", "channel", "CODE_SIZES",
+           "false_positive_bound", "encode_payload", "decode_payload"]
 
 _CRC_BITS = 16
-_DATA_BITS = CODE_BYTES * 8 + _CRC_BITS  # 80
+_DATA_BITS = 8 * 8 + _CRC_BITS  # 80 (64-bit codes)
 _BCH_M = 8
 _BCH_T = 20
+_T16 = 32  # BCH correction capability for 128-bit codes (n = 144 + 9*32 = 432)
+CODE_SIZES = (8, 16)
+"""Supported code sizes in bytes (64- and 128-bit codes)."""
 
 
 class WatermarkError(PinpointError, ValueError):
@@ -193,9 +205,27 @@ class BCH:
 
 
 @functools.lru_cache(maxsize=None)
+def channel(code_bytes: int = 8) -> BCH:
+    """The BCH code of ``code_bytes``-byte codes (8: BCH(m=8, t=20, k=80), n = 220; 16: BCH(m=9, t=32, k=144),
+    n = 432), built once.  Raises ``WatermarkError`` for another size."""
+    if code_bytes == 8:
+        return BCH(_BCH_M, _BCH_T, _DATA_BITS)
+    if code_bytes == 16:
+        return BCH(9, _T16, 16 * 8 + _CRC_BITS)
+    raise WatermarkError(f"codes are {' or '.join(map(str, CODE_SIZES))} bytes, got {code_bytes}")
+
+
 def bch() -> BCH:
-    """The payload code BCH(m=8, t=20, k=80) (n = 220), built once."""
-    return BCH(_BCH_M, _BCH_T, _DATA_BITS)
+    """The payload code of 64-bit codes, BCH(m=8, t=20, k=80) (n = 220)."""
+    return channel(8)
+
+
+def false_positive_bound(code_bytes: int) -> float:
+    """Probability that a uniformly random n-bit word decodes (BCH within distance t, then CRC-16 matching):
+    ``V(n, t) / 2^(n-k) * 2^-16``, as a float (a union bound over attempts multiplies it by their number)."""
+    c = channel(code_bytes)
+    ball = sum(math.comb(c.n, i) for i in range(c.t + 1))
+    return ball / 2.0 ** (c.n - c.k) * 2.0**-_CRC_BITS
 
 
 def _bytes_to_bits(data: bytes) -> np.ndarray:
@@ -212,25 +242,25 @@ def _payload_bits(code: bytes) -> np.ndarray:
 
 
 def encode_payload(code: bytes) -> np.ndarray:
-    """Channel-encode an 8-byte code: CRC-16 appended, then BCH(220, 80, t=20).
+    """Channel-encode an 8- or 16-byte code: CRC-16 appended, then the BCH code of its size (`channel`).
 
-    Returns the codeword as a uint8 0/1 array of shape (220,) (before key scrambling).
-    Raises ``WatermarkError`` if ``code`` is not 8 bytes.
+    Returns the codeword as a uint8 0/1 array of shape (n,) (220 or 432; before key scrambling).
+    Raises ``WatermarkError`` if ``code`` is not bytes of a supported size.
     """
-    if not isinstance(code, (bytes, bytearray)) or len(code) != CODE_BYTES:
-        raise WatermarkError(f"code must be {CODE_BYTES} bytes")
-    return bch().encode(_payload_bits(bytes(code)))
+    if not isinstance(code, (bytes, bytearray)) or len(code) not in CODE_SIZES:
+        raise WatermarkError(f"code must be {' or '.join(map(str, CODE_SIZES))} bytes")
+    return channel(len(code)).encode(_payload_bits(bytes(code)))
 
 
-def decode_payload(bits: np.ndarray) -> bytes:
-    """Inverse of :func:`encode_payload`: correct up to 20 bit errors, check the CRC.
+def decode_payload(bits: np.ndarray, code_bytes: int = 8) -> bytes:
+    """Inverse of :func:`encode_payload`: correct up to t bit errors, check the CRC.
 
-    ``bits``: uint8 0/1 array of shape (220,).  Returns the 8-byte code; raises
-    ``WatermarkNotFound`` if the BCH decoder fails or the CRC does not match.
+    ``bits``: uint8 0/1 array of shape (n,) of the ``code_bytes`` channel.  Returns the ``code_bytes``-byte code;
+    raises ``WatermarkNotFound`` if the BCH decoder fails or the CRC does not match.
     """
-    data, _ = bch().decode(np.asarray(bits, dtype=np.uint8))
+    data, _ = channel(code_bytes).decode(np.asarray(bits, dtype=np.uint8))
     raw = _bits_to_bytes(data)
-    code, crc = raw[:CODE_BYTES], int.from_bytes(raw[CODE_BYTES:], "little")
+    code, crc = raw[:code_bytes], int.from_bytes(raw[code_bytes:], "little")
     if crc16(code) != crc:
         raise WatermarkNotFound("CRC mismatch")
     return code

@@ -29,16 +29,28 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage
 
-from offchain.campaign.ecc import bch
+from offchain.campaign.ecc import channel
 
 # Parameters (all in canonical-frame pixels)
 N = 256  # canonical frame size
 TILE = 128  # sync tile period
 _SYNC_BAND = (6.0, 24.0)  # cycles per tile (wavelength ~21..5.3 px)
 SYNC_AMP = 2.1  # RMS of the sync template (grey levels)
+SECRET_SYNC_AMP = 2.1  # RMS of the secret layer's own sync template
 MARGIN = 28  # payload region = [MARGIN, N - MARGIN): a crop of <= 10 % per border never reaches it
 REGION = N - 2 * MARGIN
-_PAY_BAND = (3.0, 18.0)  # radial DCT index band of payload coefficients
+_PAY_BAND = (3.0, 18.0)  # radial DCT index band of payload coefficients (64-bit codes, public layer)
+# Coefficient pools per (code bytes, layer): (radial band, DCT parity class (u+v) % 2 or None for all).
+# 128-bit codes interleave the public and the secret layer on the two parity classes of one band, so both layers
+# have the same spectrum (the same robustness) and never share a coefficient; 64-bit codes keep the public layout of
+# the first version, and put their secret layer on the next ring.
+LAYOUT = {
+    (8, "public"): (_PAY_BAND, None),
+    (8, "secret"): ((18.5, 25.0), None),
+    (16, "public"): ((3.0, 33.0), 0),
+    (16, "secret"): ((3.0, 33.0), 1),
+}
+LAYERS = ("public", "secret")
 DELTA = 120.0  # STDM quantization step (orthonormal DCT units)
 _EXTENT_RANGE = (0.79, 1.005)  # searched visible fraction of the canonical frame per axis
 
@@ -60,10 +72,20 @@ def _bits(key: bytes, label: str, n: int) -> np.ndarray:
 
 
 class Keyed:
-    """All key-dependent constants: sync tile, payload coefficient groups, signs, dither, mask."""
+    """All key-dependent constants of one layer: sync tile, payload coefficient groups, signs, dither, mask.
 
-    def __init__(self, key: bytes):
-        self.n_bits = bch().n
+    ``code_bytes`` (8 or 16) fixes the channel code (`offchain.campaign.ecc.channel`) and, with ``layer``
+    ("public" or "secret"), the pool of DCT coefficients the key draws from (`LAYOUT`).
+    """
+
+    def __init__(self, key: bytes, code_bytes: int = 8, layer: str = "public"):
+        if (code_bytes, layer) not in LAYOUT:
+            raise ValueError(f"no layout for {code_bytes}-byte codes, layer {layer!r}")
+        self.code_bytes, self.layer = code_bytes, layer
+        self.n_bits = channel(code_bytes).n
+        self.delta = DELTA
+        pay_band, parity = LAYOUT[(code_bytes, layer)]
+        self.K = int(math.floor(pay_band[1])) + 1  # DCT rows/cols that can hold payload coefficients
         # --- sync tile: random phases on an annulus of frequencies, unit RMS
         P = TILE
         f = np.fft.fftfreq(P) * P
@@ -87,7 +109,10 @@ class Keyed:
         u = np.arange(R)
         uu, vv = np.meshgrid(u, u, indexing="ij")
         r = np.hypot(uu, vv)
-        sel = np.nonzero(((r >= _PAY_BAND[0]) & (r <= _PAY_BAND[1])).ravel())[0]
+        inband = (r >= pay_band[0]) & (r <= pay_band[1])
+        if parity is not None:
+            inband &= (uu + vv) % 2 == parity
+        sel = np.nonzero(inband.ravel())[0]
         order = np.argsort(_uniform(key, "coef-perm", sel.size), kind="stable")
         per = sel.size // self.n_bits
         if per < 1:
@@ -114,9 +139,9 @@ class Keyed:
 
 
 @functools.lru_cache(maxsize=16)
-def keyed(key: bytes) -> Keyed:
-    """The `Keyed` constants of ``key`` (non-empty bytes), cached for the last 16 keys."""
-    return Keyed(bytes(key))
+def keyed(key: bytes, code_bytes: int = 8, layer: str = "public") -> Keyed:
+    """The `Keyed` constants of ``key`` (non-empty bytes) for one code size and layer, cached (last 16)."""
+    return Keyed(bytes(key), code_bytes, layer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,22 +288,19 @@ def _region_coords(e: float, o: float) -> np.ndarray:
     return (i - o) / e - 0.5
 
 
-@functools.lru_cache(maxsize=1)
-def _dct_matrix() -> np.ndarray:
-    """First ``_K`` rows of the orthonormal DCT-II matrix of size ``REGION``."""
+@functools.lru_cache(maxsize=4)
+def _dct_matrix(K: int) -> np.ndarray:
+    """First ``K`` rows of the orthonormal DCT-II matrix of size ``REGION``."""
     n = REGION
-    k = np.arange(_K)[:, None]
+    k = np.arange(K)[:, None]
     i = np.arange(n)[None, :]
     D = np.sqrt(2.0 / n) * np.cos(np.pi * k * (i + 0.5) / n)
     D[0] /= np.sqrt(2.0)
     return D
 
 
-_K = int(math.floor(_PAY_BAND[1])) + 1  # DCT rows/cols that can hold payload coefficients
-
-
-def _axis_matrix(e: float, o: float) -> np.ndarray:
-    return _dct_matrix() @ _cubic_matrix(_region_coords(e, o), N)
+def _axis_matrix(e: float, o: float, K: int) -> np.ndarray:
+    return _dct_matrix(K) @ _cubic_matrix(_region_coords(e, o), N)
 
 
 def projections(kd: Keyed, S: np.ndarray, geo_y: list, geo_x: list) -> np.ndarray:
@@ -286,13 +308,14 @@ def projections(kd: Keyed, S: np.ndarray, geo_y: list, geo_x: list) -> np.ndarra
 
     ``geo_y`` / ``geo_x``: lists of (extent, offset).  Returns float array of shape
     (len(geo_y), len(geo_x), n_bits).  Uses the separability of resampling and DCT: only the
-    low ``_K x _K`` corner of the region's DCT is computed.
+    low ``K x K`` corner of the region's DCT is computed.
     """
-    Ay = np.concatenate([_axis_matrix(e, o) for e, o in geo_y])
-    Ax = np.concatenate([_axis_matrix(e, o) for e, o in geo_x])
+    K = kd.K
+    Ay = np.concatenate([_axis_matrix(e, o, K) for e, o in geo_y])
+    Ax = np.concatenate([_axis_matrix(e, o, K) for e, o in geo_x])
     C = (Ay @ S) @ Ax.T  # (ny*K, nx*K)
     ny, nx = len(geo_y), len(geo_x)
-    C = C.reshape(ny, _K, nx, _K).transpose(0, 2, 1, 3)
+    C = C.reshape(ny, K, nx, K).transpose(0, 2, 1, 3)
     coefs = C[:, :, kd.coef_u, kd.coef_v] * kd.coef_w  # (ny, nx, n_bits*per)
     return coefs.reshape(ny, nx, kd.n_bits, kd.per).sum(axis=3)
 
@@ -300,7 +323,7 @@ def projections(kd: Keyed, S: np.ndarray, geo_y: list, geo_x: list) -> np.ndarra
 def projector(kd: Keyed, ex: float, ox: float, ey: float, oy: float):
     """A function mapping canonical frames (N x N, or a stack k x N x N) to their payload projections at one
     geometry: shape (n_bits,) or (k, n_bits)."""
-    Ay, Ax = _axis_matrix(ey, oy), _axis_matrix(ex, ox)
+    Ay, Ax = _axis_matrix(ey, oy, kd.K), _axis_matrix(ex, ox, kd.K)
 
     def apply(S: np.ndarray) -> np.ndarray:
         C = np.einsum("ai,...ij,bj->...ab", Ay, S, Ax, optimize=True)
@@ -323,7 +346,7 @@ def _axis_grid(e0: float, o0: float, de: float, ne: int, dc: float, nc: int) -> 
 
 def lattice_fit(kd: Keyed, proj: np.ndarray) -> np.ndarray:
     """Q = mean over bits of cos(4 pi (p - d) / delta): ~1 when aligned, ~0 (+-0.05) otherwise."""
-    return np.cos(4 * np.pi * (proj - kd.dither) / DELTA).mean(axis=-1)
+    return np.cos(4 * np.pi * (proj - kd.dither) / kd.delta).mean(axis=-1)
 
 
 def refine(kd: Keyed, S: np.ndarray, ex, ox, ey, oy, n_seeds: int = 3, n_out: int = 2):

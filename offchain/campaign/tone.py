@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from offchain.campaign.registration import DELTA, Keyed
+from offchain.campaign.registration import Keyed
 
 K_GRID = np.exp(np.arange(-0.25, 0.2501, 0.0125))  # inverse-gamma exponents, log step 0.0125 (k = 1 included)
 GAINS = np.exp(np.arange(-0.30, 0.3001, 0.003))  # gains, log step 0.003 (g = 1 included)
@@ -35,6 +35,6 @@ def tone_search(kd: Keyed, project, S: np.ndarray, ks=K_GRID, gains=GAINS) -> tu
     stack = np.stack([255.0 * base**k for k in ks])
     proj = project(stack)  # (len(ks), n_bits)
     p = proj[:, None, :] / np.asarray(gains)[None, :, None]  # (k, g, n_bits)
-    q = np.cos(4 * np.pi * (p - kd.dither) / DELTA).mean(axis=-1)
+    q = np.cos(4 * np.pi * (p - kd.dither) / kd.delta).mean(axis=-1)
     a, b = np.unravel_index(int(np.argmax(q)), q.shape)
     return float(q[a, b]), float(ks[a]), float(gains[b])

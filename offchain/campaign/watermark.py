@@ -67,12 +67,12 @@ from PIL import Image
 from scipy import ndimage
 
 from offchain.campaign.codes import CODE_BYTES
-from offchain.campaign.ecc import WatermarkError, WatermarkNotFound, decode_payload, encode_payload
-from offchain.campaign.registration import (DELTA, MARGIN, N, REGION, SYNC_AMP, Keyed, coarse_sync, fine_sync, keyed,
-                                            projector, refine, whitened)
+from offchain.campaign.ecc import CODE_SIZES, WatermarkError, WatermarkNotFound, decode_payload, encode_payload
+from offchain.campaign.registration import (MARGIN, N, REGION, SECRET_SYNC_AMP, SYNC_AMP, Keyed, coarse_sync,
+                                            fine_sync, keyed, projector, refine, whitened)
 from offchain.campaign.tone import K_GRID, apply_tone, tone_search
 
-__all__ = ["CODE_BYTES", "WatermarkError", "WatermarkNotFound", "embed", "extract", "psnr"]
+__all__ = ["CODE_BYTES", "CODE_SIZES", "WatermarkError", "WatermarkNotFound", "embed", "extract", "psnr"]
 
 _EMBED_ITERS = 5
 _MIN_SIDE = 32  # smallest accepted image side
@@ -128,16 +128,20 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------------
 # Embedding
 # ---------------------------------------------------------------------------------------------
-def embed(image: np.ndarray, code: bytes, key: bytes, strength: float | None = None) -> np.ndarray:
-    """Embed the 8-byte ``code`` into ``image`` under ``key``.
+def embed(image: np.ndarray, code: bytes, key: bytes, strength: float | None = None, *,
+          secret_key: bytes | None = None) -> np.ndarray:
+    """Embed ``code`` (8 or 16 bytes) into ``image`` under the public ``key`` (and, optionally, a secret layer).
 
     Parameters
     ----------
     image : np.ndarray, uint8, shape (H, W, 3), RGB, H and W >= 32.
-    code : bytes of length ``CODE_BYTES`` (8).
+    code : bytes of length 8 or 16 (a 64- or 128-bit code; `offchain.campaign.ecc.CODE_SIZES`).
     key : non-empty bytes, the (public) watermark key/seed; extraction needs the same key.
-    strength : optional float > 0 scaling both the sync amplitude and the quantization step
-        (default 1.0, about 38.6 dB PSNR on typical photos; larger is more robust and more visible).
+    strength : optional float > 0 scaling the sync amplitudes and the quantization steps
+        (default 1.0; larger is more robust and more visible).
+    secret_key : optional non-empty bytes different from ``key``: a second layer carrying the same code, with its
+        own sync template and coefficients (disjoint from the public layer's), that only ``extract(...,
+        secret=True)`` with ``secret_key`` detects (`offchain.campaign.secret` states the threat model).
 
     Returns
     -------
@@ -146,42 +150,45 @@ def embed(image: np.ndarray, code: bytes, key: bytes, strength: float | None = N
     Raises
     ------
     WatermarkError
-        If the image is not uint8 HxWx3 (or smaller than 32 px), the code is not 8 bytes, the key
-        is empty or the strength is not positive.
+        If the image is not uint8 HxWx3 (or smaller than 32 px), the code is not 8 or 16 bytes, a key is empty,
+        ``secret_key == key``, or the strength is not positive.
     """
     image = _check_image(image)
     key = _check_key(key)
-    if not isinstance(code, (bytes, bytearray)) or len(code) != CODE_BYTES:
-        raise WatermarkError(f"code must be {CODE_BYTES} bytes")
+    if not isinstance(code, (bytes, bytearray)) or len(code) not in CODE_SIZES:
+        raise WatermarkError(f"code must be {' or '.join(map(str, CODE_SIZES))} bytes")
+    code = bytes(code)
     s = 1.0 if strength is None else float(strength)
     if not s > 0:
         raise WatermarkError("strength must be > 0")
-    kd = keyed(key)
+    layers = [(keyed(key, len(code), "public"), SYNC_AMP)]
+    if secret_key is not None:
+        secret_key = _check_key(secret_key)
+        if secret_key == key:
+            raise WatermarkError("the secret key must differ from the public key")
+        layers.append((keyed(secret_key, len(code), "secret"), SECRET_SYNC_AMP))
     H, W = image.shape[:2]
-    delta = DELTA * s
-
-    coded = encode_payload(code) ^ kd.mask
-    dither = kd.dither * s
-
     base = image.astype(np.float64)
     m0, m1 = MARGIN, N - MARGIN
     win = _region_window()
 
-    delta_c = SYNC_AMP * s * kd.sync  # canonical-frame watermark (grey levels)
-    target = None
+    delta_c = sum(amp * s * kd.sync for kd, amp in layers)  # canonical-frame watermark (grey levels)
+    targets: list = [None] * len(layers)
     marked = image
     for it in range(_EMBED_ITERS + 1):
         up = _resize_f(delta_c, (H, W), Image.BICUBIC)
         marked = np.clip(np.rint(base + up[..., None]), 0, 255).astype(np.uint8)
         if it == _EMBED_ITERS:
             break
-        proj = kd.project(_canonical(marked)[m0:m1, m0:m1])
-        if target is None:
-            # nearest point of the lattice  delta*Z + dither + bit*delta/2
-            off = dither + coded * (delta / 2.0)
-            target = np.round((proj - off) / delta) * delta + off
-        err = target - proj
-        delta_c[m0:m1, m0:m1] += win * kd.backproject(err) * 1.15
+        region = _canonical(marked)[m0:m1, m0:m1]
+        for li, (kd, _) in enumerate(layers):
+            proj = kd.project(region)
+            if targets[li] is None:
+                # nearest point of the lattice  delta*Z + dither + bit*delta/2
+                delta = kd.delta * s
+                off = kd.dither * s + (encode_payload(code) ^ kd.mask) * (delta / 2.0)
+                targets[li] = np.round((proj - off) / delta) * delta + off
+            delta_c[m0:m1, m0:m1] += win * kd.backproject(targets[li] - proj) * 1.15
     return marked
 
 
@@ -200,7 +207,7 @@ def _region_window() -> np.ndarray:
 # Extraction
 # ---------------------------------------------------------------------------------------------
 def _soft_from_proj(kd: Keyed, proj: np.ndarray) -> np.ndarray:
-    return np.cos(2 * np.pi * (proj - kd.dither) / DELTA)
+    return np.cos(2 * np.pi * (proj - kd.dither) / kd.delta)
 
 
 def _decode_soft(kd: Keyed, soft: np.ndarray, chase_bits: int = 4) -> bytes | None:
@@ -213,7 +220,7 @@ def _decode_soft(kd: Keyed, soft: np.ndarray, chase_bits: int = 4) -> bytes | No
             if flips:
                 w[list(flips)] ^= 1
             try:
-                return decode_payload(w)
+                return decode_payload(w, kd.code_bytes)
             except WatermarkNotFound:
                 continue
     return None
@@ -279,31 +286,37 @@ def _register(kd: Keyed, Y: np.ndarray, flip: bool, angle: float, S: np.ndarray,
     return None
 
 
-def extract(image: np.ndarray, key: bytes) -> bytes:
-    """Blindly extract the 8-byte code embedded with ``key`` from a (possibly attacked) image.
+def extract(image: np.ndarray, key: bytes, *, code_bytes: int = CODE_BYTES, secret: bool = False) -> bytes:
+    """Blindly extract the ``code_bytes``-byte code embedded with ``key`` from a (possibly attacked) image.
 
     Parameters
     ----------
     image : np.ndarray, uint8, shape (h, w, 3), RGB, h and w >= 32.  May have been JPEG or WebP re-encoded,
         rescaled (any factor, aspect may change), cropped (<= 10 % per border), rotated (<= 2 degrees),
         mirrored horizontally, blurred, and changed in brightness, contrast or gamma.
-    key : non-empty bytes, the key used at embedding.
+    key : non-empty bytes, the key used at embedding: the public ``key`` (``secret=False``) or the ``secret_key``
+        (``secret=True``).
+    code_bytes : 8 or 16, the size of the embedded code (default ``CODE_BYTES``).
+    secret : read the secret layer (``key`` is then the secret key) instead of the public one.
 
     Returns
     -------
-    bytes of length ``CODE_BYTES`` (8): the embedded code (verified by BCH + CRC-16).
+    bytes of length ``code_bytes``: the embedded code (verified by BCH + CRC-16).
 
     Raises
     ------
     WatermarkNotFound
         If no code passing the BCH decoder and the CRC is found (unmarked image, wrong key, or
-        too strong an attack).  A wrong code is returned only with negligible probability.
+        too strong an attack).  A wrong code is returned only with negligible probability
+        (`offchain.campaign.ecc.false_positive_bound`).
     WatermarkError
-        If ``image`` is not uint8 HxWx3 (or smaller than 32 px) or ``key`` is empty.
+        If ``image`` is not uint8 HxWx3 (or smaller than 32 px), ``key`` is empty or ``code_bytes`` unsupported.
     """
     image = _check_image(image)
     key = _check_key(key)
-    kd = keyed(key)
+    if code_bytes not in CODE_SIZES:
+        raise WatermarkError(f"code_bytes must be one of {CODE_SIZES}, got {code_bytes!r}")
+    kd = keyed(key, int(code_bytes), "secret" if secret else "public")
     Y = _luma(image).astype(np.float64)
     S0 = _frame(Y, False, 0.0)
     # 1) the pure-rescale geometry first (cheap): tone search and decoding
