@@ -48,7 +48,7 @@ class InformerReport:
     id: int
     mask: int
     bits: int
-    codes: bytes
+    items: list[bytes]
     proof: list[bytes]
     salt: bytes
     commitment: bytes
@@ -59,7 +59,7 @@ class InformerReport:
     @property
     def located(self) -> Located:
         """The report as `offchain.campaign.codes.Located` (what `Campaign.reveal` sends)."""
-        return Located(self.id, self.mask, self.bits, self.codes, self.proof)
+        return Located(self.id, self.mask, self.bits, self.items, self.proof)
 
     def path(self) -> Path:
         """Where this report is saved."""
@@ -68,14 +68,14 @@ class InformerReport:
     def save(self) -> Path:
         """Save (0600); returns the path."""
         d = asdict(self)
-        d.update(codes=self.codes.hex(), salt=self.salt.hex(), commitment=self.commitment.hex(),
+        d.update(items=[w.hex() for w in self.items], salt=self.salt.hex(), commitment=self.commitment.hex(),
                  proof=[h.hex() for h in self.proof])
         return save_private(self.path(), d)
 
     @classmethod
     def from_dict(cls, d: dict) -> "InformerReport":
         """The report of the JSON written by `save`."""
-        return cls(d["campaign"], d["informer"], d["id"], d["mask"], d["bits"], bytes.fromhex(d["codes"]),
+        return cls(d["campaign"], d["informer"], d["id"], d["mask"], d["bits"], [bytes.fromhex(w) for w in d["items"]],
                    [bytes.fromhex(h) for h in d["proof"]], bytes.fromhex(d["salt"]),
                    bytes.fromhex(d["commitment"]), d.get("committed_tx"), d.get("revealed_tx"), d.get("claimed_tx"))
 
@@ -89,8 +89,8 @@ class InformerReport:
 def report_for(camp: Campaign, loc: Located, informer: str, salt: bytes | None = None) -> InformerReport:
     """The report (fresh salt unless given, and its commitment) of one located licensee."""
     salt = salt or secrets.token_bytes(32)
-    return InformerReport(camp.address, informer, loc.id, loc.mask, loc.bits, loc.codes, loc.proof, salt,
-                          commitment(informer, loc.codes, salt))
+    return InformerReport(camp.address, informer, loc.id, loc.mask, loc.bits, loc.items, loc.proof, salt,
+                          commitment(informer, loc.blob, salt))
 
 
 def prepare_reports(camp: Campaign, codes: list[bytes], informer: str, every: bool = False) -> list[InformerReport]:
