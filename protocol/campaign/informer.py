@@ -24,14 +24,15 @@ from protocol.campaign.storage import save_private, state_dir
 from protocol.chain.connection import Tx
 
 
-def extract_codes(images: list[np.ndarray], wm_key: bytes) -> list[bytes]:
-    """The watermark codes found in the images (images without one are skipped). Raises ArgusError if none."""
+def extract_codes(images: list[np.ndarray], wm_key: bytes, secret: bool = False) -> list[bytes]:
+    """The watermark codes (`offchain.campaign.codes.CODE_BYTES` each) found in the images (images without one are
+    skipped); ``secret``: the secret layer, ``wm_key`` then the owner's secret key. Raises ArgusError if none."""
     from offchain.campaign.watermark import WatermarkNotFound, extract
 
     out = []
     for img in images:
         try:
-            out.append(extract(img, wm_key))
+            out.append(extract(img, wm_key, secret=secret))
         except WatermarkNotFound:
             continue
     if not out:
@@ -160,3 +161,27 @@ def reconcile(camp: Campaign, rep: InformerReport) -> str:
     if changed:
         rep.save()
     return st
+
+
+def each_report(camp: Campaign, who: str, stage: str, act) -> tuple[list, list]:
+    """Run ``act(rep)`` (-> dict) on each of ``who``'s saved reports of ``camp`` whose on-chain state (`reconcile`,
+    which also repairs the file) is "committed" (stage "reveal") or "revealed" (stage "claim"), each on its own: one
+    failure never stops the others. Returns (results, error lines)."""
+    from offchain.common.errors import PinpointError
+    from protocol.chain.connection import ChainError
+
+    want = {"reveal": "committed", "claim": "revealed"}[stage]
+    done, errors = [], []
+    for rep in InformerReport.all(camp.address):
+        if rep.informer.lower() != who.lower():
+            continue
+        tag = f"report {rep.commitment.hex()[:16]}... (licensee {rep.id})"
+        try:
+            st = reconcile(camp, rep)
+            if st == want:
+                done.append(act(rep))
+            elif st == "uncommitted" and stage == "reveal":
+                errors.append(f"{tag}: its commitment is not on chain (the commit was never mined)")
+        except (ChainError, PinpointError) as e:
+            errors.append(f"{tag}: {e}")
+    return done, errors
