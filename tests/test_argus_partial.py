@@ -236,3 +236,29 @@ def test_multiproof_parity_and_malformed_reveals():
         w.camp.reveal(rep.located, rep.salt, rep.informer)  # every subset of >= k segments opens (parity)
     assert w.camp.license(0).reports == len(reps)
     w.fails("BadLength", w.camp.reveal, odd.located, odd.salt, w.A[8])
+
+
+def test_every_segment_position_opens_at_64_segments():
+    """`CodeTree.pairWords` finds segment j as the lowest set bit of the remaining mask (a de Bruijn table over two
+    words): reports whose segments sit at both ends of each table word and of the 64-bit mask open, in one
+    multiproof each; a mask with more or fewer bits than items is BadLength."""
+    q = Params(**{**P.__dict__, "segments": 64})
+    w = World(k=1, params=q, escrow=R + D)
+    leaves = w.camp.code_index()[0]
+    sigma = w.lic[0].choice.sigma
+    found = {j: (sigma[j], w.codes[0][j][sigma[j]]) for j in range(64)}
+    picks = [[0, 31, 32, 63], [1, 30, 33, 62], [5, 17, 40, 58]]
+    reps = [report_for(w.camp, report_of(w.camp.address, 0, leaves, {j: found[j] for j in segs}, None), w.A[4 + n])
+            for n, segs in enumerate(picks)]
+    good = reps[0].located
+    short = Located(0, good.mask, good.bits, good.items[:3], good.proof)  # 4 segments, 3 items
+    bad = report_for(w.camp, short, w.A[8])
+    for r in reps + [bad]:
+        w.camp.commit(r.commitment, r.informer)
+    w.ch.advance(q.min_age)
+    w.fails("BadLength", w.camp.reveal, bad.located, bad.salt, w.A[8])
+    for r in reps:
+        w.camp.reveal(r.located, r.salt, r.informer)
+    lic = w.camp.license(0)
+    assert lic.reports == 3 and lic.mask == sum(1 << j for segs in picks for j in segs)
+    assert lic.bits == sum(sigma[j] << j for segs in picks for j in segs)

@@ -451,8 +451,8 @@ contract Campaign is Payments {
         uint256 k = items.length;
         if (k < quorum) revert TooFewSegments(quorum, k);
         // proof of possession: the items open the licensee's code tree at the segments of mask
-        (uint256 nodes, uint256 found) = CodeTree.pairWords(mask, bits, items, address(this), id);
-        if (found != k) revert BadLength(found, k);
+        uint256 nodes = CodeTree.pairWords(mask, bits, items, address(this), id);
+        if (nodes == 0) revert BadLength(_popcount(mask), k);
         if (!CodeTree.verify(l.codeRoot, codeDepth, nodes, k, proof)) revert CodeMismatch(id);
         if (st == Status.Licensed) {
             // every commitment was made before endsAt (`commit`); it may accuse until revealsClose
@@ -477,6 +477,11 @@ contract Campaign is Payments {
         uint32 n = l.reports + 1;
         l.reports = n;
         emit Reported(id, msg.sender, mask, bits, n);
+    }
+
+    /// @dev Number of set bits of m (error reporting only).
+    function _popcount(uint256 m) private pure returns (uint256 c) {
+        for (; m != 0; m &= m - 1) ++c;
     }
 
     /// @notice Claim the reward f(n) (wei, paid to msg.sender) of msg.sender's revealed report `commitment`, once

@@ -40,29 +40,34 @@ library CodeTree {
     /// @notice The pair words of the reported segments: for the i-th set bit j of `mask` (ascending), with
     ///         v = bit j of `bits` and items[i] = code || other (16 bytes each), the pair word is
     ///         leaf(code, campaign, id, j, v) || other if v == 0, else other || leaf(code, ...).
-    /// @return nodes memory pointer to n (index, word) pairs of 32-byte words: (j, pair word) for each set bit of
-    ///         `mask` while i < items.length (the input of `verify`)
-    /// @return n the number of set bits of `mask` (the caller requires n == items.length: one item per segment)
+    /// @return nodes memory pointer to items.length (index, word) pairs of 32-byte words: (j, pair word) for each
+    ///         set bit of `mask` (the input of `verify`); 0 (nothing written) unless `mask` (< 2^64) has exactly
+    ///         items.length bits set (one item per reported segment)
     function pairWords(uint256 mask, uint256 bits, bytes32[] calldata items, address campaign, uint256 id)
         internal
         pure
-        returns (uint256 nodes, uint256 n)
+        returns (uint256 nodes)
     {
         assembly ("memory-safe") {
-            let k := items.length
-            nodes := mload(0x40)
-            mstore(0x40, add(nodes, shl(6, k)))
-            let base := or(shl(96, campaign), shl(64, and(id, 0xffffffff)))
-            let out := nodes
-            let src := items.offset
-            for { let m := mask } m { m := and(m, sub(m, 1)) } {
-                if lt(n, k) {
+            // popcount of the 64-bit mask (SWAR)
+            let c := sub(mask, and(shr(1, mask), 0x5555555555555555))
+            c := add(and(c, 0x3333333333333333), and(shr(2, c), 0x3333333333333333))
+            c := and(add(c, shr(4, c)), 0x0f0f0f0f0f0f0f0f)
+            c := shr(56, and(mul(c, 0x0101010101010101), 0xffffffffffffffff))
+            if and(eq(c, items.length), lt(mask, shl(64, 1))) {
+                nodes := mload(0x40)
+                let end := add(nodes, shl(6, c))
+                mstore(0x40, end)
+                let base := or(shl(96, campaign), shl(64, and(id, 0xffffffff)))
+                let src := items.offset
+                let m := mask
+                for { let out := nodes } lt(out, end) { out := add(out, 0x40) } {
                     let t := shr(58, and(mul(and(m, sub(0, m)), _DEBRUIJN), 0xffffffffffffffff))
-                    let tab := _TABLE1
-                    if lt(t, 32) { tab := _TABLE0 }
-                    let j := byte(and(t, 31), tab)
+                    let j := byte(and(t, 31), xor(_TABLE1, mul(lt(t, 32), xor(_TABLE0, _TABLE1))))
+                    m := and(m, sub(m, 1))
                     let v := and(shr(j, bits), 1)
                     let item := calldataload(src)
+                    src := add(src, 0x20)
                     mstore(0x00, or(base, or(shl(56, j), shl(48, v))))
                     mstore(0x1a, item)
                     let lf := and(keccak256(0x00, 0x2a), not(_LOW128))
@@ -70,10 +75,7 @@ library CodeTree {
                     if v { w := or(shl(128, item), shr(128, lf)) }
                     mstore(out, j)
                     mstore(add(out, 0x20), w)
-                    out := add(out, 0x40)
-                    src := add(src, 0x20)
                 }
-                n := add(n, 1)
             }
         }
     }
