@@ -190,7 +190,7 @@ def register(main: click.Group, demo: click.Group) -> None:
         ch, _ = _connect(opts)
         st = Campaign(ch, campaign).status()
         b = st["bounds"]
-        lines = [f"campaign {st['campaign']} owner {st['owner']}",
+        lines = [f"campaign {st['campaign']} owner {st['owner']} secret-key commitment {st['secret_key_commitment']}",
                  f"  R {st['reward_wei']} wei, rho {st['rho']} (bounds [1/{b['rho_inverse_at_most']}, "
                  f"1/{b['rho_inverse_above']})), D_L {st['deposit_wei']} wei (>= {b['min_deposit_over_reward']}*R), "
                  f"{st['segments']} segments ({b['min_segments']}..{b['max_segments']})",
