@@ -158,6 +158,13 @@ def test_cli_trace_reports_a_laundered_copy(anvil, tmp_path, monkeypatch):
     traced = json.loads(run(["campaign", "trace", str(laundered), "--campaign", camp, "--json"]))
     assert traced["licensee"] == lid and len(traced["segments"]) == 3
     assert stat.S_IMODE(Path(traced["state"]).stat().st_mode) == 0o600
+    # once the owner discloses its key, anyone checks it against the commitment and repeats the detection
+    from protocol.campaign.informer import audit_trace
+
+    images = [np.asarray(Image.open(p_).convert("RGB")) for p_ in sorted(laundered.iterdir())]
+    assert [loc.id for loc in audit_trace(c, sk, images)] == [lid]
+    with pytest.raises(ArgusError, match="not the secret key"):
+        audit_trace(c, bytes(32), images)
     ch.advance(P.min_age + 1)
     assert "revealed" in run(["report", "reveal", "--campaign", camp])
     assert c.license(lid).status.label == "Accused" and c.license(lid).reports == 1

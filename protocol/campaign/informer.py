@@ -185,3 +185,17 @@ def each_report(camp: Campaign, who: str, stage: str, act) -> tuple[list, list]:
         except (ChainError, PinpointError) as e:
             errors.append(f"{tag}: {e}")
     return done, errors
+
+
+def audit_trace(camp: Campaign, secret_key: bytes, images: list[np.ndarray]) -> list[Located]:
+    """Anyone, once the owner discloses its secret watermark key: check it against the commitment the campaign
+    stored at creation (`Campaign.secretKeyCommitment`, before any licence) and return the licensees whose codes
+    the SECRET layer of ``images`` carries (`offchain.campaign.codes.locate_all`, at least the quorum of segments
+    each): what the owner's trace of that copy must have found. Raises ArgusError if the key is not the committed
+    one, or no watermark is found."""
+    from offchain.campaign.codes import secret_key_commitment
+
+    if secret_key_commitment(secret_key) != camp.params().secret_key_commitment:
+        raise ArgusError("this key is not the secret key the campaign committed to")
+    codes = extract_codes(images, secret_key, secret=True)
+    return locate_all(codes, camp.code_index(), camp.address, camp.params().quorum)
