@@ -58,7 +58,9 @@ library CodeTree {
                 nodes := mload(0x40)
                 let end := add(nodes, shl(6, c))
                 mstore(0x40, end)
-                let base := or(shl(96, campaign), shl(64, and(id, 0xffffffff)))
+                // scratch 0x00..0x29 = campaign(20) || id(4) || j(1) || v(1) || code(16): the leaf's preimage,
+                // campaign and id written once
+                mstore(0x00, or(shl(96, campaign), shl(64, and(id, 0xffffffff))))
                 let src := items.offset
                 let m := mask
                 for { let out := nodes } lt(out, end) { out := add(out, 0x40) } {
@@ -68,11 +70,13 @@ library CodeTree {
                     let v := and(shr(j, bits), 1)
                     let item := calldataload(src)
                     src := add(src, 0x20)
-                    mstore(0x00, or(base, or(shl(56, j), shl(48, v))))
+                    mstore8(0x18, j)
+                    mstore8(0x19, v)
                     mstore(0x1a, item)
-                    let lf := and(keccak256(0x00, 0x2a), not(_LOW128))
-                    let w := or(lf, and(item, _LOW128))
-                    if v { w := or(shl(128, item), shr(128, lf)) }
+                    let h := keccak256(0x00, 0x2a)
+                    // v = 0: leaf(16) || other (the item's low half); v = 1: other (the item's low half) || leaf
+                    let w := xor(h, and(xor(h, item), _LOW128))
+                    if v { w := or(shl(128, item), shr(128, h)) }
                     mstore(out, j)
                     mstore(add(out, 0x20), w)
                 }
