@@ -289,7 +289,7 @@ def register(main: click.Group, demo: click.Group) -> None:
         """Licensee: reconcile the saved choices with the chain (a join mined before a crash, whose id the local
         file never learnt, is found by its choice points in the `Joined` events) and show each licence's status."""
         from protocol.campaign.binding import Campaign
-        from protocol.campaign.licensee import Licensee, recover
+        from protocol.campaign.licensee import recover
         from protocol.campaign.storage import state_dir
 
         ch, _ = _connect(opts)
