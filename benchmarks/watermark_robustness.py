@@ -40,6 +40,7 @@ from offchain.campaign.watermark import WatermarkNotFound, embed, extract, psnr 
 DEFAULT_DIR = ROOT.parent / "shared" / "data" / "images" / "imagenet"
 KEY = b"benchmark-public-key"
 OTHER_KEY = b"benchmark-other-key"
+SECRET_KEY = b"benchmark-owner-secret-key"
 
 
 def attacks(rng: np.random.Generator) -> dict:
@@ -85,83 +86,116 @@ def load(path: Path, short_side: int) -> np.ndarray:
         return np.asarray(im, dtype=np.uint8)
 
 
-def _extract(im: np.ndarray, key: bytes):
+def _extract(im: np.ndarray, key: bytes, code_bytes: int, secret: bool = False):
     try:
-        return extract(im, key)
+        return extract(im, key, code_bytes=code_bytes, secret=secret)
     except WatermarkNotFound:
         return None
 
 
-def run(files: list[Path], short_side: int, seed: int, progress=None) -> dict:
-    """Embed, attack and extract on every photo; returns the JSON-able result dictionary."""
+def _count(rows: dict, name: str, got, code, prefix: str = "") -> None:
+    r = rows.setdefault(name, {"n": 0, "exact": 0, "wrong": 0, "failed": 0})
+    if not prefix:
+        r["n"] += 1
+    field = "exact" if got == code else ("failed" if got is None else "wrong")
+    r[prefix + field] = r.get(prefix + field, 0) + 1
+
+
+def run(files: list[Path], short_side: int, seed: int, progress=None, code_bytes: int = 16, secret: bool = False,
+        only: list[str] | None = None) -> dict:
+    """Embed, attack and extract on every photo; returns the JSON-able result dictionary.
+
+    ``secret``: embed the secret layer too (key `SECRET_KEY`) and read it after every attack (fields
+    ``secret_exact``, ``secret_wrong``, ``secret_failed`` of each row).  ``only``: restrict to these attack names.
+    """
     rng = np.random.default_rng(seed)
     rows: dict[str, dict] = {}
     times: dict[str, list] = {}
+    secret_times: list = []
     psnrs, launder_psnrs = [], []
 
-    def count(name, got, code, dt):
-        r = rows.setdefault(name, {"n": 0, "exact": 0, "wrong": 0, "failed": 0})
-        r["n"] += 1
-        r["exact" if got == code else ("failed" if got is None else "wrong")] += 1
-        times.setdefault(name, []).append(dt)
+    def read(name, im, key, code, secret_key=SECRET_KEY, secret_code=None):
+        t0 = time.perf_counter()
+        _count(rows, name, _extract(im, key, code_bytes), code)
+        times.setdefault(name, []).append(time.perf_counter() - t0)
+        if secret:
+            t0 = time.perf_counter()
+            _count(rows, name, _extract(im, secret_key, code_bytes, True), secret_code, "secret_")
+            secret_times.append(time.perf_counter() - t0)
 
     for i, f in enumerate(files):
         img = load(f, short_side)
-        code = rng.bytes(8)
-        marked = embed(img, code, KEY)
+        code = rng.bytes(code_bytes)
+        marked = embed(img, code, KEY, secret_key=SECRET_KEY if secret else None)
         psnrs.append(psnr(img, marked))
         for name, att in attacks(rng).items():
-            suspect = att(marked)
-            t0 = time.perf_counter()
-            got = _extract(suspect, KEY)
-            count(name, got, code, time.perf_counter() - t0)
-        laundered = A.launder(marked, KEY, seed=(seed ^ 0x5EED) + i)  # a stream apart from the codes' own
-        launder_psnrs.append(psnr(marked, laundered))
-        for name, im, key in (("launder", laundered, KEY), ("launder+jpeg50", A.jpeg(laundered, 50), KEY),
-                              ("unmarked", img, KEY), ("other-key", marked, OTHER_KEY)):
-            t0 = time.perf_counter()
-            got = _extract(im, key)
-            # unmarked / other-key: the right answer is no code (None == None counts as exact)
-            count(name, got, code if name.startswith("launder") else None, time.perf_counter() - t0)
+            if only and name not in only:
+                continue
+            read(name, att(marked), KEY, code, secret_code=code)
+        if not only or "launder" in only:
+            laundered = A.launder(marked, KEY, seed=(seed ^ 0x5EED) + i, code_bytes=code_bytes)
+            launder_psnrs.append(psnr(marked, laundered))
+            for name, im, key in (("launder", laundered, KEY), ("launder+jpeg50", A.jpeg(laundered, 50), KEY)):
+                read(name, im, key, code, secret_code=code)
+        if not only or "unmarked" in only:
+            # the right answer is no code (None == None counts as exact)
+            read("unmarked", img, KEY, None)
+            read("other-key", marked, OTHER_KEY, None, secret_key=OTHER_KEY)
         if progress:
             progress(f"{f.name}: psnr {psnrs[-1]:.2f} dB")
-    return {"attacks": rows, "psnr_db_mean": float(np.mean(psnrs)), "psnr_db_min": float(np.min(psnrs)),
-            "launder_psnr_db_mean": float(np.mean(launder_psnrs)),
-            "extract_s_mean": {k: float(np.mean(v)) for k, v in times.items()},
-            "n_photos": len(files), "short_side": short_side, "seed": seed}
+    res = {"attacks": rows, "psnr_db_mean": float(np.mean(psnrs)), "psnr_db_min": float(np.min(psnrs)),
+           "extract_s_mean": {k: float(np.mean(v)) for k, v in times.items()},
+           "extract_s_per_photo": float(sum(np.sum(v) for v in times.values()) / len(files)),
+           "n_photos": len(files), "short_side": short_side, "seed": seed, "code_bytes": code_bytes,
+           "secret_layer": secret}
+    if launder_psnrs:
+        res["launder_psnr_db_mean"] = float(np.mean(launder_psnrs))
+    if secret:
+        res["secret_extract_s_mean"] = float(np.mean(secret_times))
+    return res
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=Path, default=DEFAULT_DIR, help="folder of photos (default: the bundle's)")
     ap.add_argument("--n", type=int, default=100, help="number of photos (default 100)")
+    ap.add_argument("--skip", type=int, default=0, help="skip the first photos (split a run in parts)")
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--short-side", type=int, default=256,
                     help="resize so the shorter side is this many px (0: use photos as they are)")
+    ap.add_argument("--code-bytes", type=int, default=16, choices=(8, 16), help="code size (default 16: 128 bits)")
+    ap.add_argument("--secret", action="store_true", help="embed the secret layer too and read it after each attack")
+    ap.add_argument("--only", nargs="*", help="only these rows (attack names; 'launder', 'unmarked')")
     ap.add_argument("--json", action="store_true", help="print the JSON result instead of the table")
     ap.add_argument("--verbose", action="store_true", help="print progress per photo on stderr")
     args = ap.parse_args()
     if args.n < 1:
         ap.error("--n must be >= 1")
-    files = sorted(p for p in args.photos.glob("*") if p.suffix.lower() in (".jpeg", ".jpg", ".png"))[: args.n]
+    files = sorted(p for p in args.photos.glob("*") if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
+    files = files[args.skip: args.skip + args.n]
     if not files:
         print(f"error: no photos (*.JPEG, *.jpg, *.png) in {args.photos}", file=sys.stderr)
         sys.exit(2)
     prog = (lambda m: print(m, file=sys.stderr, flush=True)) if args.verbose else None
-    res = run(files, args.short_side, args.seed, prog)
+    res = run(files, args.short_side, args.seed, prog, args.code_bytes, args.secret, args.only)
     if args.json:
         print(json.dumps(res, indent=1))
         return
     how = f"shorter side {args.short_side} px" if args.short_side else "as they are"
-    print(f"photos: {len(files)} from {args.photos} ({how}); key {KEY!r}; seed {args.seed}")
-    print(f"PSNR of marked photos: mean {res['psnr_db_mean']:.2f} dB, min {res['psnr_db_min']:.2f} dB; "
-          f"laundered vs marked: mean {res['launder_psnr_db_mean']:.2f} dB")
+    print(f"photos: {len(files)} from {args.photos} ({how}); {8 * args.code_bytes}-bit codes; key {KEY!r}; "
+          f"seed {args.seed}; secret layer: {'yes' if args.secret else 'no'}")
+    print(f"PSNR of marked photos: mean {res['psnr_db_mean']:.2f} dB, min {res['psnr_db_min']:.2f} dB"
+          + (f"; laundered vs marked: mean {res['launder_psnr_db_mean']:.2f} dB" if "launder_psnr_db_mean" in res
+             else ""))
+    print(f"public extraction time per photo (all rows): {res['extract_s_per_photo']:.1f} s")
     print()
-    print("| attack | exact | wrong | failed | mean extract (s) |")
-    print("|---|---|---|---|---|")
+    sec = args.secret
+    print("| attack | exact | wrong | failed | mean extract (s) |" + (" secret exact | secret wrong |" if sec else ""))
+    print("|---|---|---|---|---|" + ("---|---|" if sec else ""))
     for name, r in res["attacks"].items():
         print(f"| {name} | {r['exact']}/{r['n']} | {r['wrong']} | {r['failed']} | "
-              f"{res['extract_s_mean'][name]:.2f} |")
+              f"{res['extract_s_mean'][name]:.2f} |"
+              + (f" {r.get('secret_exact', 0)}/{r['n']} | {r.get('secret_wrong', 0)} |" if sec else ""))
     print("\nunmarked / other-key: exact = correctly no code; launder rows: exact = the licensee's code survived, "
           "wrong = the launderer's code was read")
 

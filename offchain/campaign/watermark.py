@@ -68,9 +68,9 @@ from scipy import ndimage
 
 from offchain.campaign.codes import CODE_BYTES
 from offchain.campaign.ecc import CODE_SIZES, WatermarkError, WatermarkNotFound, decode_payload, encode_payload
-from offchain.campaign.registration import (MARGIN, N, REGION, SECRET_SYNC_AMP, SYNC_AMP, Keyed, coarse_sync,
-                                            fine_sync, keyed, projector, refine, whitened)
-from offchain.campaign.tone import K_GRID, apply_tone, tone_search
+from offchain.campaign.registration import (MARGIN, N, REGION, Keyed, coarse_sync, fine_sync, keyed, projector, refine,
+                                            whitened)
+from offchain.campaign.tone import K_GRID, apply_tone, fill_search, tone_search
 
 __all__ = ["CODE_BYTES", "CODE_SIZES", "WatermarkError", "WatermarkNotFound", "embed", "extract", "psnr"]
 
@@ -161,18 +161,18 @@ def embed(image: np.ndarray, code: bytes, key: bytes, strength: float | None = N
     s = 1.0 if strength is None else float(strength)
     if not s > 0:
         raise WatermarkError("strength must be > 0")
-    layers = [(keyed(key, len(code), "public"), SYNC_AMP)]
+    layers = [keyed(key, len(code), "public")]
     if secret_key is not None:
         secret_key = _check_key(secret_key)
         if secret_key == key:
             raise WatermarkError("the secret key must differ from the public key")
-        layers.append((keyed(secret_key, len(code), "secret"), SECRET_SYNC_AMP))
+        layers.append(keyed(secret_key, len(code), "secret"))
     H, W = image.shape[:2]
     base = image.astype(np.float64)
     m0, m1 = MARGIN, N - MARGIN
     win = _region_window()
 
-    delta_c = sum(amp * s * kd.sync for kd, amp in layers)  # canonical-frame watermark (grey levels)
+    delta_c = sum(kd.sync_amp * s * kd.sync for kd in layers)  # canonical-frame watermark (grey levels)
     targets: list = [None] * len(layers)
     marked = image
     for it in range(_EMBED_ITERS + 1):
@@ -181,7 +181,7 @@ def embed(image: np.ndarray, code: bytes, key: bytes, strength: float | None = N
         if it == _EMBED_ITERS:
             break
         region = _canonical(marked)[m0:m1, m0:m1]
-        for li, (kd, _) in enumerate(layers):
+        for li, kd in enumerate(layers):
             proj = kd.project(region)
             if targets[li] is None:
                 # nearest point of the lattice  delta*Z + dither + bit*delta/2
@@ -229,9 +229,38 @@ def _decode_soft(kd: Keyed, soft: np.ndarray, chase_bits: int = 4) -> bytes | No
 _ANGLES = (0.0, -0.5, 0.5, -1.0, 1.0, -1.5, 1.5, -2.0, 2.0)  # coarse rotation hypotheses (degrees)
 _FINE_ANGLES = np.arange(-0.3, 0.301, 0.05)  # fine rotation offsets around a coarse hypothesis
 _N_HYPOTHESES = 6  # sync hypotheses (over flips, angles, positions) examined in full
+_SYNC_MIN = 7.0  # coarse sync peak (standard deviations) above which a hypothesis is registered at once
+_N_WEAK = 2  # weaker hypotheses registered when no strong one decoded
 # Decoding is attempted only where the lattice fit Q reaches this: an unmarked frame gives Q ~ 0 +- 0.05 (at most
 # ~0.2 over a whole tone search), a decodable one Q >~ 0.35 (at most ~20 bit errors).
 _Q_MIN = 0.25
+_Q_FILL = 0.7  # below this fit, a clipped suspect gets the clipping-fill search (`offchain.campaign.tone`)
+
+
+class _Suspect:
+    """The suspect's luminance and clipping masks, with their canonical frames per (mirror, rotation), cached."""
+
+    def __init__(self, image: np.ndarray):
+        self.Y = _luma(image).astype(np.float64)
+        hi = (image.max(axis=2) >= 255).astype(np.float64)
+        lo = (image.min(axis=2) <= 0).astype(np.float64)
+        # the fill is modelled only where clipping is widespread (a few isolated saturated pixels cost nothing)
+        self.clipped = hi.mean() > 0.01 or lo.mean() > 0.01
+        if self.clipped:
+            d = ndimage.distance_transform_edt(hi)
+            d = np.minimum(d / (0.05 * min(hi.shape)), 1.0)  # 0 at the border, 1 deeper than 5 % of the side
+            self.masks = np.stack([hi, hi * d, lo])
+        self._cache: dict = {}
+
+    def frame(self, flip: bool, angle: float) -> tuple[np.ndarray, np.ndarray | None]:
+        """(canonical frame N x N, clipping-mask frames (3, N, N) or None), mirrored and/or rotated back by
+        ``angle`` degrees."""
+        key = (flip, round(float(angle), 4))
+        if key not in self._cache:
+            S = _frame(self.Y, flip, angle)
+            M = np.stack([_frame(m, flip, angle) for m in self.masks]) if self.clipped else None
+            self._cache[key] = (S, M)
+        return self._cache[key]
 
 
 def _frame(Y: np.ndarray, flip: bool, angle: float) -> np.ndarray:
@@ -243,44 +272,51 @@ def _frame(Y: np.ndarray, flip: bool, angle: float) -> np.ndarray:
     return _resize_f(Y, (N, N), Image.BILINEAR)
 
 
-def _try_geometry(kd: Keyed, S: np.ndarray, geo: tuple, k0: float | None = None) -> tuple[bytes | None, float, float,
-                                                                                          float]:
-    """Tone search (all exponents, or those near ``k0``) then decoding at one geometry; returns (code or None, Q, k,
-    g)."""
+def _try_geometry(kd: Keyed, S: np.ndarray, M: np.ndarray | None, geo: tuple, k0: float | None = None):
+    """Tone search (all exponents, or those near ``k0``), the clipping fill if the fit is poor, then decoding at one
+    geometry; returns (code or None, Q, k, per-bit gain, fill frame (N x N, toned domain) or 0.0)."""
     project = projector(kd, *geo)
     ks = K_GRID if k0 is None else k0 * np.exp(np.arange(-2, 3) * 0.0125)
     q, k, g = tone_search(kd, project, S, ks)
-    if q < _Q_MIN:
-        return None, q, k, g
     proj = project(apply_tone(S, k, 1.0))
+    fill_frame = 0.0
+    if M is not None and _Q_MIN / 2 < q < _Q_FILL:
+        qf, fill, gf = fill_search(kd, proj, k * project(M), g)
+        if qf > q:
+            q, g = qf, gf
+            fill_frame = k * np.tensordot(fill, M, axes=1)
+            proj = proj + k * (fill @ project(M))
+    if q < _Q_MIN:
+        return None, q, k, g, fill_frame
     for gg in (g, g * 0.997, g * 1.003):
         code = _decode_soft(kd, _soft_from_proj(kd, proj / gg))
         if code is not None:
-            return code, q, k, g
-    return None, q, k, g
+            return code, q, k, g, fill_frame
+    return None, q, k, g, fill_frame
 
 
-def _register(kd: Keyed, Y: np.ndarray, flip: bool, angle: float, S: np.ndarray, geo: tuple) -> bytes | None:
+def _register(kd: Keyed, sus: _Suspect, flip: bool, angle: float, geo: tuple) -> bytes | None:
     """Full registration from one sync hypothesis: tone, lattice refinement, fine rotation; decode."""
-    code, q, k, g = _try_geometry(kd, S, geo)
+    S, M = sus.frame(flip, angle)
+    code, q, k, g, fill = _try_geometry(kd, S, M, geo)
     if code is not None:
         return code
     angles = [angle]
     if q < 0.5:  # a residual rotation: pick the fine angle with the best lattice fit at this geometry
         project = projector(kd, *geo)
-        best = max(((tone_search(kd, project, _frame(Y, flip, angle + da), [k])[0], angle + da)
+        best = max(((tone_search(kd, project, sus.frame(flip, angle + da)[0], [k])[0], angle + da)
                     for da in _FINE_ANGLES))
         if best[1] != angle:
             angles.append(best[1])
     for a in angles:
-        Sa = S if a == angle else _frame(Y, flip, a)
-        St = apply_tone(Sa, k, g)
-        for qf, ex, ox, ey, oy, proj in refine(kd, St, *geo):
+        Sa, Ma = sus.frame(flip, a)
+        St = apply_tone(Sa, k, 1.0) + fill
+        for qf, ex, ox, ey, oy, proj in refine(kd, St, *geo, gain=g):
             if qf < _Q_MIN:
                 continue
             code = _decode_soft(kd, _soft_from_proj(kd, proj))
             if code is None:
-                code = _try_geometry(kd, Sa, (ex, ox, ey, oy), k)[0]
+                code = _try_geometry(kd, Sa, Ma, (ex, ox, ey, oy), k)[0]
             if code is not None:
                 return code
     return None
@@ -317,28 +353,40 @@ def extract(image: np.ndarray, key: bytes, *, code_bytes: int = CODE_BYTES, secr
     if code_bytes not in CODE_SIZES:
         raise WatermarkError(f"code_bytes must be one of {CODE_SIZES}, got {code_bytes!r}")
     kd = keyed(key, int(code_bytes), "secret" if secret else "public")
-    Y = _luma(image).astype(np.float64)
-    S0 = _frame(Y, False, 0.0)
+    sus = _Suspect(image)
     # 1) the pure-rescale geometry first (cheap): tone search and decoding
-    code = _try_geometry(kd, S0, (1.0, 0.0, 1.0, 0.0))[0]
+    code = _try_geometry(kd, *sus.frame(False, 0.0), (1.0, 0.0, 1.0, 0.0))[0]
     if code is not None:
         return code
     # 2) sync-template search over mirror x rotation hypotheses (half resolution), best first: upright
-    #    hypotheses (both mirrors) first, then the rotated ones
-    frames = {(False, 0.0): S0}
+    #    hypotheses (both mirrors) first, then the rotated ones; only hypotheses whose sync peak stands out are
+    #    registered (an absent template peaks at ~5-6.5 standard deviations, a present one at ~8-25), then, if
+    #    none decoded, the best few others
+    tried, weak = set(), []
     for stage in ([0.0], _ANGLES[1:]):
         hyps = []
         for flip in (False, True):
             for angle in stage:
-                S = frames.get((flip, angle))
-                S = _frame(Y, flip, angle) if S is None else S
-                W_full, W_half = whitened(S)
+                W_full, W_half = whitened(sus.frame(flip, angle)[0])
                 for cand in coarse_sync(kd, W_half, 2):
-                    hyps.append((cand[0], flip, angle, S, W_full, cand))
+                    hyps.append((cand[0], flip, angle, W_full, cand))
         hyps.sort(key=lambda h: -h[0])
-        for _, flip, angle, S, W_full, cand in hyps[: _N_HYPOTHESES // (1 + (len(stage) == 1))]:
-            _, ex, ox, ey, oy = fine_sync(kd, W_full, cand[1], cand[3])
-            code = _register(kd, Y, flip, angle, S, (ex, ox, ey, oy))
+        for h in hyps[: _N_HYPOTHESES // (1 + (len(stage) == 1))]:
+            if h[0] < _SYNC_MIN:
+                weak.append(h)
+                continue
+            code = _register_hypothesis(kd, sus, h)
             if code is not None:
                 return code
+    weak.sort(key=lambda h: -h[0])
+    for h in weak[:_N_WEAK]:
+        code = _register_hypothesis(kd, sus, h)
+        if code is not None:
+            return code
     raise WatermarkNotFound("no watermark found for this key")
+
+
+def _register_hypothesis(kd: Keyed, sus: _Suspect, h: tuple) -> bytes | None:
+    _, flip, angle, W_full, cand = h
+    _, ex, ox, ey, oy = fine_sync(kd, W_full, cand[1], cand[3])
+    return _register(kd, sus, flip, angle, (ex, ox, ey, oy))
