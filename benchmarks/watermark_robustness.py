@@ -41,6 +41,7 @@ DEFAULT_DIR = ROOT.parent / "shared" / "data" / "images" / "imagenet"
 KEY = b"benchmark-public-key"
 OTHER_KEY = b"benchmark-other-key"
 SECRET_KEY = b"benchmark-owner-secret-key"
+BLIND_SIGMAS = (27.5, 55.0)  # blind noise on the secret layer's coefficient pool (orthonormal DCT units)
 
 
 def attacks(rng: np.random.Generator) -> dict:
@@ -112,7 +113,7 @@ def run(files: list[Path], short_side: int, seed: int, progress=None, code_bytes
     rows: dict[str, dict] = {}
     times: dict[str, list] = {}
     secret_times: list = []
-    psnrs, launder_psnrs = [], []
+    psnrs, attempt_psnr = [], {}
 
     def read(name, im, key, code, secret_key=SECRET_KEY, secret_code=None):
         t0 = time.perf_counter()
@@ -133,10 +134,20 @@ def run(files: list[Path], short_side: int, seed: int, progress=None, code_bytes
                 continue
             read(name, att(marked), KEY, code, secret_code=code)
         if not only or "launder" in only:
+            fr_l = tuple(float(v) for v in rng.uniform(0.0, 0.10, 4))
             laundered = A.launder(marked, KEY, seed=(seed ^ 0x5EED) + i, code_bytes=code_bytes)
-            launder_psnrs.append(psnr(marked, laundered))
-            for name, im, key in (("launder", laundered, KEY), ("launder+jpeg50", A.jpeg(laundered, 50), KEY)):
-                read(name, im, key, code, secret_code=code)
+            stripped = A.strip_sync(laundered, KEY, code_bytes)
+            attempts = {  # row -> (laundered copy to measure PSNR on, the suspect read)
+                "launder": (laundered, laundered),
+                "launder+jpeg50": (laundered, A.jpeg(laundered, 50)),
+                "launder+strip-sync+crop+jpeg50": (stripped, A.jpeg(A.crop(stripped, fr_l), 50)),
+            }
+            for sigma in BLIND_SIGMAS:
+                blind = A.band_noise(marked, sigma, seed=i, code_bytes=code_bytes)
+                attempts[f"blind-secret-band{sigma:g}"] = (blind, blind)
+            for name, (copy, suspect) in attempts.items():
+                attempt_psnr.setdefault(name, []).append(psnr(marked, copy))
+                read(name, suspect, KEY, code, secret_code=code)
         if not only or "unmarked" in only:
             # the right answer is no code (None == None counts as exact)
             read("unmarked", img, KEY, None)
@@ -148,8 +159,9 @@ def run(files: list[Path], short_side: int, seed: int, progress=None, code_bytes
            "extract_s_per_photo": float(sum(np.sum(v) for v in times.values()) / len(files)),
            "n_photos": len(files), "short_side": short_side, "seed": seed, "code_bytes": code_bytes,
            "secret_layer": secret}
-    if launder_psnrs:
-        res["launder_psnr_db_mean"] = float(np.mean(launder_psnrs))
+    if attempt_psnr:
+        res["launder_psnr_db_mean"] = float(np.mean(attempt_psnr["launder"]))
+        res["attempt_psnr_db_mean"] = {k: float(np.mean(v)) for k, v in attempt_psnr.items()}
     if secret:
         res["secret_extract_s_mean"] = float(np.mean(secret_times))
     return res
@@ -196,6 +208,8 @@ def main() -> None:
         print(f"| {name} | {r['exact']}/{r['n']} | {r['wrong']} | {r['failed']} | "
               f"{res['extract_s_mean'][name]:.2f} |"
               + (f" {r.get('secret_exact', 0)}/{r['n']} | {r.get('secret_wrong', 0)} |" if sec else ""))
+    for name, v in res.get("attempt_psnr_db_mean", {}).items():
+        print(f"PSNR of the attempt '{name}' against the marked copy: {v:.2f} dB")
     print("\nunmarked / other-key: exact = correctly no code; launder rows: exact = the licensee's code survived, "
           "wrong = the launderer's code was read")
 

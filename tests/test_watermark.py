@@ -235,6 +235,54 @@ def test_public_key_laundering_overwrites_the_code():
     assert wm.psnr(m, laundered) > 35.0
 
 
+@needs_photos
+def test_secret_layer_survives_public_key_laundering():
+    """Issue 11.5: a licensee holding the public key re-embeds a random code, strips the public sync template, crops
+    and re-encodes its copy: the public layer is gone (or reads the launderer's code), the secret layer still gives
+    the licensee's code to the owner; and the secret layer reads nothing under another secret key."""
+    img = _photos()[0]
+    code = bytes(range(16))
+    secret = b"owner-secret-key"
+    marked = wm.embed(img, code, KEY, secret_key=secret)
+    assert wm.psnr(img, marked) > 34.0
+    laundered = A.launder(marked, KEY, seed=3, code_bytes=16)
+    assert wm.extract(laundered, KEY, code_bytes=16) == np.random.default_rng(3).bytes(16)
+    assert wm.extract(laundered, secret, code_bytes=16, secret=True) == code
+    worse = A.jpeg(A.crop(A.strip_sync(laundered, KEY), (0.04, 0.06, 0.02, 0.05)), 50)
+    assert wm.extract(worse, secret, code_bytes=16, secret=True) == code
+    try:
+        assert wm.extract(worse, KEY, code_bytes=16) != code
+    except wm.WatermarkNotFound:
+        pass
+    with pytest.raises(wm.WatermarkNotFound):
+        wm.extract(marked, b"another-secret", code_bytes=16, secret=True)
+
+
+def test_secret_key_commitment():
+    from offchain.campaign import secret as S
+
+    k = S.new_secret_key()
+    assert len(k) == 32 and k != S.new_secret_key()
+    c = S.commitment(k)
+    assert len(c) == 32 and S.opens(c, k) and not S.opens(c, k[:-1] + bytes([k[-1] ^ 1]))
+    with pytest.raises(ValueError):
+        S.commitment(b"")
+
+
+def test_band_noise_touches_only_its_pool():
+    """The blind attack of the benchmark moves the secret pool's coefficients, not the public layer's."""
+    from offchain.campaign.registration import keyed
+
+    img = _synthetic(256, 256)
+    noisy = A.band_noise(img, 30.0, seed=1, code_bytes=16, layer="secret")
+    pub = keyed(KEY, 16, "public")
+    sec = keyed(b"s", 16, "secret")
+    region = lambda im: wm._canonical(im)[28:228, 28:228]  # noqa: E731
+    d_pub = pub.project(region(noisy)) - pub.project(region(img))
+    d_sec = sec.project(region(noisy)) - sec.project(region(img))
+    assert np.abs(d_sec).mean() > 5 * np.abs(d_pub).mean()
+
+
 # ---------------------------------------------------------------------------------------------
 # Error-correcting code
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
 __all__ = ["jpeg", "webp", "resize", "crop", "rotate", "flip", "brightness", "contrast", "gamma", "offset", "blur",
-           "noise", "chain", "launder"]
+           "noise", "chain", "launder", "strip_sync", "band_noise"]
 
 _RESAMPLE = {
     "nearest": Image.NEAREST,
@@ -149,3 +149,42 @@ def launder(image: np.ndarray, key: bytes, seed: int = 0, code_bytes: int = 8) -
     from offchain.campaign.watermark import embed
 
     return embed(_check(image), np.random.default_rng(seed).bytes(code_bytes), key)
+
+
+def strip_sync(image: np.ndarray, key: bytes, code_bytes: int = 16) -> np.ndarray:
+    """Subtract the public layer's sync template of ``key`` from an *unattacked* marked copy (its geometry is the
+    embedding's): what a licensee holding the public key can do so that a cropped or rotated copy cannot be
+    registered by the public detector.  uint8 HxWx3 in and out."""
+    from offchain.campaign import watermark as wm
+    from offchain.campaign.registration import keyed
+
+    image = _check(image)
+    kd = keyed(bytes(key), code_bytes, "public")
+    up = wm._resize_f(kd.sync_amp * kd.sync, image.shape[:2], Image.BICUBIC)
+    return np.clip(np.rint(image.astype(np.float64) - up[..., None]), 0, 255).astype(np.uint8)
+
+
+def band_noise(image: np.ndarray, sigma: float, seed: int = 0, code_bytes: int = 16, layer: str = "secret"
+               ) -> np.ndarray:
+    """Blind attack on a layer whose coefficient pool is known but not its key: add i.i.d. Gaussian noise of
+    ``sigma`` (orthonormal DCT units) to every DCT coefficient of the pool of (``code_bytes``, ``layer``)
+    (`offchain.campaign.registration.LAYOUT`) in the canonical payload region, rendered like an embedding.
+    uint8 HxWx3 in and out."""
+    from scipy import fft as sfft
+
+    from offchain.campaign import watermark as wm
+    from offchain.campaign.registration import LAYOUT, MARGIN, N, REGION
+
+    image = _check(image)
+    (lo, hi), parity, _, _ = LAYOUT[(code_bytes, layer)]
+    u = np.arange(REGION)
+    uu, vv = np.meshgrid(u, u, indexing="ij")
+    r = np.hypot(uu, vv)
+    pool = (r >= lo) & (r <= hi)
+    if parity is not None:
+        pool &= (uu + vv) % 2 == parity
+    coef = np.where(pool, np.random.default_rng(seed).normal(0.0, float(sigma), pool.shape), 0.0)
+    delta_c = np.zeros((N, N))
+    delta_c[MARGIN:N - MARGIN, MARGIN:N - MARGIN] = sfft.idctn(coef, norm="ortho") * wm._region_window()
+    up = wm._resize_f(delta_c, image.shape[:2], Image.BICUBIC)
+    return np.clip(np.rint(image.astype(np.float64) + up[..., None]), 0, 255).astype(np.uint8)

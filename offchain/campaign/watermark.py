@@ -67,7 +67,8 @@ from PIL import Image
 from scipy import ndimage
 
 from offchain.campaign.codes import CODE_BYTES
-from offchain.campaign.ecc import CODE_SIZES, WatermarkError, WatermarkNotFound, decode_payload, encode_payload
+from offchain.campaign.ecc import (CODE_SIZES, OSD_MAX_DIST, WatermarkError, WatermarkNotFound, decode_osd, decode_payload,
+                                   encode_payload)
 from offchain.campaign.registration import (MARGIN, N, REGION, Keyed, coarse_sync, fine_sync, keyed, projector, refine,
                                             whitened)
 from offchain.campaign.tone import K_GRID, apply_tone, fill_search, tone_search
@@ -211,8 +212,22 @@ def _soft_from_proj(kd: Keyed, proj: np.ndarray) -> np.ndarray:
 
 
 def _decode_soft(kd: Keyed, soft: np.ndarray, chase_bits: int = 4) -> bytes | None:
-    """Chase-II decoding: try the hard decision and all flips of the least reliable bits."""
+    """Decode soft values (n_bits,) (cos of the lattice phase: > 0 for a coded 0 before the mask).
+
+    64-bit codes: Chase-II (the hard decision and all flips of the ``chase_bits`` least reliable bits) with the BCH
+    decoder.  128-bit codes: the BCH decoder on the hard decision, then ordered-statistics decoding
+    (`offchain.campaign.ecc.decode_osd`, ~50 errors instead of 32).  Returns the code or None.
+    """
     hard = (soft < 0).astype(np.uint8) ^ kd.mask
+    if kd.code_bytes in OSD_MAX_DIST:
+        try:
+            return decode_payload(hard, kd.code_bytes)
+        except WatermarkNotFound:
+            pass
+        try:
+            return decode_osd(np.where(kd.mask > 0, -soft, soft), kd.code_bytes)
+        except WatermarkNotFound:
+            return None
     weakest = np.argsort(np.abs(soft))[:chase_bits]
     for r in range(chase_bits + 1):
         for flips in itertools.combinations(weakest, r):
@@ -234,6 +249,8 @@ _N_WEAK = 2  # weaker hypotheses registered when no strong one decoded
 # Decoding is attempted only where the lattice fit Q reaches this: an unmarked frame gives Q ~ 0 +- 0.05 (at most
 # ~0.2 over a whole tone search), a decodable one Q >~ 0.35 (at most ~20 bit errors).
 _Q_MIN = 0.25
+_Q_TONE = 0.3  # below this fit at the sync geometry, registration refines under plain gains instead of the tone
+_PLAIN_GAINS = (0.87, 0.93, 1.07, 1.15)
 _Q_FILL = 0.7  # below this fit, a clipped suspect gets the clipping-fill search (`offchain.campaign.tone`)
 
 
@@ -308,15 +325,18 @@ def _register(kd: Keyed, sus: _Suspect, flip: bool, angle: float, geo: tuple) ->
                     for da in _FINE_ANGLES))
         if best[1] != angle:
             angles.append(best[1])
+    # a poor fit means the tone found at the sync geometry is unreliable too: refine under a few plain gains
+    tone_ok = q >= _Q_TONE
+    gains = None if tone_ok else [1.0, *_PLAIN_GAINS, g]
     for a in angles:
         Sa, Ma = sus.frame(flip, a)
-        St = apply_tone(Sa, k, 1.0) + fill
-        for qf, ex, ox, ey, oy, proj in refine(kd, St, *geo, gain=g):
+        St = apply_tone(Sa, k if tone_ok else 1.0, 1.0) + (fill if tone_ok else 0.0)
+        for qf, ex, ox, ey, oy, proj in refine(kd, St, *geo, gain=g, gains=gains):
             if qf < _Q_MIN:
                 continue
             code = _decode_soft(kd, _soft_from_proj(kd, proj))
             if code is None:
-                code = _try_geometry(kd, Sa, Ma, (ex, ox, ey, oy), k)[0]
+                code = _try_geometry(kd, Sa, Ma, (ex, ox, ey, oy), k if tone_ok else None)[0]
             if code is not None:
                 return code
     return None
