@@ -1,9 +1,11 @@
-"""Blind, robust image watermark carrying a 64-bit code per image ("segment").
+"""Blind, robust image watermark carrying a 64- or 128-bit code per image ("segment"), in a public layer and an
+optional secret layer.
 
-Public API: ``embed``, ``extract``, ``psnr``, ``CODE_BYTES``, ``WatermarkError``, ``WatermarkNotFound``.
-The channel code is `offchain.campaign.ecc`, the canonical frame, key-derived patterns and geometric
-registration are `offchain.campaign.registration`; the attacks a pirated copy undergoes are simulated by
-`offchain.campaign.attacks` (tests and benchmarks only).
+Public API: ``embed``, ``extract``, ``psnr``, ``CODE_BYTES``, ``CODE_SIZES``, ``WatermarkError``,
+``WatermarkNotFound``.  The channel code is `offchain.campaign.ecc`, the canonical frame, key-derived patterns,
+coefficient layout and geometric registration are `offchain.campaign.registration`, the photometric model is
+`offchain.campaign.tone`, the secret layer's threat model is `offchain.campaign.secret`; the attacks a pirated copy
+undergoes are simulated by `offchain.campaign.attacks` (tests and benchmarks only).
 
 Design
 ------
@@ -12,48 +14,47 @@ Design
   undoes any rescaling.  The watermark is computed in that frame, up-sampled (bicubic) to the image
   size and added equally to R, G and B (so only luminance changes).
 * **Sync template** (geometry): a key-derived band-pass tile of ``128 x 128`` canonical px repeated 2 x 2 times
-  (RMS 2.1 grey levels); `offchain.campaign.registration` finds extents and offsets by folding (crops of <= 10 %
-  per border), first at half resolution for every hypothesis of mirror (a horizontal flip) x rotation (0, +-0.5,
-  ..., +-2 degrees; the suspect is rotated back in its own square-pixel grid), then at full resolution.
-* **Payload**: spread-transform dither modulation (STDM, a quantization-index modulation) of
-  orthonormal 2-D DCT coefficients of the central ``200 x 200`` region of the canonical frame (a
-  28 px margin that a 10 % crop never removes, nor a 2-degree rotation's corners).  The 220 coefficients used
-  are key-selected among those with radial index in ``[3, 18]`` (wavelengths ~22..130 canonical px, which survive
-  JPEG q40 and 50 % down-scaling); each coded bit owns one coefficient with a key sign and dither, and
-  is quantized on one of two interleaved lattices of step ``delta = 120``.  Embedding is iterated
-  on the actually rendered uint8 image (clipping, resampling, rounding).
+  (RMS 2.1 grey levels for 64-bit codes, 1.7 for 128-bit codes); `offchain.campaign.registration` finds extents and
+  offsets by folding (crops of <= 10 % per border), at half resolution for every hypothesis of mirror (a horizontal
+  flip) x rotation (0, +-0.5, ..., +-2 degrees; the suspect is rotated back in its own square-pixel grid), then at
+  full resolution.  Only hypotheses whose sync peak stands out (>= 7 standard deviations; an absent template gives
+  ~5-6.5) are registered at once, then the two best others: an unmarked image is rejected in seconds.
+* **Payload**: spread-transform dither modulation (STDM, a quantization-index modulation) of orthonormal 2-D DCT
+  coefficients of the central ``200 x 200`` region of the canonical frame (a 28 px margin that a 10 % crop never
+  removes, nor a 2-degree rotation's corners).  64-bit codes: 220 coefficients key-selected among those with radial
+  index in ``[3, 18]``, step ``delta = 120``.  128-bit codes: 414 coefficients key-selected in the even DCT parity
+  class ``(u + v) % 2 == 0`` of radial indices ``[3, 33]``, ``delta = 105`` (the odd class is the secret layer's).
+  Each coded bit owns one coefficient with a key sign and dither, quantized on one of two interleaved lattices.
+  Embedding is iterated on the actually rendered uint8 image (clipping, resampling, rounding).  A layer's payload
+  costs ``n_bits delta^2 / 12`` of squared error: about 38.5 dB PSNR for the public layer of a 128-bit code.
 * **Tone** (`offchain.campaign.tone`): brightness, contrast and gamma scale the lattice; a grid of inverse gamma
-  exponents and gains is searched for the best lattice fit before decoding (a constant offset moves only the DC).
+  exponents and gains, then a per-coefficient low-pass gain ``g exp(-c r^2)`` (resizing, blur and codecs), is
+  searched for the best lattice fit before decoding (a constant offset moves only the DC); saturated highlights and
+  crushed shadows get a smooth fill searched the same way.
 * **Fine registration**: around each sync hypothesis, the rotation (steps of 0.05 degrees, when the fit is poor)
   and a joint grid of (extent, centre) per axis maximize the lattice fit ``Q = mean cos(4 pi (p - dither) /
-  delta)`` (~1 when aligned, ~0 otherwise), computed cheaply through the separability of resampling and DCT.
-* **Error correction**: payload = 64-bit code + CRC-16/CCITT-FALSE (80 bits), encoded by a
-  shortened binary BCH code over GF(2^8) (n = 220, k = 80, t = 20: corrects any 20 bit errors),
-  scrambled by a key-derived mask.  Decoding uses Chase-II soft decoding (flips of the 4 least
-  reliable bits); a candidate is accepted only if BCH decoding succeeds *and* the CRC matches.
-  A random word passes both with probability ~2^-59, so even over the few thousand decoding
-  attempts of one extraction a wrong code is essentially never returned: ``extract`` either
-  returns the exact code or raises ``WatermarkNotFound``.
+  delta)`` (~1 when aligned, ~0 otherwise), computed cheaply through the separability of resampling and DCT; when
+  the tone found at the sync geometry is unreliable (Q < 0.3) the refinement runs under a few plain gains.
+* **Error correction** (`offchain.campaign.ecc`): code + CRC-16/CCITT-FALSE, encoded by a shortened binary BCH code
+  (64-bit: n = 220, k = 80, t = 20 over GF(2^8); 128-bit: n = 414, k = 144, t = 32 over GF(2^9)), scrambled by a
+  key-derived mask.  64-bit codes are decoded by Chase-II (flips of the 4 least reliable bits), 128-bit codes by the
+  BCH decoder then ordered-statistics decoding (OSD-1, ~50 errors); a candidate is accepted only if it passes the
+  decoder's distance check *and* the CRC.  A random word passes with probability ~2^-59 (64-bit) and < 2^-89
+  (128-bit) per decoding attempt, so over the few thousand attempts of one extraction a wrong code is essentially
+  never returned: ``extract`` either returns the exact code or raises ``WatermarkNotFound``.
+* **Secret layer** (``embed(..., secret_key=K)``, ``extract(..., K, secret=True)``): the same code again, with its
+  own sync template, dither, signs, mask and coefficients (the odd parity class for 128-bit codes, the ring
+  ``[18.5, 25]`` for 64-bit codes), all from ``K``; it costs as much as the public layer (about 35.5 dB for both
+  layers of a 128-bit code).  `offchain.campaign.secret` states what it stops (public-key laundering) and what not.
 
-Threat model (laundering)
--------------------------
-The key is public: the campaign contract publishes it so that any informer can extract codes from a pirated copy.
-Whoever holds the key can therefore run `embed` and `extract`, and a licensee can, on its *own* copy:
-
-* read its codes (it knows them anyway: no secret is lost);
-* **re-embed** a random code (`offchain.campaign.attacks.launder`): the quantization lattice is public, so the
-  projections are moved onto another code's lattice at the cost of one embedding (about 38 dB PSNR against its
-  marked copy: invisible) and the copy then carries a code of no licensee; or move every projection midway between
-  the two lattices (erasure), cheaper still;
-* it can *not* make the copy carry another licensee's code: the other variants' codes are hidden by the oblivious
-  transfer (`offchain.campaign.ot`), and the BCH + CRC check makes guessing hopeless.
-
-So a public-key quantization watermark stops pirates who do not hold a licence (every attack of the robustness
-benchmark) and informers who relay copies as found, but not a licensee that launders before leaking: no public
-detector can, since the detector is an oracle that tells the launderer when it has succeeded.  The benchmark
-measures it (``launder`` rows: recovery of the licensee's code and PSNR after the attempt).  Raising the bar needs
-a second, secret layer: the owner embeds the same code under a key it keeps (publishing only a hash commitment),
-detects laundered copies itself and reveals the key in an appeal; this is not built.
+Threat model (laundering, in short; `offchain.campaign.secret` in full)
+-------------------------------------------------------------------------
+The public key is published so that any informer can extract; so a licensee can re-embed a random code into its own
+copy (`offchain.campaign.attacks.launder`, ~37 dB against its copy), erase the public layer or strip its sync,
+and check the result with the public detector.  It can not make the copy carry another licensee's code (the
+oblivious transfer hides the other variants; BCH + CRC make guessing hopeless).  The secret layer survives every
+such public-key laundering; a licensee that knows the layout can still add blind noise to the secret layer's
+coefficient class at a cost comparable to the embedding (``benchmarks/watermark_robustness.py`` measures both).
 """
 
 from __future__ import annotations
