@@ -2,22 +2,29 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/watermark_robustness.py [--photos DIR] [--n N] [--json] [--seed S] [--short-side PX]
+    .venv/bin/python benchmarks/watermark_robustness.py [--photos DIR] [--n N] [--skip K] [--code-bytes 8|16]
+        [--secret] [--only NAME ...] [--json] [--out FILE] [--seed S] [--short-side PX]
 
-Photos (``*.JPEG``, ``*.jpg``, ``*.png`` in ``--photos``, default the bundle's 100 ImageNet photos) are resized
-(Pillow LANCZOS) so the shorter side is ``--short-side`` px (default 256; 0 = as they are).  For each photo a random
-64-bit code is embedded under a fixed public key; every attack below is applied and the code is extracted blindly.
-Random parameters (crop fractions in [0, 0.10] per border, rotation angles in [-2, 2] degrees) are drawn per photo
-from ``--seed``.  Rows:
+Photos (``*.JPEG``, ``*.jpg``, ``*.png`` in ``--photos``, default the bundle's 100 ImageNet photos, sorted; ``--skip``
+and ``--n`` select a slice) are resized (Pillow LANCZOS) so the shorter side is ``--short-side`` px (default 256;
+0 = as they are).  For each photo a random code of ``--code-bytes`` (default 16: 128 bits) is embedded under a fixed
+public key (and, with ``--secret``, the secret layer under a fixed secret key); every attack below is applied and
+the code is extracted blindly.  Random parameters (crop fractions in [0, 0.10] per border, rotation angles in
+[-2, 2] degrees) are drawn per photo from ``--seed``.  Rows:
 
 * ``exact``: the embedded code came back; ``wrong``: another code came back (never acceptable, except for the
-  laundering rows, where it is the launderer's random code); ``failed``: `WatermarkNotFound`.
-* ``unmarked`` / ``other-key``: extraction from the unmarked photo / under another key; any code is ``wrong``.
-* ``launder``: the licensee re-embeds a random code with the public key (`offchain.campaign.attacks.launder`);
-  ``launder+jpeg50``: then re-encodes.  The JSON adds the PSNR of the laundered copy against the marked copy.
+  laundering rows, where it is the launderer's random code); ``failed``: `WatermarkNotFound`.  With ``--secret``,
+  ``secret_exact`` / ``secret_wrong`` / ``secret_failed`` count the secret layer read with the secret key.
+* ``unmarked`` / ``other-key``: extraction from the unmarked photo / under another (public, resp. secret) key; any
+  code is ``wrong``.
+* laundering by a licensee holding the public key: ``launder`` re-embeds a random code
+  (`offchain.campaign.attacks.launder`), ``launder+jpeg50`` then re-encodes, ``launder+strip-sync+crop+jpeg50``
+  also subtracts the public sync template, crops and re-encodes; ``blind-secret-band<sigma>`` adds Gaussian noise
+  of ``sigma`` to every coefficient of the secret layer's (public) pool (`offchain.campaign.attacks.band_noise`).
+  The JSON's ``attempt_psnr_db_mean`` gives each attempt's PSNR against the marked copy (before crop / re-encoding).
 
-Prints a markdown table; ``--json`` prints ``{"attacks": {name: {"n", "exact", "wrong", "failed"}}, "psnr_db_mean",
-...}`` instead.
+Prints a markdown table; ``--json`` prints ``{"attacks": {name: {"n", "exact", "wrong", "failed", ...}},
+"psnr_db_mean", ...}`` instead; ``--out`` rewrites that JSON after every photo.
 """
 
 from __future__ import annotations
@@ -103,11 +110,12 @@ def _count(rows: dict, name: str, got, code, prefix: str = "") -> None:
 
 
 def run(files: list[Path], short_side: int, seed: int, progress=None, code_bytes: int = 16, secret: bool = False,
-        only: list[str] | None = None) -> dict:
+        only: list[str] | None = None, out: Path | None = None) -> dict:
     """Embed, attack and extract on every photo; returns the JSON-able result dictionary.
 
     ``secret``: embed the secret layer too (key `SECRET_KEY`) and read it after every attack (fields
     ``secret_exact``, ``secret_wrong``, ``secret_failed`` of each row).  ``only``: restrict to these attack names.
+    ``out``: a file rewritten with the result so far after every photo (long runs that may be cut short).
     """
     rng = np.random.default_rng(seed)
     rows: dict[str, dict] = {}
@@ -154,10 +162,19 @@ def run(files: list[Path], short_side: int, seed: int, progress=None, code_bytes
             read("other-key", marked, OTHER_KEY, None, secret_key=OTHER_KEY)
         if progress:
             progress(f"{f.name}: psnr {psnrs[-1]:.2f} dB")
+        if out is not None:
+            tmp = out.with_suffix(".tmp")
+            tmp.write_text(json.dumps(_result(rows, times, secret_times, psnrs, attempt_psnr, i + 1, short_side, seed,
+                                              code_bytes, secret), indent=1))
+            tmp.replace(out)
+    return _result(rows, times, secret_times, psnrs, attempt_psnr, len(files), short_side, seed, code_bytes, secret)
+
+
+def _result(rows, times, secret_times, psnrs, attempt_psnr, n_photos, short_side, seed, code_bytes, secret) -> dict:
     res = {"attacks": rows, "psnr_db_mean": float(np.mean(psnrs)), "psnr_db_min": float(np.min(psnrs)),
            "extract_s_mean": {k: float(np.mean(v)) for k, v in times.items()},
-           "extract_s_per_photo": float(sum(np.sum(v) for v in times.values()) / len(files)),
-           "n_photos": len(files), "short_side": short_side, "seed": seed, "code_bytes": code_bytes,
+           "extract_s_per_photo": float(sum(np.sum(v) for v in times.values()) / n_photos),
+           "n_photos": n_photos, "short_side": short_side, "seed": seed, "code_bytes": code_bytes,
            "secret_layer": secret}
     if attempt_psnr:
         res["launder_psnr_db_mean"] = float(np.mean(attempt_psnr["launder"]))
@@ -179,6 +196,7 @@ def main() -> None:
     ap.add_argument("--secret", action="store_true", help="embed the secret layer too and read it after each attack")
     ap.add_argument("--only", nargs="*", help="only these rows (attack names; 'launder', 'unmarked')")
     ap.add_argument("--json", action="store_true", help="print the JSON result instead of the table")
+    ap.add_argument("--out", type=Path, help="rewrite this JSON file with the result so far after every photo")
     ap.add_argument("--verbose", action="store_true", help="print progress per photo on stderr")
     args = ap.parse_args()
     if args.n < 1:
@@ -189,7 +207,7 @@ def main() -> None:
         print(f"error: no photos (*.JPEG, *.jpg, *.png) in {args.photos}", file=sys.stderr)
         sys.exit(2)
     prog = (lambda m: print(m, file=sys.stderr, flush=True)) if args.verbose else None
-    res = run(files, args.short_side, args.seed, prog, args.code_bytes, args.secret, args.only)
+    res = run(files, args.short_side, args.seed, prog, args.code_bytes, args.secret, args.only, args.out)
     if args.json:
         print(json.dumps(res, indent=1))
         return

@@ -1,8 +1,9 @@
 """Attacks that pirated copies typically undergo, used by watermark tests, benchmarks and the demo.
 
 All helpers take and return ``uint8`` arrays of shape ``(H, W, 3)`` (RGB); codecs, resampling, rotation and
-tone edits are Pillow's (what a pirate does in one line).  `launder` is the attack of a licensee that can run the
-detector (the watermark key is public): it re-embeds a random code into its own copy.
+tone edits are Pillow's (what a pirate does in one line).  `launder`, `strip_sync` and `band_noise` are the attacks of
+a licensee that can run the public detector (the watermark key is public, `offchain.campaign.secret`): re-embed a
+random code into its own copy, remove the public sync template, blindly add noise to the secret layer's pool.
 """
 
 from __future__ import annotations
@@ -142,13 +143,15 @@ def chain(
     return jpeg(resize(crop(image, fractions), factor, method), quality)
 
 
-def launder(image: np.ndarray, key: bytes, seed: int = 0, code_bytes: int = 8) -> np.ndarray:
+def launder(image: np.ndarray, key: bytes, seed: int = 0, code_bytes: int | None = None) -> np.ndarray:
     """The laundering attack of a licensee holding the public watermark key: embed a random ``code_bytes``-byte
     code (seeded) into its own marked copy with `offchain.campaign.watermark.embed`, overwriting the public payload
-    of its own code.  Returns the laundered uint8 HxWx3 image."""
+    of its own code (``code_bytes`` default: `offchain.campaign.codes.CODE_BYTES`).  Returns the laundered uint8
+    HxWx3 image."""
+    from offchain.campaign.codes import CODE_BYTES
     from offchain.campaign.watermark import embed
 
-    return embed(_check(image), np.random.default_rng(seed).bytes(code_bytes), key)
+    return embed(_check(image), np.random.default_rng(seed).bytes(code_bytes or CODE_BYTES), key)
 
 
 def strip_sync(image: np.ndarray, key: bytes, code_bytes: int = 16) -> np.ndarray:
