@@ -264,3 +264,83 @@ def decode_payload(bits: np.ndarray, code_bytes: int = 8) -> bytes:
     if crc16(code) != crc:
         raise WatermarkNotFound("CRC mismatch")
     return code
+
+
+# ---------------------------------------------------------------------------------------------
+# Soft-decision decoding: ordered statistics (OSD-1), for 128-bit codes
+# ---------------------------------------------------------------------------------------------
+OSD_MAX_DIST = {16: 56}  # largest accepted Hamming distance between the OSD codeword and the hard decisions
+
+
+@functools.lru_cache(maxsize=None)
+def generator(code_bytes: int) -> np.ndarray:
+    """The systematic generator matrix (k, n) uint8 of the ``code_bytes`` channel: row i encodes data bit i."""
+    c = channel(code_bytes)
+    eye = np.eye(c.k, dtype=np.uint8)
+    return np.stack([c.encode(eye[i]) for i in range(c.k)])
+
+
+def osd_false_positive_bound(code_bytes: int, candidates: int = 1) -> float:
+    """Probability that `decode_osd` accepts a uniformly random word, per call: each of the ``candidates`` codewords
+    checked agrees with the word on its k most reliable bits by construction and must agree on all but
+    ``OSD_MAX_DIST`` of the other n - k bits (a binomial tail at 1/2) and then pass the CRC-16 (2^-16)."""
+    c = channel(code_bytes)
+    m = c.n - c.k
+    tail = sum(math.comb(m, i) for i in range(OSD_MAX_DIST[code_bytes] + 1)) / 2.0**m
+    return candidates * tail * 2.0**-_CRC_BITS
+
+
+def decode_osd(soft: np.ndarray, code_bytes: int = 16, n_check: int = 3) -> bytes:
+    """Ordered-statistics decoding of order 1 from soft values (n,) (sign: bit 0 if >= 0, reliability = |soft|).
+
+    The k most reliable independent positions are re-encoded (OSD-0) and each of them flipped in turn (OSD-1); the
+    ``n_check`` candidates of least weighted distance are accepted only if their Hamming distance to the hard
+    decisions is at most ``OSD_MAX_DIST`` *and* the CRC matches (false positives: `osd_false_positive_bound`).
+    Returns the code; raises ``WatermarkNotFound`` otherwise.
+    """
+    if code_bytes not in OSD_MAX_DIST:
+        raise WatermarkError(f"no OSD decoder for {code_bytes}-byte codes")
+    c = channel(code_bytes)
+    soft = np.asarray(soft, dtype=np.float64)
+    if soft.shape != (c.n,):
+        raise ValueError(f"expected {c.n} soft values, got shape {soft.shape}")
+    hard = (soft < 0).astype(np.uint8)
+    rel = np.abs(soft)
+    order = np.argsort(-rel, kind="stable")
+    G = generator(code_bytes)[:, order].copy()  # columns by decreasing reliability
+    k = c.k
+    pivots = []
+    row = 0
+    for col in range(c.n):
+        if row == k:
+            break
+        nz = np.nonzero(G[row:, col])[0]
+        if nz.size == 0:
+            continue
+        r = row + nz[0]
+        if r != row:
+            G[[row, r]] = G[[r, row]]
+        others = np.nonzero(G[:, col])[0]
+        others = others[others != row]
+        G[others] ^= G[row]
+        pivots.append(col)
+        row += 1
+    if row < k:
+        raise WatermarkNotFound("OSD: rank deficient")
+    pivots = np.array(pivots)
+    h = hard[order]
+    info = h[pivots]
+    c0 = (info.astype(np.int64) @ G.astype(np.int64)) % 2
+    cands = np.vstack([c0[None, :], c0[None, :] ^ G]).astype(np.uint8)  # (k+1, n)
+    r_ord = rel[order]
+    metric = ((cands != h[None, :]) * r_ord[None, :]).sum(axis=1)
+    for i in np.argsort(metric)[:n_check]:
+        cw = np.empty(c.n, dtype=np.uint8)
+        cw[order] = cands[i]
+        if int((cw != hard).sum()) > OSD_MAX_DIST[code_bytes]:
+            continue
+        raw = _bits_to_bytes(cw[c.n_parity:])
+        code, crc = raw[:code_bytes], int.from_bytes(raw[code_bytes:], "little")
+        if crc16(code) == crc:
+            return code
+    raise WatermarkNotFound("OSD: no codeword close enough with a matching CRC")
