@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from offchain.campaign.codes import secret_key_commitment
+from offchain.campaign.secret import commitment as secret_key_commitment
 from protocol.campaign.binding import ArgusError, Campaign
 from tests.test_argus_contract import P, World
 from tests.test_argus_contract import _home  # noqa: F401  (autouse: PINPOINT_HOME in a temporary directory)

@@ -42,9 +42,9 @@ import {Payments} from "../shared/Payments.sol";
 ///         copy. The owner may also embed every variant's code in a second layer under a secret key, detect a
 ///         laundered copy itself and report it through the same commit/reveal as any informer (earning f(n)
 ///         like any informer; its owner payoff above is unchanged). The contract stores only
-///         `secretKeyCommitment` = keccak256("argus-secret-watermark-key" || key) (0 if none), fixed before
-///         any licence, so that once the key is disclosed anyone can check the owner's detection used the key
-///         committed before licensing.
+///         `secretKeyCommitment` = keccak256("pinpoint-watermark-secret-key-v1|" || key) (0 if none;
+///         `offchain/campaign/secret.py`), fixed before any licence, so that once the key is disclosed anyone can
+///         check the owner's detection used the key committed before licensing.
 ///         Construction of the protocol: see the Argus paper (arXiv 2107.06049) and
 ///         `offchain/campaign/ot.py`.
 /// @dev Hash formats (all keccak256, abi.encodePacked):
@@ -118,7 +118,7 @@ contract Campaign is Payments {
         bytes32 watermarkKey; // the public key of the watermark detector
         uint32 quorum; // k, 3..S: segments a report must open (framing by guessing: 2^-k with m = 1)
         uint32 appealQuorum; // m, 1..k: differing segments an appeal must open (repudiation: ~m * 2^128 keccaks)
-        bytes32 secretKeyCommitment; // keccak256("argus-secret-watermark-key" || secret key), 0: no secret layer
+        bytes32 secretKeyCommitment; // `offchain.campaign.secret.commitment` of the secret key, 0: no secret layer
     }
 
     /// @dev Slot 0: status, accusedAt, reports, bits, mask, licensedAt (nonzero from `join` on, so a reveal
@@ -158,7 +158,7 @@ contract Campaign is Payments {
     uint256 public immutable otKeyX;
     uint256 public immutable otKeyY;
     bytes32 public immutable watermarkKey;
-    /// @notice keccak256("argus-secret-watermark-key" || k) of the owner's secret watermark key k (0: none): the
+    /// @notice keccak256("pinpoint-watermark-secret-key-v1|" || k) of the owner's secret watermark key k (0: none): the
     ///         owner's detections of laundered copies can be checked against it once k is disclosed.
     bytes32 public immutable secretKeyCommitment;
 

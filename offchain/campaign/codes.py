@@ -39,8 +39,6 @@ CODE_BYTES = 16
 """Bytes of one watermark code (128 bits): what `offchain.campaign.watermark` embeds in one image."""
 LEAF_BYTES = 16
 """Bytes of one code leaf (`CodeTree.leaf`: keccak256 truncated to 128 bits; two make a pair word)."""
-SECRET_KEY_DOMAIN = b"argus-secret-watermark-key"
-"""Domain of the owner's secret-key commitment (`secret_key_commitment`, `Campaign.secretKeyCommitment`)."""
 
 
 class CodeError(PinpointError, ValueError):
@@ -119,14 +117,6 @@ def report_item(leaves: list[bytes], segment: int, variant: int, code: bytes) ->
     if len(code) != CODE_BYTES:
         raise CodeError(f"a code is {CODE_BYTES} bytes, got {len(code)}")
     return bytes(code) + leaves[2 * segment + 1 - variant]
-
-
-def secret_key_commitment(key: bytes) -> bytes:
-    """keccak(SECRET_KEY_DOMAIN || key), 32 bytes: the owner's commitment to its secret watermark key
-    (`Campaign.secretKeyCommitment`). Raises CodeError on an empty key."""
-    if not key:
-        raise CodeError("empty secret key")
-    return keccak(SECRET_KEY_DOMAIN + bytes(key))
 
 
 def depth_for(n: int) -> int:

@@ -41,7 +41,7 @@ class Params:
     watermark_key: bytes = b"argus-demo-watermark-key-0000000"
     quorum: int = 3  # k: segments a report opens (framing by guessing succeeds with 2^-k * sum_{i<m} C(k, i))
     appeal_quorum: int = 1  # m: differing segments an appeal opens (repudiation: about m * 2^128 keccaks)
-    secret_key_commitment: bytes = bytes(32)  # `codes.secret_key_commitment` of the owner's secret key; 0: none
+    secret_key_commitment: bytes = bytes(32)  # `offchain.campaign.secret.commitment` of the owner's secret key; 0: none
 
     def tuple(self, A: ot.Point) -> tuple:
         """The constructor's `Campaign.Params` tuple with the owner's OT key ``A`` (watermark key padded to 32

@@ -193,9 +193,9 @@ def audit_trace(camp: Campaign, secret_key: bytes, images: list[np.ndarray]) -> 
     the SECRET layer of ``images`` carries (`offchain.campaign.codes.locate_all`, at least the quorum of segments
     each): what the owner's trace of that copy must have found. Raises ArgusError if the key is not the committed
     one, or no watermark is found."""
-    from offchain.campaign.codes import secret_key_commitment
+    from offchain.campaign.secret import opens
 
-    if secret_key_commitment(secret_key) != camp.params().secret_key_commitment:
+    if not opens(camp.params().secret_key_commitment, secret_key):
         raise ArgusError("this key is not the secret key the campaign committed to")
     codes = extract_codes(images, secret_key, secret=True)
     return locate_all(codes, camp.code_index(), camp.address, camp.params().quorum)

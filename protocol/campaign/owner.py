@@ -8,28 +8,24 @@ by oblivious transfer (`offchain.campaign.ot`): the owner never learns which var
 Laundering: a licensee holds the public key, so it can overwrite the public layer of its own copy
 (`offchain.campaign.attacks.launder`). With a secret key (``Owner.secret_key``), every variant also carries its
 code in a second layer only that key detects; the campaign stores a commitment to the key
-(`offchain.campaign.codes.secret_key_commitment`, fixed at creation, before any licence). `owner_trace` extracts
+(`offchain.campaign.secret.commitment`, fixed at creation, before any licence). `owner_trace` extracts
 the secret layer of a suspected copy and makes the ordinary informer reports of it (commit, reveal, claim through
 `protocol.campaign.informer`): the owner earns what any informer earns, f(n) per report, and nothing more.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from offchain.campaign import ot
-from offchain.campaign.codes import code_leaves, new_codes, secret_key_commitment
+from offchain.campaign import secret
+from offchain.campaign.codes import code_leaves, new_codes
 from protocol.campaign.binding import ArgusError, Campaign, Params, ot_context
 from protocol.campaign.storage import load_private, png_bytes, save_private, state_dir
 from protocol.chain.connection import Chain, Tx
-
-SECRET_KEY_BYTES = 32
-"""Bytes of a generated secret watermark key."""
-
 
 @dataclass
 class Owner:
@@ -75,7 +71,7 @@ class Owner:
     @property
     def secret_commitment(self) -> bytes:
         """`Campaign.secretKeyCommitment` of this owner: the key's commitment, or 32 zero bytes without a key."""
-        return secret_key_commitment(self.secret_key) if self.secret_key is not None else bytes(32)
+        return secret.commitment(self.secret_key) if self.secret_key is not None else bytes(32)
 
 
 def _pending_path(owner: Owner) -> Path:
@@ -92,7 +88,7 @@ def owner_create(chain: Chain, params: Params, escrow: int, sender: str, secret_
     if secret_key is not None and not secret_layer:
         raise ArgusError("a secret key was given but the secret layer is off")
     owner = Owner(ot.OwnerKey.generate(),
-                  secret_key=(secret_key or secrets.token_bytes(SECRET_KEY_BYTES)) if secret_layer else None)
+                  secret_key=(secret_key or secret.new_secret_key()) if secret_layer else None)
     params = replace(params, secret_key_commitment=owner.secret_commitment)
     pending = save_private(_pending_path(owner), owner.as_dict())
     camp, tx = Campaign.create(chain, params, owner.key.A, escrow, sender=sender)
