@@ -1,10 +1,12 @@
 """Gas of every Argus `Campaign` entry point, and the cost of one report (commit + first reveal) against the paper's
 ~14 ETH transfers (~294k gas) and issue 11's target: at most 100k gas at 64 segments (enforced: exit 1 above it).
 
-A report opens only the k (``--quorum``, default 3) segments it needs, against the licence's Merkle root of code
-leaves, with one multiproof (`contracts/campaign/CodeTree.sol`); the informer picks the run of k found segments with
-the shortest proof, so the reveal grows with log2(S), not S. Before (whole watermark revealed, every other-variant
-hash in calldata): 103k / 125k / 214k gas at S = 4 / 16 / 64.
+A report opens only the k (``--quorum``, default 3) segments it needs, against the licence's Merkle root of pair
+words (`contracts/campaign/CodeTree.sol`): one calldata word per segment (its 128-bit code and the other variant's
+16-byte leaf) and one multiproof over the pair words; the informer picks the run of k found segments with the
+shortest proof, so the reveal grows with log2(S), not S. Earlier: whole watermark revealed, every other-variant hash
+in calldata: 103k / 125k / 214k gas at S = 4 / 16 / 64; 64-bit codes under a tree of the 2*S code leaves: 94.6k /
+96.9k / 99.1k (k = 3) and 107.4k / 109.6k at S = 16 / 64 (k = 8).
 
 Usage: ``python benchmarks/argus_gas.py [--segments 4 16 64] [--quorum 3] [--rpc-url URL] [--json]``
 (in-process chain by default; the gas is the same on anvil).

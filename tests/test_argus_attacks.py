@@ -130,7 +130,7 @@ def test_clients_save_before_they_send(monkeypatch, tmp_path):
     from protocol.campaign import owner as owner_mod
     from protocol.campaign.binding import ot_context
     from protocol.campaign.owner import Owner, owner_license
-    from offchain.campaign.codes import code_leaf
+    from offchain.campaign.codes import CODE_BYTES, code_leaf
     from protocol.campaign.storage import load_delivery, state_dir
 
     w = World(k=0)
@@ -149,7 +149,7 @@ def test_clients_save_before_they_send(monkeypatch, tmp_path):
     lic, _ = licensee_join(w.camp, w.A[1])
     own = Owner(w.key)
     monkeypatch.setattr(owner_mod, "make_variants",
-                        lambda segs, codes, key: [(c0 + b"img0", c1 + b"img1") for c0, c1 in codes])
+                        lambda segs, codes, key, secret_key=None: [(c0 + b"img0", c1 + b"img1") for c0, c1 in codes])
     monkeypatch.setattr(Campaign, "license_tx", crash)
     with pytest.raises(RuntimeError):
         owner_license(w.camp, own, lic.id, [None] * P.segments, w.owner, delivery_path=tmp_path / "d.json")
@@ -161,4 +161,4 @@ def test_clients_save_before_they_send(monkeypatch, tmp_path):
     leaves = code_leaves(addr, i, saved.codes[lic.id])
     got = ot.receive(lic.choice, w.key.A, delivery, leaves, ot_context(addr, i),
                      lambda j, v, c: code_leaf(addr, i, j, v, c))
-    assert [g[:8] for g in got] == [saved.codes[i][j][s] for j, s in enumerate(lic.choice.sigma)]
+    assert [g[:CODE_BYTES] for g in got] == [saved.codes[i][j][s] for j, s in enumerate(lic.choice.sigma)]

@@ -108,11 +108,11 @@ def test_cli_flow(anvil, tmp_path, monkeypatch):
     a = saved[0]
     salt = 0
     while True:
-        c = commitment(a.informer, a.codes, salt.to_bytes(32, "big"))
+        c = commitment(a.informer, a.located.blob, salt.to_bytes(32, "big"))
         if c < first:
             break
         salt += 1
-    InformerReport(a.campaign, a.informer, a.id, a.mask, a.bits, a.codes, a.proof, salt.to_bytes(32, "big"), c).save()
+    InformerReport(a.campaign, a.informer, a.id, a.mask, a.bits, a.items, a.proof, salt.to_bytes(32, "big"), c).save()
     err = _run(["report", "reveal", "--campaign", camp, "--account", "informer"], expect=2)
     assert err.count("CommitmentTooYoung") == 2 and "never mined" in err
     ch = Chain(anvil)

@@ -265,24 +265,31 @@ def test_bad_reports_rejected_by_name():
     w.ch.advance(P.min_age)
     # wrong licensee: licensee 1's commitment does not cover licensee 0's codes
     loc = good.located
-    wrong_lic = Located(1, loc.mask, loc.bits, loc.codes, loc.proof)
+    wrong_lic = Located(1, loc.mask, loc.bits, loc.items, loc.proof)
     w.fails("CodeMismatch", camp.reveal, wrong_lic, good.salt, inf)  # leaves are bound to the licensee id
-    w.fails("WrongStatus", camp.reveal, Located(9, loc.mask, loc.bits, loc.codes, loc.proof), good.salt, inf)
+    w.fails("WrongStatus", camp.reveal, Located(9, loc.mask, loc.bits, loc.items, loc.proof), good.salt, inf)
     # wrong codes (one code altered): a different commitment, so first the commitment check fails ...
-    bad_codes = bytearray(loc.codes); bad_codes[0] ^= 1
-    bad = InformerReport(camp.address, inf, 0, loc.mask, loc.bits, bytes(bad_codes), loc.proof, good.salt,
-                         commitment(inf, bytes(bad_codes), good.salt))
+    def altered(byte: int) -> InformerReport:
+        items = [bytearray(w) for w in loc.items]
+        items[0][byte] ^= 1
+        items = [bytes(w) for w in items]
+        return InformerReport(camp.address, inf, 0, loc.mask, loc.bits, items, loc.proof, good.salt,
+                              commitment(inf, b"".join(items), good.salt))
+
+    bad, bad_sibling = altered(0), altered(31)  # a code bit, or a bit of the other variant's leaf
     w.fails("UnknownCommitment", camp.reveal, bad.located, bad.salt, inf)
     camp.commit(bad.commitment, inf)  # ... and once committed, the proof of possession fails
+    camp.commit(bad_sibling.commitment, inf)
     w.ch.advance(P.min_age)
     w.fails("CodeMismatch", camp.reveal, bad.located, bad.salt, inf)
+    w.fails("CodeMismatch", camp.reveal, bad_sibling.located, bad_sibling.salt, inf)
     # wrong bits (claims the other variant): the hashes land in the wrong slots
     low = loc.mask & -loc.mask
-    w.fails("CodeMismatch", camp.reveal, Located(0, loc.mask, loc.bits ^ low, loc.codes, loc.proof), good.salt, inf)
-    w.fails("BadBits", camp.reveal, Located(0, loc.mask, loc.bits | 1 << 4, loc.codes, loc.proof), good.salt, inf)
-    w.fails("BadBits", camp.reveal, Located(0, loc.mask | 1 << 4, loc.bits, loc.codes, loc.proof), good.salt, inf)
-    w.fails("CodeMismatch", camp.reveal, Located(0, loc.mask, loc.bits, loc.codes, loc.proof[:-1]), good.salt, inf)
-    w.fails("BadLength", camp.reveal, Located(0, loc.mask ^ low, loc.bits & ~low, loc.codes, loc.proof), good.salt,
+    w.fails("CodeMismatch", camp.reveal, Located(0, loc.mask, loc.bits ^ low, loc.items, loc.proof), good.salt, inf)
+    w.fails("BadBits", camp.reveal, Located(0, loc.mask, loc.bits | 1 << 4, loc.items, loc.proof), good.salt, inf)
+    w.fails("BadBits", camp.reveal, Located(0, loc.mask | 1 << 4, loc.bits, loc.items, loc.proof), good.salt, inf)
+    w.fails("CodeMismatch", camp.reveal, Located(0, loc.mask, loc.bits, loc.items, loc.proof[:-1]), good.salt, inf)
+    w.fails("BadLength", camp.reveal, Located(0, loc.mask ^ low, loc.bits & ~low, loc.items, loc.proof), good.salt,
             inf)
     camp.reveal(good.located, good.salt, inf)
     w.fails("UnknownCommitment", camp.reveal, good.located, good.salt, inf)  # revealed once only

@@ -1,9 +1,10 @@
 """Issue 11's attacks replayed against the PREVIOUS campaign contracts (their artifacts read from git history), to
 show each attack test of tests/test_argus_attacks.py, test_argus_payoffs.py and test_argus_partial.py fails there
 for the reason it names: the contract of d3ab9eb (before items 1, 2, 6, 8: unsafe parameters, owner payoff growing
-with n, escrow griefing, a commitment made in time shut out, forged OT proofs) and the one of 74de19f (before items
-3, 4, 9: no partial or mixed copies, one flipped segment wins an appeal, 214k gas per report at 64 segments).
-Skipped outside a git checkout that holds those commits."""
+with n, escrow griefing, a commitment made in time shut out, forged OT proofs), the one of 74de19f (before items
+3, 4, 9: no partial or mixed copies, one flipped segment wins an appeal, 214k gas per report at 64 segments) and the
+one of e65b302 (64-bit codes: one 2^64 preimage search cleared a guilty licensee). The old contracts take 8-byte
+codes. Skipped outside a git checkout that holds those commits."""
 
 from __future__ import annotations
 
@@ -16,15 +17,29 @@ import sys
 import pytest
 
 from offchain.campaign import ot
-from offchain.campaign.codes import code_hash, commitment, new_codes, reward
+from offchain.campaign.codes import CodeError, code_hash, commitment, new_codes, report_of, repudiation_work, reward
+from offchain.common.hashing import keccak
 from protocol.campaign.binding import Params
 from protocol.chain.connection import Chain, ChainError
 from protocol.config import PROJECT
 
 BEFORE_ITEMS_1_2_6 = "d3ab9eb"
 BEFORE_ITEMS_3_4_9 = "74de19f"
+BEFORE_128_BIT_CODES = "e65b302"
+OLD_CODE_BYTES = 8
 P = Params()
 R, D = P.reward, P.deposit
+
+
+def _old_module(commit: str, path: str, name: str, tmp_path):
+    """The Python module ``path`` as of ``commit``, imported under ``name``."""
+    src = tmp_path / f"{name}.py"
+    src.write_text(_git_show(commit, path))
+    spec = importlib.util.spec_from_file_location(name, src)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def _git_show(commit: str, path: str) -> str:
@@ -59,8 +74,8 @@ class Old:
         choice = ot.choose(self.key.A, [secrets.randbelow(2) for _ in range(self.p.segments)])
         tx = self.ch.send(self.fn.join(choice.words()), sender=acct, value=self.p.deposit)
         i = int(self.c.events.Joined().process_receipt(tx.receipt)[0]["args"]["id"])
-        codes = new_codes(self.p.segments)
-        self.ch.send(self.fn.license(i, [code_hash(c) for pair in codes for c in pair], b"\1" * 32),
+        codes = new_codes(self.p.segments, code_bytes=OLD_CODE_BYTES)
+        self.ch.send(self.fn.license(i, [keccak(c) for pair in codes for c in pair], b"\1" * 32),
                      sender=self.A[0])
         self.choices.append(choice)
         self.codes.append(codes)
@@ -70,7 +85,7 @@ class Old:
         """Commit a report of licensee i's watermark with variants ``bits`` (codes given, or the owner's); returns
         the reveal call, to send later."""
         codes = codes or [self.codes[i][j][b] for j, b in enumerate(bits)]
-        other = [code_hash(self.codes[i][j][1 - b]) for j, b in enumerate(bits)]
+        other = [keccak(self.codes[i][j][1 - b]) for j, b in enumerate(bits)]
         salt = secrets.token_bytes(32)
         blob = b"".join(codes)
         self.ch.send(self.fn.commit(commitment(informer, blob, salt)), sender=informer)
@@ -191,10 +206,67 @@ def test_old_contract_report_cost_over_100k_at_64_segments():
     i = o.licensee(o.A[1])
     sigma = o.choices[i].sigma
     codes = [o.codes[i][j][b] for j, b in enumerate(sigma)]
-    other = [code_hash(o.codes[i][j][1 - b]) for j, b in enumerate(sigma)]
+    other = [keccak(o.codes[i][j][1 - b]) for j, b in enumerate(sigma)]
     salt = secrets.token_bytes(32)
     c = o.ch.send(o.fn.commit(commitment(o.A[5], b"".join(codes), salt)), sender=o.A[5])
     o.ch.advance(P.min_age)
     r = o.ch.send(o.fn.reveal(i, b"".join(codes), sum(b << j for j, b in enumerate(sigma)), other, salt),
                   sender=o.A[5])
     assert c.gas + r.gas > 200_000
+
+
+def test_old_64bit_codes_fell_to_one_64bit_search_new_leaves_bind_128_bits(tmp_path):
+    """Item 4 (64-bit codes): on the contract of e65b302 a leaf was keccak(code(8) || campaign || id || j || v), so
+    the other variant of a segment was opened by an 8-byte value, which a 2^64 search finds (``repudiation_work``
+    was m * 2^64); with appeal quorum m = 1 a friend's report carrying that one value cleared the guilty licensee
+    (2*D_L). Now a leaf binds a 16-byte code, truncated to 16 bytes: the same 8-byte value, padded either way, or
+    the real code with its last 8 bytes guessed opens nothing (CodeMismatch), and the work is 2^128 per segment."""
+    from tests.test_argus_contract import World
+
+    oc = _old_module(BEFORE_128_BIT_CODES, "offchain/campaign/codes.py", "old_codes", tmp_path)
+    assert oc.CODE_BYTES == OLD_CODE_BYTES and oc.repudiation_work(1) == 2**64
+    art = json.loads(_git_show(BEFORE_128_BIT_CODES, "protocol/chain/artifacts/Campaign.json"))
+    ch = Chain()
+    A = ch.accounts
+    key = ot.OwnerKey.generate()
+    wk = P.watermark_key.ljust(32, b"\0")[:32]
+    tx = ch.send(ch.w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor(
+        (R, P.rho_num, P.rho_den, D, P.segments, P.min_age, P.collection_window, P.appeal_window, P.duration,
+         *key.A, wk, 3, 1)), sender=A[0], value=2 * (R + D))
+    c = ch.w3.eth.contract(address=tx.receipt["contractAddress"], abi=art["abi"])
+    sigma = [secrets.randbelow(2) for _ in range(P.segments)]
+    choice = ot.choose(key.A, sigma)
+    ch.send(c.functions.join(choice.words()), sender=A[1], value=D)
+    codes = oc.new_codes(P.segments)
+    leaves = oc.code_leaves(c.address, 0, codes)
+    ch.send(c.functions.license(0, leaves, b"\1" * 32), sender=A[0])
+    flipped = [s ^ (j == 2) for j, s in enumerate(sigma)]  # segment 2: the 8-byte result of a 2^64 search
+    loc = oc.report_of(c.address, 0, leaves, {j: (b, codes[j][b]) for j, b in enumerate(flipped)}, None)
+    salt = secrets.token_bytes(32)
+    ch.send(c.functions.commit(oc.commitment(A[6], loc.codes, salt)), sender=A[6])
+    ch.advance(P.min_age)
+    ch.send(c.functions.reveal(0, loc.mask, loc.bits, loc.codes, loc.proof, salt), sender=A[6])
+    ch.advance(P.collection_window)
+    ch.send(c.functions.appeal(0, choice.words(), [2], [choice.b[2]]), sender=A[1])
+    assert ch.call(c.functions.credit(A[1])) == 2 * D  # the guilty licensee cleared by one 64-bit value
+
+    # now: the friend's 64-bit values do not open the other variant's 128-bit leaf
+    assert repudiation_work(1) == 2**128
+    w = World(k=1)
+    sig = w.lic[0].choice.sigma
+    idx = w.camp.code_index()[0]
+    other = w.codes[0][2][1 - sig[2]]
+    with pytest.raises(CodeError):  # an 8-byte code is not a code any more
+        report_of(w.camp.address, 0, idx, {2: (1 - sig[2], other[:OLD_CODE_BYTES])}, None)
+    guesses = [other[:8] + bytes(8), bytes(8) + other[:8], other[:8] + secrets.token_bytes(8)]
+    reps = []
+    for n, guess in enumerate(guesses):
+        found = {j: (s, w.codes[0][j][s]) for j, s in enumerate(sig)}
+        found[2] = (1 - sig[2], guess)
+        loc = report_of(w.camp.address, 0, idx, found, None)
+        salt = secrets.token_bytes(32)
+        reps.append((loc, salt, w.A[5 + n]))
+        w.camp.commit(commitment(w.A[5 + n], loc.blob, salt), w.A[5 + n])
+    w.ch.advance(P.min_age)
+    for loc, salt, who in reps:
+        w.fails("CodeMismatch", w.camp.reveal, loc, salt, who)

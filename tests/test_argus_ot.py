@@ -7,8 +7,8 @@ import random
 import pytest
 
 from offchain.campaign import ot
-from offchain.campaign.codes import CodeError, code_hash, code_leaves, code_root, locate, new_codes, \
-    verify_multiproof
+from offchain.campaign.codes import CODE_BYTES, CodeError, code_hash, code_leaves, code_pairs, code_root, locate, \
+    new_codes, verify_multiproof
 from offchain.common.hashing import keccak
 
 CTX = b"\xaa" * 20 + b"\0\0\0\1"
@@ -30,7 +30,7 @@ def test_receiver_gets_exactly_its_variants():
     choice = ot.choose(key.A, sigma)
     delivery = ot.deliver(key, choice.B, _variants(codes), CTX)
     got = ot.receive(choice, key.A, delivery, code_hashes(codes), CTX)
-    assert [p[:8] for p in got] == [codes[j][s] for j, s in enumerate(sigma)]
+    assert [p[:CODE_BYTES] for p in got] == [codes[j][s] for j, s in enumerate(sigma)]
     assert all(ot.open_matches(key.A, B, s, b) for B, s, b in zip(choice.B, sigma, choice.b))
     # the other opening of the same point does not hold (the appeal relies on it)
     assert not any(ot.open_matches(key.A, B, 1 - s, b) for B, s, b in zip(choice.B, sigma, choice.b))
@@ -66,7 +66,7 @@ def test_cheating_delivery_is_detected_and_provable():
     hashes = code_hashes(codes)
     # the owner delivers in segment 2 a code it did not commit
     forged = [list(v) for v in _variants(codes)]
-    forged[2][1] = b"\x00" * 8 + b"garbage"
+    forged[2][1] = b"\x00" * CODE_BYTES + b"garbage"
     delivery = ot.deliver(key, choice.B, [tuple(v) for v in forged], CTX)
     with pytest.raises(ot.DeliveryError) as e:
         ot.receive(choice, key.A, delivery, hashes, CTX)
@@ -85,7 +85,7 @@ def test_cheating_delivery_is_detected_and_provable():
 def test_bad_points_rejected():
     key = ot.OwnerKey.generate()
     with pytest.raises(ot.OTError):
-        ot.deliver(key, [(1, 3)], [(b"\0" * 8, b"\1" * 8)])
+        ot.deliver(key, [(1, 3)], [(b"\0" * CODE_BYTES, b"\1" * CODE_BYTES)])
     with pytest.raises(ot.OTError):
         ot.choose(key.A, [2])
 
@@ -99,11 +99,14 @@ def test_locate_finds_licensee_bits_and_a_valid_multiproof():
     bits = [1, 0, 0, 1]
     extracted = [codes1[j][b] for j, b in enumerate(bits)]
     loc = locate(list(reversed(extracted)), idx, camp, 4)  # any order
-    assert loc.id == 7 and loc.bits == 0b1001 and loc.mask == 0b1111 and loc.codes == b"".join(extracted)
-    assert verify_multiproof(code_root(idx[7]), 3, [2 * j + b for j, b in enumerate(bits)],
-                             [idx[7][2 * j + b] for j, b in enumerate(bits)], loc.proof)
+    assert loc.id == 7 and loc.bits == 0b1001 and loc.mask == 0b1111 and loc.codes == extracted
+    # each item is the code and the other variant's leaf; the opened words are the committed pair words
+    assert loc.items == [c + idx[7][2 * j + 1 - b] for j, (c, b) in enumerate(zip(extracted, bits))]
+    assert verify_multiproof(code_root(idx[7]), 2, [0, 1, 2, 3], code_pairs(idx[7]), loc.proof) and loc.proof == []
     part = locate(extracted[:3], idx, camp, 3)  # a partial copy (3 of 4 segments) reaches the quorum 3
     assert part.id == 7 and part.mask == 0b0111 and part.bits == 0b0001
+    assert verify_multiproof(code_root(idx[7]), 2, [0, 1, 2], code_pairs(idx[7])[:3], part.proof)
+    assert part.proof == [code_pairs(idx[7])[3]]
     with pytest.raises(CodeError):
         locate(extracted[:3], idx, camp, 4)
     with pytest.raises(CodeError):  # the leaves are bound to the campaign

@@ -9,8 +9,8 @@ import random
 
 import pytest
 
-from offchain.campaign.codes import (CODE_BYTES, Located, code_leaf, code_root, commitment, framing_probability,
-                                     multiproof, repudiation_work, verify_multiproof)
+from offchain.campaign.codes import (Located, code_leaf, code_pairs, code_root, commitment, depth_for,
+                                     framing_probability, multiproof, report_of, repudiation_work, verify_multiproof)
 from protocol.campaign.binding import Campaign, LicenseStatus, Params
 from protocol.campaign.informer import InformerReport, prepare_report, prepare_reports, report_for
 from protocol.campaign.safety import violations
@@ -20,7 +20,7 @@ from tests.test_argus_payoffs import Ledger, f
 
 R, D = P.reward, P.deposit
 MIXED = Params(**{**P.__dict__, "segments": 6})  # k = 3: a copy of 3 + 3 segments accuses both licensees
-STRICT = Params(**{**P.__dict__, "segments": 8, "quorum": 6, "appeal_quorum": 2})  # framing 7/64, repudiation 2^65
+STRICT = Params(**{**P.__dict__, "segments": 8, "quorum": 6, "appeal_quorum": 2})  # framing 7/64, repudiation 2^129
 
 
 def _reveal_all(w: World, L: Ledger, reps: list[InformerReport]) -> None:
@@ -94,9 +94,8 @@ def test_framing_with_fewer_than_k_segments_refused():
     guess = [sigma[0], 1 - sigma[1]] + sigma[2:]  # segment 1 guessed wrong (in every run of 3 segments)
     codes = w.copy_of(0, guess)
     leaves = w.camp.code_index()[0]
-    segs = [0, 1]
-    idx = [2 * j + guess[j] for j in segs]
-    two = Located(0, 0b11, guess[0] | guess[1] << 1, b"".join(codes[j] for j in segs), multiproof(leaves, idx))
+    two = report_of(w.camp.address, 0, leaves, {j: (guess[j], codes[j]) for j in (0, 1)}, None)
+    assert two.mask == 0b11 and two.bits == guess[0] | guess[1] << 1
     short = report_for(w.camp, two, owner_id)
     w.camp.commit(short.commitment, owner_id)
     w.ch.advance(P.min_age)
@@ -113,9 +112,9 @@ def test_framing_with_fewer_than_k_segments_refused():
 
 def test_framing_and_repudiation_bounds():
     """k and m are bounded campaign parameters: framing by guessing succeeds with probability
-    2^-k * sum_{i<m} C(k, i) <= 1/8 (contract and client agree), repudiation needs m * 2^64 keccaks."""
+    2^-k * sum_{i<m} C(k, i) <= 1/8 (contract and client agree), repudiation needs m * 2^128 keccaks."""
     assert framing_probability(3, 1) == pytest.approx(1 / 8) and framing_probability(6, 2) == 7 / 64
-    assert repudiation_work(2) == 2**65
+    assert repudiation_work(1) == 2**128 and repudiation_work(2) == 2**129
     w = World(k=0)
     for k, m, ok in ((3, 1, True), (2, 1, False), (4, 2, False), (6, 2, True), (8, 3, False), (9, 3, True),
                      (9, 0, False), (5, 6, False)):
@@ -131,7 +130,8 @@ def test_framing_and_repudiation_bounds():
 
 def _flipped_report(w: World, informer: str, i: int, flip: list[int]) -> InformerReport:
     """A friend's report of licensee i's copy with segments ``flip`` switched to the other variant (whose codes a
-    guilty licensee gets only by a 2^64 preimage search each; the test takes them from the owner's codes)."""
+    guilty licensee gets only by a 2^128 second-preimage search each; the test takes them from the owner's
+    codes)."""
     bits = [s ^ (j in flip) for j, s in enumerate(w.lic[i].choice.sigma)]
     return prepare_report(w.camp, w.copy_of(i, bits), informer, every=True)
 
@@ -139,7 +139,7 @@ def _flipped_report(w: World, informer: str, i: int, flip: list[int]) -> Informe
 def test_one_flipped_segment_no_longer_wins_an_appeal():
     """Attack 5 (old contract: a friend's report of the leaked copy with ONE segment flipped let the guilty
     licensee open that segment, win its appeal and collect 2*D_L). With appeal quorum m = 2 one flipped segment
-    is not enough (TooFewSegments): the licensee is slashed. Two flips (2 * 2^64 keccaks) would be needed, and
+    is not enough (TooFewSegments): the licensee is slashed. Two flips (2 * 2^128 keccaks) would be needed, and
     framing by guessing 6 segments still fails with probability 57/64."""
     w = World(k=1, params=STRICT, escrow=R + D)
     L = Ledger(w)
@@ -181,14 +181,12 @@ def test_later_reports_add_segments_first_bits_stand():
     honest = prepare_report(w.camp, w.copy_of(0), w.A[5], every=True)
     extra = [6, 7, 0, 1, 2, 3]  # another honest informer's partial copy
     extra.sort()
-    loc = Located(0, sum(1 << j for j in extra), sum(sigma[j] << j for j in extra),
-                  b"".join(w.codes[0][j][sigma[j]] for j in extra),
-                  multiproof(leaves, [2 * j + sigma[j] for j in extra]))
+    loc = report_of(w.camp.address, 0, leaves, {j: (sigma[j], w.codes[0][j][sigma[j]]) for j in extra}, None)
     reps = [first, honest, report_for(w.camp, loc, w.A[7])]
     first_loc = first.located
-    reps[0] = report_for(w.camp, Located(0, first_loc.mask & 0b111111, first_loc.bits & 0b111111,
-                                         first_loc.codes[:48], multiproof(leaves, [2 * j + (first_loc.bits >> j & 1)
-                                                                                   for j in range(6)])), w.A[6])
+    reps[0] = report_for(w.camp, report_of(w.camp.address, 0, leaves, {j: (first_loc.bits >> j & 1,
+                                                                            first_loc.codes[j]) for j in range(6)},
+                                           None), w.A[6])
     _reveal_all(w, L, reps)  # the flipped copy first: segments 0-5, segment 0 flipped
     lic = w.camp.license(0)
     assert lic.reports == 3 and lic.mask == 0xFF
@@ -214,27 +212,53 @@ def test_multiproof_parity_and_malformed_reveals():
     w = World(k=1, params=q, escrow=R + D)
     leaves = w.camp.code_index()[0]
     sigma = w.lic[0].choice.sigma
-    root = code_root(leaves)
+    root, pairs, depth = code_root(leaves), code_pairs(leaves), depth_for(13)
     reps = []
     for t in range(6):
         segs = sorted(rng.sample(range(13), rng.randint(3, 13)))
-        idx = [2 * j + sigma[j] for j in segs]
-        proof = multiproof(leaves, idx)
-        assert verify_multiproof(root, 5, idx, [leaves[i] for i in idx], proof)
-        assert not verify_multiproof(root, 5, idx, [leaves[i] for i in idx], proof[::-1]) or len(proof) < 2
+        proof = multiproof(leaves, segs)
+        assert verify_multiproof(root, depth, segs, [pairs[j] for j in segs], proof)
+        assert not verify_multiproof(root, depth, segs, [pairs[j] for j in segs], proof[::-1]) or len(proof) < 2
         j0 = segs[0]
-        assert leaves[idx[0]] == code_leaf(w.camp.address, 0, j0, sigma[j0], w.codes[0][j0][sigma[j0]])
-        loc = Located(0, sum(1 << j for j in segs), sum(sigma[j] << j for j in segs),
-                      b"".join(w.codes[0][j][sigma[j]] for j in segs), proof)
+        assert leaves[2 * j0 + sigma[j0]] == code_leaf(w.camp.address, 0, j0, sigma[j0], w.codes[0][j0][sigma[j0]])
+        loc = report_of(w.camp.address, 0, leaves, {j: (sigma[j], w.codes[0][j][sigma[j]]) for j in segs}, None)
+        assert loc.proof == proof
         reps.append(report_for(w.camp, loc, w.A[4 + t % 4]))
         w.camp.commit(reps[-1].commitment, reps[-1].informer)
-    # codes not 8 bytes per reported segment (committed as such): BadLength
-    loc = Located(0, 0b111, sum(sigma[j] << j for j in range(3)), b"\1" * (3 * CODE_BYTES - 1), [])
-    odd = InformerReport(w.camp.address, w.A[8], 0, loc.mask, loc.bits, loc.codes, [], b"\2" * 32,
-                         commitment(w.A[8], loc.codes, b"\2" * 32))
+    # not one item per reported segment (4 items, 3 segments; committed as such): BadLength
+    good = report_of(w.camp.address, 0, leaves, {j: (sigma[j], w.codes[0][j][sigma[j]]) for j in range(4)}, None)
+    loc = Located(0, 0b111, good.bits & 0b111, good.items, good.proof)
+    odd = InformerReport(w.camp.address, w.A[8], 0, loc.mask, loc.bits, loc.items, loc.proof, b"\2" * 32,
+                         commitment(w.A[8], loc.blob, b"\2" * 32))
     w.camp.commit(odd.commitment, w.A[8])
     w.ch.advance(q.min_age)
     for rep in reps:
         w.camp.reveal(rep.located, rep.salt, rep.informer)  # every subset of >= k segments opens (parity)
     assert w.camp.license(0).reports == len(reps)
     w.fails("BadLength", w.camp.reveal, odd.located, odd.salt, w.A[8])
+
+
+def test_every_segment_position_opens_at_64_segments():
+    """`CodeTree.pairWords` finds segment j as the lowest set bit of the remaining mask (a de Bruijn table over two
+    words): reports whose segments sit at both ends of each table word and of the 64-bit mask open, in one
+    multiproof each; a mask with more or fewer bits than items is BadLength."""
+    q = Params(**{**P.__dict__, "segments": 64})
+    w = World(k=1, params=q, escrow=R + D)
+    leaves = w.camp.code_index()[0]
+    sigma = w.lic[0].choice.sigma
+    found = {j: (sigma[j], w.codes[0][j][sigma[j]]) for j in range(64)}
+    picks = [[0, 31, 32, 63], [1, 30, 33, 62], [5, 17, 40, 58]]
+    reps = [report_for(w.camp, report_of(w.camp.address, 0, leaves, {j: found[j] for j in segs}, None), w.A[4 + n])
+            for n, segs in enumerate(picks)]
+    good = reps[0].located
+    short = Located(0, good.mask, good.bits, good.items[:3], good.proof)  # 4 segments, 3 items
+    bad = report_for(w.camp, short, w.A[8])
+    for r in reps + [bad]:
+        w.camp.commit(r.commitment, r.informer)
+    w.ch.advance(q.min_age)
+    w.fails("BadLength", w.camp.reveal, bad.located, bad.salt, w.A[8])
+    for r in reps:
+        w.camp.reveal(r.located, r.salt, r.informer)
+    lic = w.camp.license(0)
+    assert lic.reports == 3 and lic.mask == sum(1 << j for segs in picks for j in segs)
+    assert lic.bits == sum(sigma[j] << j for segs in picks for j in segs)

@@ -11,11 +11,11 @@ import {Payments} from "../shared/Payments.sol";
 /// @notice The owner escrows the reward budget and publishes an oblivious-transfer key A = a*G. A licensee joins
 ///         with its deposit D_L (>= 2R) and its OT choice points B_i = sigma_i*A + b_i*G, one per segment; the
 ///         owner then commits to the Merkle root (`CodeTree`) of the 2*S code leaves of that licensee (two
-///         variants per segment), reserving R + D_L of its escrow for that licence, and delivers both variants of
+///         variants per segment, each a 128-bit code), reserving R + D_L of its escrow for that licence, and delivers both variants of
 ///         every segment by OT, so the licensee holds exactly one variant per segment, which the owner cannot
 ///         predict.
 ///         Every parameter is within `Bounds` (each bound documents the attack it stops).
-///         Informers report a leaked copy by commit-and-reveal: commit c = H(informer, H(codes, salt)); after
+///         Informers report a leaked copy by commit-and-reveal: commit c = H(informer, H(items, salt)); after
 ///         `minAge` seconds reveal the codes of any k >= `quorum` segments of one licensee's copy (a partial copy
 ///         is enough; a copy mixing several licensees' segments is one report per licensee), opened against the
 ///         licensee's code root with one multiproof (proof of possession), fixing those segments' variant bits.
@@ -29,22 +29,31 @@ import {Payments} from "../shared/Payments.sol";
 ///         the copy came from the owner, who alone knows every variant, so the licence's reserve pays R (the
 ///         informers' n*f(n), the rest burned) and compensates the framed licensee with D_L. FRAMING by guessing
 ///         succeeds with probability 2^-k * sum_{i<m} C(k, i) <= 1/8 (`Bounds`). REPUDIATION (a guilty
-///         licensee's friend reporting a copy with m flipped segments) needs m preimages of 64-bit codes under
-///         domain-separated leaves: about m * 2^64 Keccak evaluations (the searches add up, they do not
-///         multiply). Otherwise anyone may `setGuilty` after the
+///         licensee's friend reporting a copy with m flipped segments) needs m second preimages of 128-bit
+///         leaves of 128-bit codes, domain-separated: about m * 2^128 Keccak evaluations (the searches add up,
+///         they do not multiply; each is out of reach, so m = 1 suffices). Otherwise anyone may `setGuilty` after the
 ///         appeal window: the deposit is slashed, R of it pays the informers' n*f(n) (the rest R - n*f(n)
 ///         burned) and the owner gets exactly D_L - R; the reserve returns to the escrow.
 ///         OWNER-NEUTRAL: the owner's payoff is -(R + D_L) (cleared), +(D_L - R) (guilty), 0 (otherwise), whatever
 ///         the number n of reports. A leaker reporting itself recovers at most R, so loses at least D_L - R.
 ///         NO SHUT-OUT: a report never needs escrow (each licence holds its own reserve from `license` on), and
 ///         a commitment made before the campaign's end may make the first reveal until `revealsClose`.
+///         LAUNDERING: a licensee holds the public watermark key, so it can overwrite the public layer of its own
+///         copy. The owner may also embed every variant's code in a second layer under a secret key, detect a
+///         laundered copy itself and report it through the same commit/reveal as any informer (earning f(n)
+///         like any informer; its owner payoff above is unchanged). The contract stores only
+///         `secretKeyCommitment` = keccak256("pinpoint-watermark-secret-key-v1|" || key) (0 if none;
+///         `offchain/campaign/secret.py`), fixed before any licence, so that once the key is disclosed anyone can
+///         check the owner's detection used the key committed before licensing.
 ///         Construction of the protocol: see the Argus paper (arXiv 2107.06049) and
 ///         `offchain/campaign/ot.py`.
 /// @dev Hash formats (all keccak256, abi.encodePacked):
-///      code leaf = H(code: bytes8, campaign: address, id: uint32, segment: uint8, variant: uint8) (`CodeTree`);
-///      codeRoot = Merkle root of the 2*S leaves (leaf 2*j + v), padded with zero words to a power of two;
+///      code leaf = bytes16(H(campaign: address, id: uint32, segment: uint8, variant: uint8, code: bytes16))
+///      (`CodeTree`); pair word of segment j = leaf(j, 0) || leaf(j, 1); codeRoot = Merkle root of the S pair
+///      words, padded with zero words to a power of two;
 ///      choiceHash = H(B_0.x, B_0.y, ..., B_{S-1}.x, B_{S-1}.y);
-///      commitment = H(informer, H(codes: bytes(8*k), salt)), the k reported codes in segment order.
+///      report item of segment j = code(16) || leaf of the other variant(16);
+///      commitment = H(informer, H(items: bytes(32*k), salt)), the k reported items in segment order.
 ///      Payments are pulled (`claimReward`, `withdrawEscrow`, and `Payments`: credit, withdraw).
 ///      INVARIANT: address(this).balance == escrow + sum(credit) + burned + D_L per Joined licensee
 ///      + (R + 2*D_L) per Licensed licensee + (R + 2*D_L - claimed rewards) per Accused licensee + the unclaimed
@@ -108,7 +117,8 @@ contract Campaign is Payments {
         uint256 otKeyY;
         bytes32 watermarkKey; // the public key of the watermark detector
         uint32 quorum; // k, 3..S: segments a report must open (framing by guessing: 2^-k with m = 1)
-        uint32 appealQuorum; // m, 1..k: differing segments an appeal must open (repudiation: ~m * 2^64 keccaks)
+        uint32 appealQuorum; // m, 1..k: differing segments an appeal must open (repudiation: ~m * 2^128 keccaks)
+        bytes32 secretKeyCommitment; // `offchain.campaign.secret.commitment` of the secret key, 0: no secret layer
     }
 
     /// @dev Slot 0: status, accusedAt, reports, bits, mask, licensedAt (nonzero from `join` on, so a reveal
@@ -136,7 +146,7 @@ contract Campaign is Payments {
     uint256 public immutable quorum;
     /// @notice m: reported segments whose variant differs from the licensee's choice that an appeal must open.
     uint256 public immutable appealQuorum;
-    /// @notice Depth of each licensee's code tree: ceil(log2(2*S)).
+    /// @notice Depth of each licensee's code tree (over the S pair words): ceil(log2(S)).
     uint256 public immutable codeDepth;
     uint256 public immutable minAge;
     uint256 public immutable collectionWindow;
@@ -148,6 +158,9 @@ contract Campaign is Payments {
     uint256 public immutable otKeyX;
     uint256 public immutable otKeyY;
     bytes32 public immutable watermarkKey;
+    /// @notice keccak256("pinpoint-watermark-secret-key-v1|" || k) of the owner's secret watermark key k (0: none): the
+    ///         owner's detections of laundered copies can be checked against it once k is disclosed.
+    bytes32 public immutable secretKeyCommitment;
 
     /// @notice Owner's escrow not reserved for an accused licensee (wei).
     uint256 public escrow;
@@ -172,7 +185,9 @@ contract Campaign is Payments {
     event CampaignCreated(address indexed owner, uint256 escrow, Params params);
     event Funded(uint256 amount);
     event Joined(uint256 indexed id, address indexed licensee, uint256[] choice);
-    event Licensed(uint256 indexed id, bytes32[] codeLeaves, bytes32 deliveryHash);
+    /// @notice The owner committed licensee `id`'s codes: `codePairs[j]` = leaf(j, 0) || leaf(j, 1) (16 bytes each,
+    ///         `CodeTree.leaf`), the index informers locate a copy with.
+    event Licensed(uint256 indexed id, bytes32[] codePairs, bytes32 deliveryHash);
     /// @notice A valid report: its segments `mask`, their variant bits, n the reports so far (n == 1: the report
     ///         that accused; the collection window ends collectionWindow after it).
     event Reported(uint256 indexed id, address indexed informer, uint64 mask, uint64 bits, uint256 n);
@@ -202,7 +217,7 @@ contract Campaign is Payments {
         segments = p.segments;
         quorum = p.quorum;
         appealQuorum = p.appealQuorum;
-        codeDepth = CodeTree.depthFor(2 * uint256(p.segments));
+        codeDepth = CodeTree.depthFor(p.segments);
         minAge = p.minAge;
         collectionWindow = p.collectionWindow;
         appealWindow = p.appealWindow;
@@ -211,6 +226,7 @@ contract Campaign is Payments {
         otKeyX = p.otKeyX;
         otKeyY = p.otKeyY;
         watermarkKey = p.watermarkKey;
+        secretKeyCommitment = p.secretKeyCommitment;
         escrow = msg.value;
         emit CampaignCreated(msg.sender, msg.value, p);
     }
@@ -268,27 +284,28 @@ contract Campaign is Payments {
         emit Funded(msg.value);
     }
 
-    /// @notice Commit to licensee `id`'s code leaves (deliver by OT once this is mined): `codeLeaves[2*j + v]` =
-    ///         `CodeTree.leaf`(code of variant v of segment j, this campaign, id, j, v); stores their Merkle root and
-    ///         emits them (the index informers locate a copy with).
+    /// @notice Commit to licensee `id`'s code leaves (deliver by OT once this is mined): `codePairs[j]` =
+    ///         leaf(j, 0) || leaf(j, 1), leaf(j, v) = `CodeTree.leaf`(128-bit code of variant v of segment j, this
+    ///         campaign, id, j, v); stores the Merkle root of the S pair words and emits them (the index informers
+    ///         locate a copy with).
     /// @param deliveryHash keccak256 of the OT ciphertexts the owner will deliver (`offchain/campaign/ot.py`), so
     ///        that a licensee can prove a cheating delivery off chain.
     ///        Reserves R + D_L of the escrow for this licence (what a cleared appeal costs the owner), so no
     ///        report of any licence ever waits for escrow.
-    /// @custom:reverts NotOwner, UnknownLicensee, WrongStatus unless Joined, BadLength unless 2*segments leaves,
+    /// @custom:reverts NotOwner, UnknownLicensee, WrongStatus unless Joined, BadLength unless `segments` words,
     ///         EscrowExhausted if the escrow is below R + D_L (`fund` first)
-    function license(uint256 id, bytes32[] calldata codeLeaves, bytes32 deliveryHash) external {
+    function license(uint256 id, bytes32[] calldata codePairs, bytes32 deliveryHash) external {
         if (msg.sender != owner) revert NotOwner();
         License storage l = _license(id);
         if (l.status != Status.Joined) revert WrongStatus(id, l.status);
-        if (codeLeaves.length != 2 * segments) revert BadLength(2 * segments, codeLeaves.length);
+        if (codePairs.length != segments) revert BadLength(segments, codePairs.length);
         uint256 hold = reward + deposit;
         if (escrow < hold) revert EscrowExhausted(hold, escrow);
         escrow -= hold;
-        l.codeRoot = CodeTree.root(codeLeaves, codeDepth);
+        l.codeRoot = CodeTree.root(codePairs, codeDepth);
         l.status = Status.Licensed;
         l.licensedAt = uint40(block.timestamp);
-        emit Licensed(id, codeLeaves, deliveryHash);
+        emit Licensed(id, codePairs, deliveryHash);
     }
 
     /// @notice Pay the owner its unreserved escrow (wei) once the campaign has ended.
@@ -381,8 +398,8 @@ contract Campaign is Payments {
 
     // ---------------------------------------------------------------------------------------------- informers
     /// @notice Commit to a report: `commitment` = keccak256(abi.encodePacked(msg.sender,
-    ///         keccak256(abi.encodePacked(codes, salt)))), codes the 8-byte codes of the reported segments in
-    ///         segment order (8*k bytes). No event (the commitment is in the transaction and in `commitmentOf`):
+    ///         keccak256(abi.encodePacked(items, salt)))), items the 32-byte report items (code || other leaf,
+    ///         see `reveal`) of the reported segments in segment order (32*k bytes). No event (the commitment is in the transaction and in `commitmentOf`):
     ///         1,500 gas of the 100k budget of a report.
     /// @custom:reverts CampaignEnded, CommitmentExists
     function commit(bytes32 commitment) external {
@@ -394,22 +411,35 @@ contract Campaign is Payments {
     /// @notice Reveal a committed report of a leaked (possibly partial) copy of licensee `id`.
     /// @param mask bit j set: segment j is reported; at least `quorum` bits, all below `segments`
     /// @param bits bit j = the variant of segment j the code belongs to (zero outside `mask`)
-    /// @param codes the reported codes: 8 bytes per segment of `mask`, in segment order
-    /// @param proof the multiproof of the leaves 2*j + bit_j (j in mask) against the licence's code root
+    /// @param items one word per segment of `mask`, in segment order: the 16-byte code found in the copy, then the
+    ///        16-byte leaf of the segment's other variant (public: from the `Licensed` event); together they give
+    ///        the segment's pair word (`CodeTree.pairWord`)
+    /// @param proof the multiproof of the pair words of the segments in `mask` against the licence's code root
     ///        (`offchain.campaign.codes.multiproof`)
     /// @param salt the commitment's salt
-    /// @custom:reverts UnknownCommitment (none by this sender with these codes and salt, or already revealed),
+    /// @custom:reverts UnknownCommitment (none by this sender with these items and salt, or already revealed),
     ///         CommitmentTooYoung before committedAt + minAge, WrongStatus unless Licensed or Accused (also for an
-    ///         unknown id), BadBits (mask beyond S, or bits outside mask), TooFewSegments (fewer than quorum),
-    ///         BadLength (codes not 8 bytes per segment), CodeMismatch unless the codes open the licensee's code
-    ///         root at those positions, RevealsClosed (first reveal at or after `revealsClose`; the commitment
+    ///         unknown id), BadBits (mask beyond S, or bits outside mask), BadLength (not one item per segment of
+    ///         mask), TooFewSegments (fewer than quorum), CodeMismatch unless the items open the licensee's code
+    ///         root at those segments, RevealsClosed (first reveal at or after `revealsClose`; the commitment
     ///         itself was made before `endsAt`), CollectionClosed, CommitmentTooLate (commitment not minAge old at
     ///         the first reveal). A later report adds its new segments to the licence's `mask`; on segments
     ///         reported before, the first-reported bits stand even if it contradicts them.
-    function reveal(uint256 id, uint64 mask, uint64 bits, bytes calldata codes, bytes32[] calldata proof,
+    function reveal(uint256 id, uint64 mask, uint64 bits, bytes32[] calldata items, bytes32[] calldata proof,
         bytes32 salt) external
     {
-        bytes32 c = keccak256(abi.encodePacked(msg.sender, keccak256(abi.encodePacked(codes, salt))));
+        bytes32 c;
+        assembly ("memory-safe") {
+            // c = keccak256(sender || keccak256(items || salt)), items copied to free memory (not allocated)
+            let p := mload(0x40)
+            let n := shl(5, items.length)
+            calldatacopy(p, items.offset, n)
+            mstore(add(p, n), salt)
+            let h := keccak256(p, add(n, 0x20))
+            mstore(0x00, shl(96, caller()))
+            mstore(0x14, h)
+            c := keccak256(0x00, 0x34)
+        }
         uint256 t = commitments[msg.sender][c];
         if (t == 0 || t >> _STAGE != 0) revert UnknownCommitment(c);
         if (block.timestamp < t + minAge) revert CommitmentTooYoung(t + minAge);
@@ -418,28 +448,12 @@ contract Campaign is Payments {
         if (st != Status.Licensed && st != Status.Accused) revert WrongStatus(id, st);
         uint256 s = segments;
         if ((s < 64 && mask >> s != 0) || bits & ~mask != 0) revert BadBits(mask, bits);
-        // proof of possession: the codes open the licensee's code tree at leaves 2*j + bit_j
-        uint256 k = codes.length >> 3;
-        if (codes.length != k << 3) revert BadLength(k << 3, codes.length);
-        uint256[] memory idx = new uint256[](k);
-        bytes32[] memory val = new bytes32[](k);
-        uint256 i = 0;
-        for (uint256 m = mask; m != 0; m &= m - 1) {
-            uint256 j = _lowestBit(m);
-            if (i == k) revert BadLength(8 * (k + 1), codes.length);
-            uint256 v = (bits >> j) & 1;
-            idx[i] = 2 * j + v;
-            bytes8 code;
-            assembly ("memory-safe") {
-                // i < k: the 8 bytes at 8*i of codes, the word's low 24 bytes cleared
-                code := and(calldataload(add(codes.offset, shl(3, i))), shl(192, 0xffffffffffffffff))
-            }
-            val[i] = CodeTree.leaf(code, address(this), id, j, v);
-            ++i;
-        }
-        if (i != k) revert BadLength(8 * i, codes.length);
+        uint256 k = items.length;
         if (k < quorum) revert TooFewSegments(quorum, k);
-        if (!CodeTree.verify(l.codeRoot, codeDepth, idx, val, k, proof)) revert CodeMismatch(id);
+        // proof of possession: the items open the licensee's code tree at the segments of mask
+        uint256 nodes = CodeTree.pairWords(mask, bits, items, address(this), id);
+        if (nodes == 0) revert BadLength(_popcount(mask), k);
+        if (!CodeTree.verify(l.codeRoot, codeDepth, nodes, k, proof)) revert CodeMismatch(id);
         if (st == Status.Licensed) {
             // every commitment was made before endsAt (`commit`); it may accuse until revealsClose
             if (block.timestamp >= revealsClose) revert RevealsClosed(revealsClose);
@@ -465,15 +479,9 @@ contract Campaign is Payments {
         emit Reported(id, msg.sender, mask, bits, n);
     }
 
-    /// @dev Index of the lowest set bit of m != 0 (m < 2^64).
-    function _lowestBit(uint256 m) private pure returns (uint256 j) {
-        m &= (~m + 1);
-        if (m >> 32 != 0) { j += 32; m >>= 32; }
-        if (m >> 16 != 0) { j += 16; m >>= 16; }
-        if (m >> 8 != 0) { j += 8; m >>= 8; }
-        if (m >> 4 != 0) { j += 4; m >>= 4; }
-        if (m >> 2 != 0) { j += 2; m >>= 2; }
-        if (m >> 1 != 0) { j += 1; }
+    /// @dev Number of set bits of m (error reporting only).
+    function _popcount(uint256 m) private pure returns (uint256 c) {
+        for (; m != 0; m &= m - 1) ++c;
     }
 
     /// @notice Claim the reward f(n) (wei, paid to msg.sender) of msg.sender's revealed report `commitment`, once

@@ -1,8 +1,9 @@
 """Attacks that pirated copies typically undergo, used by watermark tests, benchmarks and the demo.
 
 All helpers take and return ``uint8`` arrays of shape ``(H, W, 3)`` (RGB); codecs, resampling, rotation and
-tone edits are Pillow's (what a pirate does in one line).  `launder` is the attack of a licensee that can run the
-detector (the watermark key is public): it re-embeds a random code into its own copy.
+tone edits are Pillow's (what a pirate does in one line).  `launder`, `strip_sync` and `band_noise` are the attacks of
+a licensee that can run the public detector (the watermark key is public, `offchain.campaign.secret`): re-embed a
+random code into its own copy, remove the public sync template, blindly add noise to the secret layer's pool.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
 __all__ = ["jpeg", "webp", "resize", "crop", "rotate", "flip", "brightness", "contrast", "gamma", "offset", "blur",
-           "noise", "chain", "launder"]
+           "noise", "chain", "launder", "strip_sync", "band_noise"]
 
 _RESAMPLE = {
     "nearest": Image.NEAREST,
@@ -142,10 +143,51 @@ def chain(
     return jpeg(resize(crop(image, fractions), factor, method), quality)
 
 
-def launder(image: np.ndarray, key: bytes, seed: int = 0) -> np.ndarray:
-    """The laundering attack of a licensee holding the public watermark key: embed a random code (seeded) into
-    its own marked copy with `offchain.campaign.watermark.embed`, overwriting the payload of its own code.
-    Returns the laundered uint8 HxWx3 image."""
+def launder(image: np.ndarray, key: bytes, seed: int = 0, code_bytes: int | None = None) -> np.ndarray:
+    """The laundering attack of a licensee holding the public watermark key: embed a random ``code_bytes``-byte
+    code (seeded) into its own marked copy with `offchain.campaign.watermark.embed`, overwriting the public payload
+    of its own code (``code_bytes`` default: `offchain.campaign.codes.CODE_BYTES`).  Returns the laundered uint8
+    HxWx3 image."""
+    from offchain.campaign.codes import CODE_BYTES
     from offchain.campaign.watermark import embed
 
-    return embed(_check(image), np.random.default_rng(seed).bytes(8), key)
+    return embed(_check(image), np.random.default_rng(seed).bytes(code_bytes or CODE_BYTES), key)
+
+
+def strip_sync(image: np.ndarray, key: bytes, code_bytes: int = 16) -> np.ndarray:
+    """Subtract the public layer's sync template of ``key`` from an *unattacked* marked copy (its geometry is the
+    embedding's): what a licensee holding the public key can do so that a cropped or rotated copy cannot be
+    registered by the public detector.  uint8 HxWx3 in and out."""
+    from offchain.campaign import watermark as wm
+    from offchain.campaign.registration import keyed
+
+    image = _check(image)
+    kd = keyed(bytes(key), code_bytes, "public")
+    up = wm._resize_f(kd.sync_amp * kd.sync, image.shape[:2], Image.BICUBIC)
+    return np.clip(np.rint(image.astype(np.float64) - up[..., None]), 0, 255).astype(np.uint8)
+
+
+def band_noise(image: np.ndarray, sigma: float, seed: int = 0, code_bytes: int = 16, layer: str = "secret"
+               ) -> np.ndarray:
+    """Blind attack on a layer whose coefficient pool is known but not its key: add i.i.d. Gaussian noise of
+    ``sigma`` (orthonormal DCT units) to every DCT coefficient of the pool of (``code_bytes``, ``layer``)
+    (`offchain.campaign.registration.LAYOUT`) in the canonical payload region, rendered like an embedding.
+    uint8 HxWx3 in and out."""
+    from scipy import fft as sfft
+
+    from offchain.campaign import watermark as wm
+    from offchain.campaign.registration import LAYOUT, MARGIN, N, REGION
+
+    image = _check(image)
+    (lo, hi), parity, _, _ = LAYOUT[(code_bytes, layer)]
+    u = np.arange(REGION)
+    uu, vv = np.meshgrid(u, u, indexing="ij")
+    r = np.hypot(uu, vv)
+    pool = (r >= lo) & (r <= hi)
+    if parity is not None:
+        pool &= (uu + vv) % 2 == parity
+    coef = np.where(pool, np.random.default_rng(seed).normal(0.0, float(sigma), pool.shape), 0.0)
+    delta_c = np.zeros((N, N))
+    delta_c[MARGIN:N - MARGIN, MARGIN:N - MARGIN] = sfft.idctn(coef, norm="ortho") * wm._region_window()
+    up = wm._resize_f(delta_c, image.shape[:2], Image.BICUBIC)
+    return np.clip(np.rint(image.astype(np.float64) + up[..., None]), 0, 255).astype(np.uint8)

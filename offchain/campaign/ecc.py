@@ -1,8 +1,15 @@
-"""The channel code of the watermark payload: CRC-16 and a shortened binary BCH code.
+"""The channel code of the watermark payload: CRC-16 and a shortened binary BCH code, per code size.
 
-payload = 64-bit code + CRC-16/CCITT-FALSE (80 bits), encoded by a shortened binary BCH code over GF(2^8)
-(n = 220, k = 80, t = 20: corrects any 20 bit errors). `decode_payload` accepts a word only if BCH decoding
-succeeds *and* the CRC matches; a random word passes both with probability ~2^-63.
+* 64-bit codes (8 bytes): payload = code + CRC-16/CCITT-FALSE (80 bits), encoded by a shortened binary BCH code
+  over GF(2^8) (n = 220, k = 80, t = 20: corrects any 20 bit errors).
+* 128-bit codes (16 bytes): payload = code + CRC-16 (144 bits), encoded by a shortened binary BCH code over GF(2^9)
+  (n = 144 + 9 t, t = `_T16`, corrects any t bit errors; see `channel`).
+
+`decode_payload` accepts a word only if BCH decoding succeeds *and* the CRC matches.  False positives: a uniformly
+random word lies within distance t of some codeword with probability V(n, t) / 2^(n-k) (V the Hamming-ball volume)
+and then passes the CRC with probability 2^-16: ``false_positive_bound`` gives it; about 2^-59 for 64-bit codes and
+below 2^-120 for 128-bit codes per decoding attempt, so even the ~10^4 attempts of one extraction (hypotheses x
+Chase flips) never return a wrong code in practice.
 
 The watermark's exceptions live here, at the bottom of its layers (`offchain.campaign.watermark` re-exports them):
 a word that does not decode is a watermark not found.
@@ -14,15 +21,20 @@ import functools
 
 import numpy as np
 
-from offchain.campaign.codes import CODE_BYTES
+import math
+
 from offchain.common.errors import PinpointError
 
-__all__ = ["WatermarkError", "WatermarkNotFound", "crc16", "BCH", "bch", "encode_payload", "decode_payload"]
+__all__ = ["WatermarkError", "WatermarkNotFound", "crc16", "BCH", "bch", "channel", "CODE_SIZES",
+           "false_positive_bound", "encode_payload", "decode_payload"]
 
 _CRC_BITS = 16
-_DATA_BITS = CODE_BYTES * 8 + _CRC_BITS  # 80
+_DATA_BITS = 8 * 8 + _CRC_BITS  # 80 (64-bit codes)
 _BCH_M = 8
 _BCH_T = 20
+_T16 = 32  # BCH correction capability for 128-bit codes (n = 144 + 9*32 = 432)
+CODE_SIZES = (8, 16)
+"""Supported code sizes in bytes (64- and 128-bit codes)."""
 
 
 class WatermarkError(PinpointError, ValueError):
@@ -193,9 +205,27 @@ class BCH:
 
 
 @functools.lru_cache(maxsize=None)
+def channel(code_bytes: int = 8) -> BCH:
+    """The BCH code of ``code_bytes``-byte codes (8: BCH(m=8, t=20, k=80), n = 220; 16: BCH(m=9, t=32, k=144),
+    n = 432), built once.  Raises ``WatermarkError`` for another size."""
+    if code_bytes == 8:
+        return BCH(_BCH_M, _BCH_T, _DATA_BITS)
+    if code_bytes == 16:
+        return BCH(9, _T16, 16 * 8 + _CRC_BITS)
+    raise WatermarkError(f"codes are {' or '.join(map(str, CODE_SIZES))} bytes, got {code_bytes}")
+
+
 def bch() -> BCH:
-    """The payload code BCH(m=8, t=20, k=80) (n = 220), built once."""
-    return BCH(_BCH_M, _BCH_T, _DATA_BITS)
+    """The payload code of 64-bit codes, BCH(m=8, t=20, k=80) (n = 220)."""
+    return channel(8)
+
+
+def false_positive_bound(code_bytes: int) -> float:
+    """Probability that a uniformly random n-bit word decodes (BCH within distance t, then CRC-16 matching):
+    ``V(n, t) / 2^(n-k) * 2^-16``, as a float (a union bound over attempts multiplies it by their number)."""
+    c = channel(code_bytes)
+    ball = sum(math.comb(c.n, i) for i in range(c.t + 1))
+    return ball / 2.0 ** (c.n - c.k) * 2.0**-_CRC_BITS
 
 
 def _bytes_to_bits(data: bytes) -> np.ndarray:
@@ -212,25 +242,105 @@ def _payload_bits(code: bytes) -> np.ndarray:
 
 
 def encode_payload(code: bytes) -> np.ndarray:
-    """Channel-encode an 8-byte code: CRC-16 appended, then BCH(220, 80, t=20).
+    """Channel-encode an 8- or 16-byte code: CRC-16 appended, then the BCH code of its size (`channel`).
 
-    Returns the codeword as a uint8 0/1 array of shape (220,) (before key scrambling).
-    Raises ``WatermarkError`` if ``code`` is not 8 bytes.
+    Returns the codeword as a uint8 0/1 array of shape (n,) (220 or 432; before key scrambling).
+    Raises ``WatermarkError`` if ``code`` is not bytes of a supported size.
     """
-    if not isinstance(code, (bytes, bytearray)) or len(code) != CODE_BYTES:
-        raise WatermarkError(f"code must be {CODE_BYTES} bytes")
-    return bch().encode(_payload_bits(bytes(code)))
+    if not isinstance(code, (bytes, bytearray)) or len(code) not in CODE_SIZES:
+        raise WatermarkError(f"code must be {' or '.join(map(str, CODE_SIZES))} bytes")
+    return channel(len(code)).encode(_payload_bits(bytes(code)))
 
 
-def decode_payload(bits: np.ndarray) -> bytes:
-    """Inverse of :func:`encode_payload`: correct up to 20 bit errors, check the CRC.
+def decode_payload(bits: np.ndarray, code_bytes: int = 8) -> bytes:
+    """Inverse of :func:`encode_payload`: correct up to t bit errors, check the CRC.
 
-    ``bits``: uint8 0/1 array of shape (220,).  Returns the 8-byte code; raises
-    ``WatermarkNotFound`` if the BCH decoder fails or the CRC does not match.
+    ``bits``: uint8 0/1 array of shape (n,) of the ``code_bytes`` channel.  Returns the ``code_bytes``-byte code;
+    raises ``WatermarkNotFound`` if the BCH decoder fails or the CRC does not match.
     """
-    data, _ = bch().decode(np.asarray(bits, dtype=np.uint8))
+    data, _ = channel(code_bytes).decode(np.asarray(bits, dtype=np.uint8))
     raw = _bits_to_bytes(data)
-    code, crc = raw[:CODE_BYTES], int.from_bytes(raw[CODE_BYTES:], "little")
+    code, crc = raw[:code_bytes], int.from_bytes(raw[code_bytes:], "little")
     if crc16(code) != crc:
         raise WatermarkNotFound("CRC mismatch")
     return code
+
+
+# ---------------------------------------------------------------------------------------------
+# Soft-decision decoding: ordered statistics (OSD-1), for 128-bit codes
+# ---------------------------------------------------------------------------------------------
+OSD_MAX_DIST = {16: 56}  # largest accepted Hamming distance between the OSD codeword and the hard decisions
+
+
+@functools.lru_cache(maxsize=None)
+def generator(code_bytes: int) -> np.ndarray:
+    """The systematic generator matrix (k, n) uint8 of the ``code_bytes`` channel: row i encodes data bit i."""
+    c = channel(code_bytes)
+    eye = np.eye(c.k, dtype=np.uint8)
+    return np.stack([c.encode(eye[i]) for i in range(c.k)])
+
+
+def osd_false_positive_bound(code_bytes: int, candidates: int = 1) -> float:
+    """Probability that `decode_osd` accepts a uniformly random word, per call: each of the ``candidates`` codewords
+    checked agrees with the word on its k most reliable bits by construction and must agree on all but
+    ``OSD_MAX_DIST`` of the other n - k bits (a binomial tail at 1/2) and then pass the CRC-16 (2^-16)."""
+    c = channel(code_bytes)
+    m = c.n - c.k
+    tail = sum(math.comb(m, i) for i in range(OSD_MAX_DIST[code_bytes] + 1)) / 2.0**m
+    return candidates * tail * 2.0**-_CRC_BITS
+
+
+def decode_osd(soft: np.ndarray, code_bytes: int = 16, n_check: int = 3) -> bytes:
+    """Ordered-statistics decoding of order 1 from soft values (n,) (sign: bit 0 if >= 0, reliability = |soft|).
+
+    The k most reliable independent positions are re-encoded (OSD-0) and each of them flipped in turn (OSD-1); the
+    ``n_check`` candidates of least weighted distance are accepted only if their Hamming distance to the hard
+    decisions is at most ``OSD_MAX_DIST`` *and* the CRC matches (false positives: `osd_false_positive_bound`).
+    Returns the code; raises ``WatermarkNotFound`` otherwise.
+    """
+    if code_bytes not in OSD_MAX_DIST:
+        raise WatermarkError(f"no OSD decoder for {code_bytes}-byte codes")
+    c = channel(code_bytes)
+    soft = np.asarray(soft, dtype=np.float64)
+    if soft.shape != (c.n,):
+        raise ValueError(f"expected {c.n} soft values, got shape {soft.shape}")
+    hard = (soft < 0).astype(np.uint8)
+    rel = np.abs(soft)
+    order = np.argsort(-rel, kind="stable")
+    G = generator(code_bytes)[:, order].copy()  # columns by decreasing reliability
+    k = c.k
+    pivots = []
+    row = 0
+    for col in range(c.n):
+        if row == k:
+            break
+        nz = np.nonzero(G[row:, col])[0]
+        if nz.size == 0:
+            continue
+        r = row + nz[0]
+        if r != row:
+            G[[row, r]] = G[[r, row]]
+        others = np.nonzero(G[:, col])[0]
+        others = others[others != row]
+        G[others] ^= G[row]
+        pivots.append(col)
+        row += 1
+    if row < k:
+        raise WatermarkNotFound("OSD: rank deficient")
+    pivots = np.array(pivots)
+    h = hard[order]
+    info = h[pivots]
+    c0 = (info.astype(np.int64) @ G.astype(np.int64)) % 2
+    cands = np.vstack([c0[None, :], c0[None, :] ^ G]).astype(np.uint8)  # (k+1, n)
+    r_ord = rel[order]
+    metric = ((cands != h[None, :]) * r_ord[None, :]).sum(axis=1)
+    for i in np.argsort(metric)[:n_check]:
+        cw = np.empty(c.n, dtype=np.uint8)
+        cw[order] = cands[i]
+        if int((cw != hard).sum()) > OSD_MAX_DIST[code_bytes]:
+            continue
+        raw = _bits_to_bytes(cw[c.n_parity:])
+        code, crc = raw[:code_bytes], int.from_bytes(raw[code_bytes:], "little")
+        if crc16(code) == crc:
+            return code
+    raise WatermarkNotFound("OSD: no codeword close enough with a matching CRC")

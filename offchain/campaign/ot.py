@@ -14,7 +14,7 @@ when sigma_j = 1), so it decrypts exactly its variant.
   ``CheatingProof`` (the opening of one segment and its ciphertext, bound to the owner's on-chain delivery hash)
   convinces anyone (`check_cheating_proof`) that the owner delivered garbage or a code it did not commit.
 
-Plaintext of a variant: its 8-byte code followed by the content (e.g. a PNG). Ciphertext: GCM ciphertext || tag;
+Plaintext of a variant: its 16-byte code (`codes.CODE_BYTES`) followed by the content (e.g. a PNG). Ciphertext: GCM ciphertext || tag;
 the nonce is fixed (12 zero bytes) because every key encrypts one message. Points are affine (x, y) ints.
 """
 
@@ -156,7 +156,7 @@ def _aad(context: bytes, j: int) -> bytes:
 
 def deliver(key: OwnerKey, B: list[Point], variants: list[tuple[bytes, bytes]], context: bytes = b"") -> list[tuple[bytes, bytes]]:
     """Owner side: encrypt both variants of every segment; ``variants[j] = (plaintext0, plaintext1)``, each the
-    8-byte code followed by the content. ``context`` binds the transfer (e.g. campaign address || licensee id).
+    16-byte code followed by the content. ``context`` binds the transfer (e.g. campaign address || licensee id).
     Returns ``[(ct_j0, ct_j1), ...]``. Raises OTError on a bad point or shape."""
     if len(B) != len(variants):
         raise OTError(f"{len(B)} choice points for {len(variants)} segments")
@@ -164,7 +164,7 @@ def deliver(key: OwnerKey, B: list[Point], variants: list[tuple[bytes, bytes]], 
     out = []
     for j, (Bj, (v0, v1)) in enumerate(zip(B, variants)):
         if len(v0) < CODE_BYTES or len(v1) < CODE_BYTES:
-            raise OTError("a variant starts with its 8-byte code")
+            raise OTError(f"a variant starts with its {CODE_BYTES}-byte code")
         k0 = _kdf(context, j, Bj, mul(Bj, key.a))
         k1 = _kdf(context, j, Bj, mul(add(Bj, minus_A), key.a))
         out.append((_enc(k0, v0, _aad(context, j)), _enc(k1, v1, _aad(context, j))))

@@ -29,17 +29,30 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage
 
-from offchain.campaign.ecc import bch
+from offchain.campaign.ecc import channel
 
 # Parameters (all in canonical-frame pixels)
 N = 256  # canonical frame size
 TILE = 128  # sync tile period
 _SYNC_BAND = (6.0, 24.0)  # cycles per tile (wavelength ~21..5.3 px)
-SYNC_AMP = 2.1  # RMS of the sync template (grey levels)
+SYNC_AMP = 2.1  # RMS of the sync template (grey levels), 64-bit codes
 MARGIN = 28  # payload region = [MARGIN, N - MARGIN): a crop of <= 10 % per border never reaches it
 REGION = N - 2 * MARGIN
-_PAY_BAND = (3.0, 18.0)  # radial DCT index band of payload coefficients
-DELTA = 120.0  # STDM quantization step (orthonormal DCT units)
+_PAY_BAND = (3.0, 18.0)  # radial DCT index band of payload coefficients (64-bit codes, public layer)
+DELTA = 120.0  # STDM quantization step (orthonormal DCT units), 64-bit codes
+# Layout per (code bytes, layer): (radial band of the coefficient pool, DCT parity class (u+v) % 2 or None for all,
+# quantization step, sync RMS in grey levels).  128-bit codes interleave the public and the secret layer on the two
+# parity classes of one band, so both layers have the same spectrum (the same robustness) and never share a
+# coefficient; the payload costs n_bits * delta^2 / 12 of squared error per frame, the sync N^2 * rms^2: 414 bits at
+# delta 105 and rms 1.7 give ~38.5 dB.  64-bit codes keep the public layout of the first version (38.6 dB), and put
+# their secret layer on the next ring.
+LAYOUT = {
+    (8, "public"): (_PAY_BAND, None, DELTA, SYNC_AMP),
+    (8, "secret"): ((18.5, 25.0), None, DELTA, SYNC_AMP),
+    (16, "public"): ((3.0, 33.0), 0, 105.0, 1.7),
+    (16, "secret"): ((3.0, 33.0), 1, 105.0, 1.7),
+}
+LAYERS = ("public", "secret")
 _EXTENT_RANGE = (0.79, 1.005)  # searched visible fraction of the canonical frame per axis
 
 
@@ -60,10 +73,19 @@ def _bits(key: bytes, label: str, n: int) -> np.ndarray:
 
 
 class Keyed:
-    """All key-dependent constants: sync tile, payload coefficient groups, signs, dither, mask."""
+    """All key-dependent constants of one layer: sync tile, payload coefficient groups, signs, dither, mask.
 
-    def __init__(self, key: bytes):
-        self.n_bits = bch().n
+    ``code_bytes`` (8 or 16) fixes the channel code (`offchain.campaign.ecc.channel`) and, with ``layer``
+    ("public" or "secret"), the pool of DCT coefficients the key draws from (`LAYOUT`).
+    """
+
+    def __init__(self, key: bytes, code_bytes: int = 8, layer: str = "public"):
+        if (code_bytes, layer) not in LAYOUT:
+            raise ValueError(f"no layout for {code_bytes}-byte codes, layer {layer!r}")
+        self.code_bytes, self.layer = code_bytes, layer
+        self.n_bits = channel(code_bytes).n
+        pay_band, parity, self.delta, self.sync_amp = LAYOUT[(code_bytes, layer)]
+        self.K = int(math.floor(pay_band[1])) + 1  # DCT rows/cols that can hold payload coefficients
         # --- sync tile: random phases on an annulus of frequencies, unit RMS
         P = TILE
         f = np.fft.fftfreq(P) * P
@@ -87,7 +109,10 @@ class Keyed:
         u = np.arange(R)
         uu, vv = np.meshgrid(u, u, indexing="ij")
         r = np.hypot(uu, vv)
-        sel = np.nonzero(((r >= _PAY_BAND[0]) & (r <= _PAY_BAND[1])).ravel())[0]
+        inband = (r >= pay_band[0]) & (r <= pay_band[1])
+        if parity is not None:
+            inband &= (uu + vv) % 2 == parity
+        sel = np.nonzero(inband.ravel())[0]
         order = np.argsort(_uniform(key, "coef-perm", sel.size), kind="stable")
         per = sel.size // self.n_bits
         if per < 1:
@@ -98,7 +123,8 @@ class Keyed:
         self.per = per
         signs = np.where(_bits(key, "coef-sign", used.size) > 0, 1.0, -1.0)
         self.coef_w = signs / math.sqrt(per)  # projection weights (unit-norm per bit)
-        self.dither = _uniform(key, "dither", self.n_bits) * DELTA
+        self.bit_r2 = (self.coef_u**2 + self.coef_v**2).reshape(self.n_bits, per).mean(axis=1).astype(float)
+        self.dither = _uniform(key, "dither", self.n_bits) * self.delta
         self.mask = _bits(key, "scramble", self.n_bits)
 
     def project(self, region: np.ndarray) -> np.ndarray:
@@ -114,9 +140,9 @@ class Keyed:
 
 
 @functools.lru_cache(maxsize=16)
-def keyed(key: bytes) -> Keyed:
-    """The `Keyed` constants of ``key`` (non-empty bytes), cached for the last 16 keys."""
-    return Keyed(bytes(key))
+def keyed(key: bytes, code_bytes: int = 8, layer: str = "public") -> Keyed:
+    """The `Keyed` constants of ``key`` (non-empty bytes) for one code size and layer, cached (last 16)."""
+    return Keyed(bytes(key), code_bytes, layer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,22 +289,19 @@ def _region_coords(e: float, o: float) -> np.ndarray:
     return (i - o) / e - 0.5
 
 
-@functools.lru_cache(maxsize=1)
-def _dct_matrix() -> np.ndarray:
-    """First ``_K`` rows of the orthonormal DCT-II matrix of size ``REGION``."""
+@functools.lru_cache(maxsize=4)
+def _dct_matrix(K: int) -> np.ndarray:
+    """First ``K`` rows of the orthonormal DCT-II matrix of size ``REGION``."""
     n = REGION
-    k = np.arange(_K)[:, None]
+    k = np.arange(K)[:, None]
     i = np.arange(n)[None, :]
     D = np.sqrt(2.0 / n) * np.cos(np.pi * k * (i + 0.5) / n)
     D[0] /= np.sqrt(2.0)
     return D
 
 
-_K = int(math.floor(_PAY_BAND[1])) + 1  # DCT rows/cols that can hold payload coefficients
-
-
-def _axis_matrix(e: float, o: float) -> np.ndarray:
-    return _dct_matrix() @ _cubic_matrix(_region_coords(e, o), N)
+def _axis_matrix(e: float, o: float, K: int) -> np.ndarray:
+    return _dct_matrix(K) @ _cubic_matrix(_region_coords(e, o), N)
 
 
 def projections(kd: Keyed, S: np.ndarray, geo_y: list, geo_x: list) -> np.ndarray:
@@ -286,13 +309,14 @@ def projections(kd: Keyed, S: np.ndarray, geo_y: list, geo_x: list) -> np.ndarra
 
     ``geo_y`` / ``geo_x``: lists of (extent, offset).  Returns float array of shape
     (len(geo_y), len(geo_x), n_bits).  Uses the separability of resampling and DCT: only the
-    low ``_K x _K`` corner of the region's DCT is computed.
+    low ``K x K`` corner of the region's DCT is computed.
     """
-    Ay = np.concatenate([_axis_matrix(e, o) for e, o in geo_y])
-    Ax = np.concatenate([_axis_matrix(e, o) for e, o in geo_x])
+    K = kd.K
+    Ay = np.concatenate([_axis_matrix(e, o, K) for e, o in geo_y])
+    Ax = np.concatenate([_axis_matrix(e, o, K) for e, o in geo_x])
     C = (Ay @ S) @ Ax.T  # (ny*K, nx*K)
     ny, nx = len(geo_y), len(geo_x)
-    C = C.reshape(ny, _K, nx, _K).transpose(0, 2, 1, 3)
+    C = C.reshape(ny, K, nx, K).transpose(0, 2, 1, 3)
     coefs = C[:, :, kd.coef_u, kd.coef_v] * kd.coef_w  # (ny, nx, n_bits*per)
     return coefs.reshape(ny, nx, kd.n_bits, kd.per).sum(axis=3)
 
@@ -300,7 +324,7 @@ def projections(kd: Keyed, S: np.ndarray, geo_y: list, geo_x: list) -> np.ndarra
 def projector(kd: Keyed, ex: float, ox: float, ey: float, oy: float):
     """A function mapping canonical frames (N x N, or a stack k x N x N) to their payload projections at one
     geometry: shape (n_bits,) or (k, n_bits)."""
-    Ay, Ax = _axis_matrix(ey, oy), _axis_matrix(ex, ox)
+    Ay, Ax = _axis_matrix(ey, oy, kd.K), _axis_matrix(ex, ox, kd.K)
 
     def apply(S: np.ndarray) -> np.ndarray:
         C = np.einsum("ai,...ij,bj->...ab", Ay, S, Ax, optimize=True)
@@ -323,19 +347,29 @@ def _axis_grid(e0: float, o0: float, de: float, ne: int, dc: float, nc: int) -> 
 
 def lattice_fit(kd: Keyed, proj: np.ndarray) -> np.ndarray:
     """Q = mean over bits of cos(4 pi (p - d) / delta): ~1 when aligned, ~0 (+-0.05) otherwise."""
-    return np.cos(4 * np.pi * (proj - kd.dither) / DELTA).mean(axis=-1)
+    return np.cos(4 * np.pi * (proj - kd.dither) / kd.delta).mean(axis=-1)
 
 
-def refine(kd: Keyed, S: np.ndarray, ex, ox, ey, oy, n_seeds: int = 3, n_out: int = 2):
-    """Local search maximizing the lattice fit ``Q`` around one sync hypothesis.
+def refine(kd: Keyed, S: np.ndarray, ex, ox, ey, oy, n_seeds: int = 3, n_out: int = 2, gain=1.0, gains=None):
+    """Local search maximizing the lattice fit ``Q`` of the projections of ``S`` divided by ``gain`` (a scalar or
+    per-bit array, `offchain.campaign.tone`) around one sync hypothesis.
 
-    A coarse joint grid (extent step 0.003, centre step 0.5 px, per axis) is searched; the
-    ``n_seeds`` best coarse points are refined on a fine grid (0.001, 0.17 px).  Returns a list of
-    (Q, ex, ox, ey, oy, projections) with the ``n_out`` best fine points per seed, best first.
+    ``gains``: optional list of alternative gains (scalars or arrays); each point's fit is then the best over them
+    (when the tone of the hypothesis is unknown).  A coarse joint grid (extent step 0.003, centre step 0.5 px, per
+    axis) is searched; the ``n_seeds`` best coarse points are refined on a fine grid (0.001, 0.17 px).  Returns a
+    list of (Q, ex, ox, ey, oy, projections divided by the best gain) with the ``n_out`` best fine points per seed,
+    best first.
     """
+    gl = [gain] if gains is None else list(gains)
+
+    def fit(P):
+        qs = np.stack([lattice_fit(kd, P / g) for g in gl])
+        best = np.argmax(qs, axis=0)
+        return np.take_along_axis(qs, best[None], axis=0)[0], best
+
     gy = _axis_grid(ey, oy, 0.003, 3, 0.5, 4)
     gx = _axis_grid(ex, ox, 0.003, 3, 0.5, 4)
-    q = lattice_fit(kd, projections(kd, S, gy, gx))
+    q, _ = fit(projections(kd, S, gy, gx))
     seeds = []
     for flat in np.argsort(q, axis=None)[::-1]:
         iy, ix = np.unravel_index(flat, q.shape)
@@ -349,9 +383,9 @@ def refine(kd: Keyed, S: np.ndarray, ex, ox, ey, oy, n_seeds: int = 3, n_out: in
         fy = _axis_grid(*gy[iy], 0.001, 2, 0.17, 2)
         fx = _axis_grid(*gx[ix], 0.001, 2, 0.17, 2)
         proj = projections(kd, S, fy, fx)
-        qf = lattice_fit(kd, proj)
+        qf, which = fit(proj)
         for flat in np.argsort(qf, axis=None)[::-1][:n_out]:
             a, b = np.unravel_index(flat, qf.shape)
-            out.append((float(qf[a, b]), fx[b][0], fx[b][1], fy[a][0], fy[a][1], proj[a, b]))
+            out.append((float(qf[a, b]), fx[b][0], fx[b][1], fy[a][0], fy[a][1], proj[a, b] / gl[which[a, b]]))
     out.sort(key=lambda r: -r[0])
     return out

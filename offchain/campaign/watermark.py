@@ -1,9 +1,11 @@
-"""Blind, robust image watermark carrying a 64-bit code per image ("segment").
+"""Blind, robust image watermark carrying a 64- or 128-bit code per image ("segment"), in a public layer and an
+optional secret layer.
 
-Public API: ``embed``, ``extract``, ``psnr``, ``CODE_BYTES``, ``WatermarkError``, ``WatermarkNotFound``.
-The channel code is `offchain.campaign.ecc`, the canonical frame, key-derived patterns and geometric
-registration are `offchain.campaign.registration`; the attacks a pirated copy undergoes are simulated by
-`offchain.campaign.attacks` (tests and benchmarks only).
+Public API: ``embed``, ``extract``, ``psnr``, ``CODE_BYTES``, ``CODE_SIZES``, ``WatermarkError``,
+``WatermarkNotFound``.  The channel code is `offchain.campaign.ecc`, the canonical frame, key-derived patterns,
+coefficient layout and geometric registration are `offchain.campaign.registration`, the photometric model is
+`offchain.campaign.tone`, the secret layer's threat model is `offchain.campaign.secret`; the attacks a pirated copy
+undergoes are simulated by `offchain.campaign.attacks` (tests and benchmarks only).
 
 Design
 ------
@@ -12,48 +14,47 @@ Design
   undoes any rescaling.  The watermark is computed in that frame, up-sampled (bicubic) to the image
   size and added equally to R, G and B (so only luminance changes).
 * **Sync template** (geometry): a key-derived band-pass tile of ``128 x 128`` canonical px repeated 2 x 2 times
-  (RMS 2.1 grey levels); `offchain.campaign.registration` finds extents and offsets by folding (crops of <= 10 %
-  per border), first at half resolution for every hypothesis of mirror (a horizontal flip) x rotation (0, +-0.5,
-  ..., +-2 degrees; the suspect is rotated back in its own square-pixel grid), then at full resolution.
-* **Payload**: spread-transform dither modulation (STDM, a quantization-index modulation) of
-  orthonormal 2-D DCT coefficients of the central ``200 x 200`` region of the canonical frame (a
-  28 px margin that a 10 % crop never removes, nor a 2-degree rotation's corners).  The 220 coefficients used
-  are key-selected among those with radial index in ``[3, 18]`` (wavelengths ~22..130 canonical px, which survive
-  JPEG q40 and 50 % down-scaling); each coded bit owns one coefficient with a key sign and dither, and
-  is quantized on one of two interleaved lattices of step ``delta = 120``.  Embedding is iterated
-  on the actually rendered uint8 image (clipping, resampling, rounding).
+  (RMS 2.1 grey levels for 64-bit codes, 1.7 for 128-bit codes); `offchain.campaign.registration` finds extents and
+  offsets by folding (crops of <= 10 % per border), at half resolution for every hypothesis of mirror (a horizontal
+  flip) x rotation (0, +-0.5, ..., +-2 degrees; the suspect is rotated back in its own square-pixel grid), then at
+  full resolution.  Only hypotheses whose sync peak stands out (>= 7 standard deviations; an absent template gives
+  ~5-6.5) are registered at once, then the two best others: an unmarked image is rejected in seconds.
+* **Payload**: spread-transform dither modulation (STDM, a quantization-index modulation) of orthonormal 2-D DCT
+  coefficients of the central ``200 x 200`` region of the canonical frame (a 28 px margin that a 10 % crop never
+  removes, nor a 2-degree rotation's corners).  64-bit codes: 220 coefficients key-selected among those with radial
+  index in ``[3, 18]``, step ``delta = 120``.  128-bit codes: 414 coefficients key-selected in the even DCT parity
+  class ``(u + v) % 2 == 0`` of radial indices ``[3, 33]``, ``delta = 105`` (the odd class is the secret layer's).
+  Each coded bit owns one coefficient with a key sign and dither, quantized on one of two interleaved lattices.
+  Embedding is iterated on the actually rendered uint8 image (clipping, resampling, rounding).  A layer's payload
+  costs ``n_bits delta^2 / 12`` of squared error: about 38.5 dB PSNR for the public layer of a 128-bit code.
 * **Tone** (`offchain.campaign.tone`): brightness, contrast and gamma scale the lattice; a grid of inverse gamma
-  exponents and gains is searched for the best lattice fit before decoding (a constant offset moves only the DC).
+  exponents and gains, then a per-coefficient low-pass gain ``g exp(-c r^2)`` (resizing, blur and codecs), is
+  searched for the best lattice fit before decoding (a constant offset moves only the DC); saturated highlights and
+  crushed shadows get a smooth fill searched the same way.
 * **Fine registration**: around each sync hypothesis, the rotation (steps of 0.05 degrees, when the fit is poor)
   and a joint grid of (extent, centre) per axis maximize the lattice fit ``Q = mean cos(4 pi (p - dither) /
-  delta)`` (~1 when aligned, ~0 otherwise), computed cheaply through the separability of resampling and DCT.
-* **Error correction**: payload = 64-bit code + CRC-16/CCITT-FALSE (80 bits), encoded by a
-  shortened binary BCH code over GF(2^8) (n = 220, k = 80, t = 20: corrects any 20 bit errors),
-  scrambled by a key-derived mask.  Decoding uses Chase-II soft decoding (flips of the 4 least
-  reliable bits); a candidate is accepted only if BCH decoding succeeds *and* the CRC matches.
-  A random word passes both with probability ~2^-59, so even over the few thousand decoding
-  attempts of one extraction a wrong code is essentially never returned: ``extract`` either
-  returns the exact code or raises ``WatermarkNotFound``.
+  delta)`` (~1 when aligned, ~0 otherwise), computed cheaply through the separability of resampling and DCT; when
+  the tone found at the sync geometry is unreliable (Q < 0.3) the refinement runs under a few plain gains.
+* **Error correction** (`offchain.campaign.ecc`): code + CRC-16/CCITT-FALSE, encoded by a shortened binary BCH code
+  (64-bit: n = 220, k = 80, t = 20 over GF(2^8); 128-bit: n = 414, k = 144, t = 32 over GF(2^9)), scrambled by a
+  key-derived mask.  64-bit codes are decoded by Chase-II (flips of the 4 least reliable bits), 128-bit codes by the
+  BCH decoder then ordered-statistics decoding (OSD-1, ~50 errors); a candidate is accepted only if it passes the
+  decoder's distance check *and* the CRC.  A random word passes with probability ~2^-59 (64-bit) and < 2^-89
+  (128-bit) per decoding attempt, so over the few thousand attempts of one extraction a wrong code is essentially
+  never returned: ``extract`` either returns the exact code or raises ``WatermarkNotFound``.
+* **Secret layer** (``embed(..., secret_key=K)``, ``extract(..., K, secret=True)``): the same code again, with its
+  own sync template, dither, signs, mask and coefficients (the odd parity class for 128-bit codes, the ring
+  ``[18.5, 25]`` for 64-bit codes), all from ``K``; it costs as much as the public layer (about 35.5 dB for both
+  layers of a 128-bit code).  `offchain.campaign.secret` states what it stops (public-key laundering) and what not.
 
-Threat model (laundering)
--------------------------
-The key is public: the campaign contract publishes it so that any informer can extract codes from a pirated copy.
-Whoever holds the key can therefore run `embed` and `extract`, and a licensee can, on its *own* copy:
-
-* read its codes (it knows them anyway: no secret is lost);
-* **re-embed** a random code (`offchain.campaign.attacks.launder`): the quantization lattice is public, so the
-  projections are moved onto another code's lattice at the cost of one embedding (about 38 dB PSNR against its
-  marked copy: invisible) and the copy then carries a code of no licensee; or move every projection midway between
-  the two lattices (erasure), cheaper still;
-* it can *not* make the copy carry another licensee's code: the other variants' codes are hidden by the oblivious
-  transfer (`offchain.campaign.ot`), and the BCH + CRC check makes guessing hopeless.
-
-So a public-key quantization watermark stops pirates who do not hold a licence (every attack of the robustness
-benchmark) and informers who relay copies as found, but not a licensee that launders before leaking: no public
-detector can, since the detector is an oracle that tells the launderer when it has succeeded.  The benchmark
-measures it (``launder`` rows: recovery of the licensee's code and PSNR after the attempt).  Raising the bar needs
-a second, secret layer: the owner embeds the same code under a key it keeps (publishing only a hash commitment),
-detects laundered copies itself and reveals the key in an appeal; this is not built.
+Threat model (laundering, in short; `offchain.campaign.secret` in full)
+-------------------------------------------------------------------------
+The public key is published so that any informer can extract; so a licensee can re-embed a random code into its own
+copy (`offchain.campaign.attacks.launder`, ~37 dB against its copy), erase the public layer or strip its sync,
+and check the result with the public detector.  It can not make the copy carry another licensee's code (the
+oblivious transfer hides the other variants; BCH + CRC make guessing hopeless).  The secret layer survives every
+such public-key laundering; a licensee that knows the layout can still add blind noise to the secret layer's
+coefficient class at a cost comparable to the embedding (``benchmarks/watermark_robustness.py`` measures both).
 """
 
 from __future__ import annotations
@@ -67,12 +68,13 @@ from PIL import Image
 from scipy import ndimage
 
 from offchain.campaign.codes import CODE_BYTES
-from offchain.campaign.ecc import WatermarkError, WatermarkNotFound, decode_payload, encode_payload
-from offchain.campaign.registration import (DELTA, MARGIN, N, REGION, SYNC_AMP, Keyed, coarse_sync, fine_sync, keyed,
-                                            projector, refine, whitened)
-from offchain.campaign.tone import K_GRID, apply_tone, tone_search
+from offchain.campaign.ecc import (CODE_SIZES, OSD_MAX_DIST, WatermarkError, WatermarkNotFound, decode_osd, decode_payload,
+                                   encode_payload)
+from offchain.campaign.registration import (MARGIN, N, REGION, Keyed, coarse_sync, fine_sync, keyed, projector, refine,
+                                            whitened)
+from offchain.campaign.tone import K_GRID, apply_tone, fill_search, tone_search
 
-__all__ = ["CODE_BYTES", "WatermarkError", "WatermarkNotFound", "embed", "extract", "psnr"]
+__all__ = ["CODE_BYTES", "CODE_SIZES", "WatermarkError", "WatermarkNotFound", "embed", "extract", "psnr"]
 
 _EMBED_ITERS = 5
 _MIN_SIDE = 32  # smallest accepted image side
@@ -128,16 +130,20 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------------
 # Embedding
 # ---------------------------------------------------------------------------------------------
-def embed(image: np.ndarray, code: bytes, key: bytes, strength: float | None = None) -> np.ndarray:
-    """Embed the 8-byte ``code`` into ``image`` under ``key``.
+def embed(image: np.ndarray, code: bytes, key: bytes, strength: float | None = None, *,
+          secret_key: bytes | None = None) -> np.ndarray:
+    """Embed ``code`` (8 or 16 bytes) into ``image`` under the public ``key`` (and, optionally, a secret layer).
 
     Parameters
     ----------
     image : np.ndarray, uint8, shape (H, W, 3), RGB, H and W >= 32.
-    code : bytes of length ``CODE_BYTES`` (8).
+    code : bytes of length 8 or 16 (a 64- or 128-bit code; `offchain.campaign.ecc.CODE_SIZES`).
     key : non-empty bytes, the (public) watermark key/seed; extraction needs the same key.
-    strength : optional float > 0 scaling both the sync amplitude and the quantization step
-        (default 1.0, about 38.6 dB PSNR on typical photos; larger is more robust and more visible).
+    strength : optional float > 0 scaling the sync amplitudes and the quantization steps
+        (default 1.0; larger is more robust and more visible).
+    secret_key : optional non-empty bytes different from ``key``: a second layer carrying the same code, with its
+        own sync template and coefficients (disjoint from the public layer's), that only ``extract(...,
+        secret=True)`` with ``secret_key`` detects (`offchain.campaign.secret` states the threat model).
 
     Returns
     -------
@@ -146,42 +152,45 @@ def embed(image: np.ndarray, code: bytes, key: bytes, strength: float | None = N
     Raises
     ------
     WatermarkError
-        If the image is not uint8 HxWx3 (or smaller than 32 px), the code is not 8 bytes, the key
-        is empty or the strength is not positive.
+        If the image is not uint8 HxWx3 (or smaller than 32 px), the code is not 8 or 16 bytes, a key is empty,
+        ``secret_key == key``, or the strength is not positive.
     """
     image = _check_image(image)
     key = _check_key(key)
-    if not isinstance(code, (bytes, bytearray)) or len(code) != CODE_BYTES:
-        raise WatermarkError(f"code must be {CODE_BYTES} bytes")
+    if not isinstance(code, (bytes, bytearray)) or len(code) not in CODE_SIZES:
+        raise WatermarkError(f"code must be {' or '.join(map(str, CODE_SIZES))} bytes")
+    code = bytes(code)
     s = 1.0 if strength is None else float(strength)
     if not s > 0:
         raise WatermarkError("strength must be > 0")
-    kd = keyed(key)
+    layers = [keyed(key, len(code), "public")]
+    if secret_key is not None:
+        secret_key = _check_key(secret_key)
+        if secret_key == key:
+            raise WatermarkError("the secret key must differ from the public key")
+        layers.append(keyed(secret_key, len(code), "secret"))
     H, W = image.shape[:2]
-    delta = DELTA * s
-
-    coded = encode_payload(code) ^ kd.mask
-    dither = kd.dither * s
-
     base = image.astype(np.float64)
     m0, m1 = MARGIN, N - MARGIN
     win = _region_window()
 
-    delta_c = SYNC_AMP * s * kd.sync  # canonical-frame watermark (grey levels)
-    target = None
+    delta_c = sum(kd.sync_amp * s * kd.sync for kd in layers)  # canonical-frame watermark (grey levels)
+    targets: list = [None] * len(layers)
     marked = image
     for it in range(_EMBED_ITERS + 1):
         up = _resize_f(delta_c, (H, W), Image.BICUBIC)
         marked = np.clip(np.rint(base + up[..., None]), 0, 255).astype(np.uint8)
         if it == _EMBED_ITERS:
             break
-        proj = kd.project(_canonical(marked)[m0:m1, m0:m1])
-        if target is None:
-            # nearest point of the lattice  delta*Z + dither + bit*delta/2
-            off = dither + coded * (delta / 2.0)
-            target = np.round((proj - off) / delta) * delta + off
-        err = target - proj
-        delta_c[m0:m1, m0:m1] += win * kd.backproject(err) * 1.15
+        region = _canonical(marked)[m0:m1, m0:m1]
+        for li, kd in enumerate(layers):
+            proj = kd.project(region)
+            if targets[li] is None:
+                # nearest point of the lattice  delta*Z + dither + bit*delta/2
+                delta = kd.delta * s
+                off = kd.dither * s + (encode_payload(code) ^ kd.mask) * (delta / 2.0)
+                targets[li] = np.round((proj - off) / delta) * delta + off
+            delta_c[m0:m1, m0:m1] += win * kd.backproject(targets[li] - proj) * 1.15
     return marked
 
 
@@ -200,12 +209,26 @@ def _region_window() -> np.ndarray:
 # Extraction
 # ---------------------------------------------------------------------------------------------
 def _soft_from_proj(kd: Keyed, proj: np.ndarray) -> np.ndarray:
-    return np.cos(2 * np.pi * (proj - kd.dither) / DELTA)
+    return np.cos(2 * np.pi * (proj - kd.dither) / kd.delta)
 
 
 def _decode_soft(kd: Keyed, soft: np.ndarray, chase_bits: int = 4) -> bytes | None:
-    """Chase-II decoding: try the hard decision and all flips of the least reliable bits."""
+    """Decode soft values (n_bits,) (cos of the lattice phase: > 0 for a coded 0 before the mask).
+
+    64-bit codes: Chase-II (the hard decision and all flips of the ``chase_bits`` least reliable bits) with the BCH
+    decoder.  128-bit codes: the BCH decoder on the hard decision, then ordered-statistics decoding
+    (`offchain.campaign.ecc.decode_osd`, ~50 errors instead of 32).  Returns the code or None.
+    """
     hard = (soft < 0).astype(np.uint8) ^ kd.mask
+    if kd.code_bytes in OSD_MAX_DIST:
+        try:
+            return decode_payload(hard, kd.code_bytes)
+        except WatermarkNotFound:
+            pass
+        try:
+            return decode_osd(np.where(kd.mask > 0, -soft, soft), kd.code_bytes)
+        except WatermarkNotFound:
+            return None
     weakest = np.argsort(np.abs(soft))[:chase_bits]
     for r in range(chase_bits + 1):
         for flips in itertools.combinations(weakest, r):
@@ -213,7 +236,7 @@ def _decode_soft(kd: Keyed, soft: np.ndarray, chase_bits: int = 4) -> bytes | No
             if flips:
                 w[list(flips)] ^= 1
             try:
-                return decode_payload(w)
+                return decode_payload(w, kd.code_bytes)
             except WatermarkNotFound:
                 continue
     return None
@@ -222,9 +245,40 @@ def _decode_soft(kd: Keyed, soft: np.ndarray, chase_bits: int = 4) -> bytes | No
 _ANGLES = (0.0, -0.5, 0.5, -1.0, 1.0, -1.5, 1.5, -2.0, 2.0)  # coarse rotation hypotheses (degrees)
 _FINE_ANGLES = np.arange(-0.3, 0.301, 0.05)  # fine rotation offsets around a coarse hypothesis
 _N_HYPOTHESES = 6  # sync hypotheses (over flips, angles, positions) examined in full
+_SYNC_MIN = 7.0  # coarse sync peak (standard deviations) above which a hypothesis is registered at once
+_N_WEAK = 2  # weaker hypotheses registered when no strong one decoded
 # Decoding is attempted only where the lattice fit Q reaches this: an unmarked frame gives Q ~ 0 +- 0.05 (at most
 # ~0.2 over a whole tone search), a decodable one Q >~ 0.35 (at most ~20 bit errors).
 _Q_MIN = 0.25
+_Q_TONE = 0.3  # below this fit at the sync geometry, registration refines under plain gains instead of the tone
+_PLAIN_GAINS = (0.87, 0.93, 1.07, 1.15)
+_Q_FILL = 0.7  # below this fit, a clipped suspect gets the clipping-fill search (`offchain.campaign.tone`)
+
+
+class _Suspect:
+    """The suspect's luminance and clipping masks, with their canonical frames per (mirror, rotation), cached."""
+
+    def __init__(self, image: np.ndarray):
+        self.Y = _luma(image).astype(np.float64)
+        hi = (image.max(axis=2) >= 255).astype(np.float64)
+        lo = (image.min(axis=2) <= 0).astype(np.float64)
+        # the fill is modelled only where clipping is widespread (a few isolated saturated pixels cost nothing)
+        self.clipped = hi.mean() > 0.01 or lo.mean() > 0.01
+        if self.clipped:
+            d = ndimage.distance_transform_edt(hi)
+            d = np.minimum(d / (0.05 * min(hi.shape)), 1.0)  # 0 at the border, 1 deeper than 5 % of the side
+            self.masks = np.stack([hi, hi * d, lo])
+        self._cache: dict = {}
+
+    def frame(self, flip: bool, angle: float) -> tuple[np.ndarray, np.ndarray | None]:
+        """(canonical frame N x N, clipping-mask frames (3, N, N) or None), mirrored and/or rotated back by
+        ``angle`` degrees."""
+        key = (flip, round(float(angle), 4))
+        if key not in self._cache:
+            S = _frame(self.Y, flip, angle)
+            M = np.stack([_frame(m, flip, angle) for m in self.masks]) if self.clipped else None
+            self._cache[key] = (S, M)
+        return self._cache[key]
 
 
 def _frame(Y: np.ndarray, flip: bool, angle: float) -> np.ndarray:
@@ -236,96 +290,124 @@ def _frame(Y: np.ndarray, flip: bool, angle: float) -> np.ndarray:
     return _resize_f(Y, (N, N), Image.BILINEAR)
 
 
-def _try_geometry(kd: Keyed, S: np.ndarray, geo: tuple, k0: float | None = None) -> tuple[bytes | None, float, float,
-                                                                                          float]:
-    """Tone search (all exponents, or those near ``k0``) then decoding at one geometry; returns (code or None, Q, k,
-    g)."""
+def _try_geometry(kd: Keyed, S: np.ndarray, M: np.ndarray | None, geo: tuple, k0: float | None = None):
+    """Tone search (all exponents, or those near ``k0``), the clipping fill if the fit is poor, then decoding at one
+    geometry; returns (code or None, Q, k, per-bit gain, fill frame (N x N, toned domain) or 0.0)."""
     project = projector(kd, *geo)
     ks = K_GRID if k0 is None else k0 * np.exp(np.arange(-2, 3) * 0.0125)
     q, k, g = tone_search(kd, project, S, ks)
-    if q < _Q_MIN:
-        return None, q, k, g
     proj = project(apply_tone(S, k, 1.0))
+    fill_frame = 0.0
+    if M is not None and _Q_MIN / 2 < q < _Q_FILL:
+        qf, fill, gf = fill_search(kd, proj, k * project(M), g)
+        if qf > q:
+            q, g = qf, gf
+            fill_frame = k * np.tensordot(fill, M, axes=1)
+            proj = proj + k * (fill @ project(M))
+    if q < _Q_MIN:
+        return None, q, k, g, fill_frame
     for gg in (g, g * 0.997, g * 1.003):
         code = _decode_soft(kd, _soft_from_proj(kd, proj / gg))
         if code is not None:
-            return code, q, k, g
-    return None, q, k, g
+            return code, q, k, g, fill_frame
+    return None, q, k, g, fill_frame
 
 
-def _register(kd: Keyed, Y: np.ndarray, flip: bool, angle: float, S: np.ndarray, geo: tuple) -> bytes | None:
+def _register(kd: Keyed, sus: _Suspect, flip: bool, angle: float, geo: tuple) -> bytes | None:
     """Full registration from one sync hypothesis: tone, lattice refinement, fine rotation; decode."""
-    code, q, k, g = _try_geometry(kd, S, geo)
+    S, M = sus.frame(flip, angle)
+    code, q, k, g, fill = _try_geometry(kd, S, M, geo)
     if code is not None:
         return code
     angles = [angle]
     if q < 0.5:  # a residual rotation: pick the fine angle with the best lattice fit at this geometry
         project = projector(kd, *geo)
-        best = max(((tone_search(kd, project, _frame(Y, flip, angle + da), [k])[0], angle + da)
+        best = max(((tone_search(kd, project, sus.frame(flip, angle + da)[0], [k])[0], angle + da)
                     for da in _FINE_ANGLES))
         if best[1] != angle:
             angles.append(best[1])
+    # a poor fit means the tone found at the sync geometry is unreliable too: refine under a few plain gains
+    tone_ok = q >= _Q_TONE
+    gains = None if tone_ok else [1.0, *_PLAIN_GAINS, g]
     for a in angles:
-        Sa = S if a == angle else _frame(Y, flip, a)
-        St = apply_tone(Sa, k, g)
-        for qf, ex, ox, ey, oy, proj in refine(kd, St, *geo):
+        Sa, Ma = sus.frame(flip, a)
+        St = apply_tone(Sa, k if tone_ok else 1.0, 1.0) + (fill if tone_ok else 0.0)
+        for qf, ex, ox, ey, oy, proj in refine(kd, St, *geo, gain=g, gains=gains):
             if qf < _Q_MIN:
                 continue
             code = _decode_soft(kd, _soft_from_proj(kd, proj))
             if code is None:
-                code = _try_geometry(kd, Sa, (ex, ox, ey, oy), k)[0]
+                code = _try_geometry(kd, Sa, Ma, (ex, ox, ey, oy), k if tone_ok else None)[0]
             if code is not None:
                 return code
     return None
 
 
-def extract(image: np.ndarray, key: bytes) -> bytes:
-    """Blindly extract the 8-byte code embedded with ``key`` from a (possibly attacked) image.
+def extract(image: np.ndarray, key: bytes, *, code_bytes: int = CODE_BYTES, secret: bool = False) -> bytes:
+    """Blindly extract the ``code_bytes``-byte code embedded with ``key`` from a (possibly attacked) image.
 
     Parameters
     ----------
     image : np.ndarray, uint8, shape (h, w, 3), RGB, h and w >= 32.  May have been JPEG or WebP re-encoded,
         rescaled (any factor, aspect may change), cropped (<= 10 % per border), rotated (<= 2 degrees),
         mirrored horizontally, blurred, and changed in brightness, contrast or gamma.
-    key : non-empty bytes, the key used at embedding.
+    key : non-empty bytes, the key used at embedding: the public ``key`` (``secret=False``) or the ``secret_key``
+        (``secret=True``).
+    code_bytes : 8 or 16, the size of the embedded code (default ``CODE_BYTES``).
+    secret : read the secret layer (``key`` is then the secret key) instead of the public one.
 
     Returns
     -------
-    bytes of length ``CODE_BYTES`` (8): the embedded code (verified by BCH + CRC-16).
+    bytes of length ``code_bytes``: the embedded code (verified by BCH + CRC-16).
 
     Raises
     ------
     WatermarkNotFound
         If no code passing the BCH decoder and the CRC is found (unmarked image, wrong key, or
-        too strong an attack).  A wrong code is returned only with negligible probability.
+        too strong an attack).  A wrong code is returned only with negligible probability
+        (`offchain.campaign.ecc.false_positive_bound`).
     WatermarkError
-        If ``image`` is not uint8 HxWx3 (or smaller than 32 px) or ``key`` is empty.
+        If ``image`` is not uint8 HxWx3 (or smaller than 32 px), ``key`` is empty or ``code_bytes`` unsupported.
     """
     image = _check_image(image)
     key = _check_key(key)
-    kd = keyed(key)
-    Y = _luma(image).astype(np.float64)
-    S0 = _frame(Y, False, 0.0)
+    if code_bytes not in CODE_SIZES:
+        raise WatermarkError(f"code_bytes must be one of {CODE_SIZES}, got {code_bytes!r}")
+    kd = keyed(key, int(code_bytes), "secret" if secret else "public")
+    sus = _Suspect(image)
     # 1) the pure-rescale geometry first (cheap): tone search and decoding
-    code = _try_geometry(kd, S0, (1.0, 0.0, 1.0, 0.0))[0]
+    code = _try_geometry(kd, *sus.frame(False, 0.0), (1.0, 0.0, 1.0, 0.0))[0]
     if code is not None:
         return code
     # 2) sync-template search over mirror x rotation hypotheses (half resolution), best first: upright
-    #    hypotheses (both mirrors) first, then the rotated ones
-    frames = {(False, 0.0): S0}
+    #    hypotheses (both mirrors) first, then the rotated ones; only hypotheses whose sync peak stands out are
+    #    registered (an absent template peaks at ~5-6.5 standard deviations, a present one at ~8-25), then, if
+    #    none decoded, the best few others
+    tried, weak = set(), []
     for stage in ([0.0], _ANGLES[1:]):
         hyps = []
         for flip in (False, True):
             for angle in stage:
-                S = frames.get((flip, angle))
-                S = _frame(Y, flip, angle) if S is None else S
-                W_full, W_half = whitened(S)
+                W_full, W_half = whitened(sus.frame(flip, angle)[0])
                 for cand in coarse_sync(kd, W_half, 2):
-                    hyps.append((cand[0], flip, angle, S, W_full, cand))
+                    hyps.append((cand[0], flip, angle, W_full, cand))
         hyps.sort(key=lambda h: -h[0])
-        for _, flip, angle, S, W_full, cand in hyps[: _N_HYPOTHESES // (1 + (len(stage) == 1))]:
-            _, ex, ox, ey, oy = fine_sync(kd, W_full, cand[1], cand[3])
-            code = _register(kd, Y, flip, angle, S, (ex, ox, ey, oy))
+        for h in hyps[: _N_HYPOTHESES // (1 + (len(stage) == 1))]:
+            if h[0] < _SYNC_MIN:
+                weak.append(h)
+                continue
+            code = _register_hypothesis(kd, sus, h)
             if code is not None:
                 return code
+    weak.sort(key=lambda h: -h[0])
+    for h in weak[:_N_WEAK]:
+        code = _register_hypothesis(kd, sus, h)
+        if code is not None:
+            return code
     raise WatermarkNotFound("no watermark found for this key")
+
+
+def _register_hypothesis(kd: Keyed, sus: _Suspect, h: tuple) -> bytes | None:
+    _, flip, angle, W_full, cand = h
+    _, ex, ox, ey, oy = fine_sync(kd, W_full, cand[1], cand[3])
+    return _register(kd, sus, flip, angle, (ex, ox, ey, oy))

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from offchain.campaign import ot
-from offchain.campaign.codes import Located, framing_probability, repudiation_work, reward
+from offchain.campaign.codes import (Located, code_pairs, framing_probability, leaves_of_pairs, repudiation_work,
+                                     reward)
 from offchain.common.errors import PinpointError
 from protocol.campaign.safety import BOUNDS, violations
 from protocol.chain.bindings import decode
@@ -39,15 +40,18 @@ class Params:
     duration: int = 30 * 86400
     watermark_key: bytes = b"argus-demo-watermark-key-0000000"
     quorum: int = 3  # k: segments a report opens (framing by guessing succeeds with 2^-k * sum_{i<m} C(k, i))
-    appeal_quorum: int = 1  # m: differing segments an appeal opens (repudiation: about m * 2^64 keccaks)
+    appeal_quorum: int = 1  # m: differing segments an appeal opens (repudiation: about m * 2^128 keccaks)
+    secret_key_commitment: bytes = bytes(32)  # `offchain.campaign.secret.commitment` of the owner's secret key; 0: none
 
     def tuple(self, A: ot.Point) -> tuple:
         """The constructor's `Campaign.Params` tuple with the owner's OT key ``A`` (watermark key padded to 32
-        bytes)."""
+        bytes). Raises ArgusError unless the secret-key commitment is 32 bytes."""
+        if len(self.secret_key_commitment) != 32:
+            raise ArgusError("the secret-key commitment is 32 bytes")
         key = self.watermark_key.ljust(32, b"\0")[:32]
         return (self.reward, self.rho_num, self.rho_den, self.deposit, self.segments, self.min_age,
                 self.collection_window, self.appeal_window, self.duration, A[0], A[1], key, self.quorum,
-                self.appeal_quorum)
+                self.appeal_quorum, bytes(self.secret_key_commitment))
 
     def f(self, n: int) -> int:
         """f(n) in wei (`offchain.campaign.codes.reward`)."""
@@ -128,7 +132,8 @@ class Campaign:
         call = self.chain.call
         return Params(call(f.reward()), call(f.rhoNum()), call(f.rhoDen()), call(f.deposit()), call(f.segments()),
                       call(f.minAge()), call(f.collectionWindow()), call(f.appealWindow()), 0,
-                      bytes(call(f.watermarkKey())), call(f.quorum()), call(f.appealQuorum()))
+                      bytes(call(f.watermarkKey())), call(f.quorum()), call(f.appealQuorum()),
+                      bytes(call(f.secretKeyCommitment())))
 
     def ot_key(self) -> ot.Point:
         """The owner's OT public key A (affine alt_bn128 point)."""
@@ -167,8 +172,9 @@ class Campaign:
         return [(w[2 * j], w[2 * j + 1]) for j in range(len(w) // 2)]
 
     def code_index(self) -> dict[int, list[bytes]]:
-        """Licensee id -> its 2*S committed code leaves (from the `Licensed` events): the index informers use."""
-        return {int(lg["args"]["id"]): [bytes(h) for h in lg["args"]["codeLeaves"]]
+        """Licensee id -> its 2*S committed 16-byte code leaves (the pair words of the `Licensed` events, split): the
+        index informers use."""
+        return {int(lg["args"]["id"]): leaves_of_pairs([bytes(w) for w in lg["args"]["codePairs"]])
                 for lg in self.c.events.Licensed().get_logs(from_block=0)}
 
     def delivery_hash(self, i: int) -> bytes:
@@ -206,6 +212,7 @@ class Campaign:
             "segments": p.segments, "quorum": p.quorum, "appeal_quorum": p.appeal_quorum,
             "framing_probability": float(framing_probability(p.quorum, p.appeal_quorum)),
             "repudiation_keccaks_log2": round(math.log2(repudiation_work(p.appeal_quorum)), 2),
+            "secret_key_commitment": "0x" + p.secret_key_commitment.hex(),
             "min_age_s": p.min_age, "collection_window_s": p.collection_window,
             "appeal_window_s": p.appeal_window, "ends_at": ends, "ends_in_s": left(ends),
             "reveals_close": self.reveals_close(), "reveals_close_in_s": left(self.reveals_close()),
@@ -226,17 +233,17 @@ class Campaign:
         return int(ev["args"]["id"]), tx
 
     def license_tx(self, i: int, hashes: list[bytes], dhash: bytes, sender: str) -> Tx:
-        """Owner: commit the 2*S code leaves (`offchain.campaign.codes.code_leaves`) and the delivery hash of
-        licensee ``i``."""
-        return self.chain.send(self.fn.license(i, hashes, dhash), sender=sender)
+        """Owner: commit the 2*S code leaves (`offchain.campaign.codes.code_leaves`, sent as their S pair words) and
+        the delivery hash of licensee ``i``."""
+        return self.chain.send(self.fn.license(i, code_pairs(hashes), dhash), sender=sender)
 
     def commit(self, c: bytes, sender: str) -> Tx:
         """Informer: commit to a report (32-byte commitment)."""
         return self.chain.send(self.fn.commit(c), sender=sender)
 
     def reveal(self, loc: Located, salt: bytes, sender: str) -> Tx:
-        """Informer: reveal the located segments (codes, bits, multiproof) and the salt of its commitment."""
-        return self.chain.send(self.fn.reveal(loc.id, loc.mask, loc.bits, loc.codes, loc.proof, salt), sender=sender)
+        """Informer: reveal the located segments (items, bits, multiproof) and the salt of its commitment."""
+        return self.chain.send(self.fn.reveal(loc.id, loc.mask, loc.bits, loc.items, loc.proof, salt), sender=sender)
 
     def claim(self, commitment: bytes, sender: str) -> Tx:
         """Informer: claim the reward of its revealed report ``commitment`` (32 bytes)."""

@@ -24,14 +24,15 @@ from protocol.campaign.storage import save_private, state_dir
 from protocol.chain.connection import Tx
 
 
-def extract_codes(images: list[np.ndarray], wm_key: bytes) -> list[bytes]:
-    """The watermark codes found in the images (images without one are skipped). Raises ArgusError if none."""
+def extract_codes(images: list[np.ndarray], wm_key: bytes, secret: bool = False) -> list[bytes]:
+    """The watermark codes (`offchain.campaign.codes.CODE_BYTES` each) found in the images (images without one are
+    skipped); ``secret``: the secret layer, ``wm_key`` then the owner's secret key. Raises ArgusError if none."""
     from offchain.campaign.watermark import WatermarkNotFound, extract
 
     out = []
     for img in images:
         try:
-            out.append(extract(img, wm_key))
+            out.append(extract(img, wm_key, secret=secret))
         except WatermarkNotFound:
             continue
     if not out:
@@ -48,7 +49,7 @@ class InformerReport:
     id: int
     mask: int
     bits: int
-    codes: bytes
+    items: list[bytes]
     proof: list[bytes]
     salt: bytes
     commitment: bytes
@@ -59,7 +60,7 @@ class InformerReport:
     @property
     def located(self) -> Located:
         """The report as `offchain.campaign.codes.Located` (what `Campaign.reveal` sends)."""
-        return Located(self.id, self.mask, self.bits, self.codes, self.proof)
+        return Located(self.id, self.mask, self.bits, self.items, self.proof)
 
     def path(self) -> Path:
         """Where this report is saved."""
@@ -68,14 +69,14 @@ class InformerReport:
     def save(self) -> Path:
         """Save (0600); returns the path."""
         d = asdict(self)
-        d.update(codes=self.codes.hex(), salt=self.salt.hex(), commitment=self.commitment.hex(),
+        d.update(items=[w.hex() for w in self.items], salt=self.salt.hex(), commitment=self.commitment.hex(),
                  proof=[h.hex() for h in self.proof])
         return save_private(self.path(), d)
 
     @classmethod
     def from_dict(cls, d: dict) -> "InformerReport":
         """The report of the JSON written by `save`."""
-        return cls(d["campaign"], d["informer"], d["id"], d["mask"], d["bits"], bytes.fromhex(d["codes"]),
+        return cls(d["campaign"], d["informer"], d["id"], d["mask"], d["bits"], [bytes.fromhex(w) for w in d["items"]],
                    [bytes.fromhex(h) for h in d["proof"]], bytes.fromhex(d["salt"]),
                    bytes.fromhex(d["commitment"]), d.get("committed_tx"), d.get("revealed_tx"), d.get("claimed_tx"))
 
@@ -89,8 +90,8 @@ class InformerReport:
 def report_for(camp: Campaign, loc: Located, informer: str, salt: bytes | None = None) -> InformerReport:
     """The report (fresh salt unless given, and its commitment) of one located licensee."""
     salt = salt or secrets.token_bytes(32)
-    return InformerReport(camp.address, informer, loc.id, loc.mask, loc.bits, loc.codes, loc.proof, salt,
-                          commitment(informer, loc.codes, salt))
+    return InformerReport(camp.address, informer, loc.id, loc.mask, loc.bits, loc.items, loc.proof, salt,
+                          commitment(informer, loc.blob, salt))
 
 
 def prepare_reports(camp: Campaign, codes: list[bytes], informer: str, every: bool = False) -> list[InformerReport]:
@@ -160,3 +161,41 @@ def reconcile(camp: Campaign, rep: InformerReport) -> str:
     if changed:
         rep.save()
     return st
+
+
+def each_report(camp: Campaign, who: str, stage: str, act) -> tuple[list, list]:
+    """Run ``act(rep)`` (-> dict) on each of ``who``'s saved reports of ``camp`` whose on-chain state (`reconcile`,
+    which also repairs the file) is "committed" (stage "reveal") or "revealed" (stage "claim"), each on its own: one
+    failure never stops the others. Returns (results, error lines)."""
+    from offchain.common.errors import PinpointError
+    from protocol.chain.connection import ChainError
+
+    want = {"reveal": "committed", "claim": "revealed"}[stage]
+    done, errors = [], []
+    for rep in InformerReport.all(camp.address):
+        if rep.informer.lower() != who.lower():
+            continue
+        tag = f"report {rep.commitment.hex()[:16]}... (licensee {rep.id})"
+        try:
+            st = reconcile(camp, rep)
+            if st == want:
+                done.append(act(rep))
+            elif st == "uncommitted" and stage == "reveal":
+                errors.append(f"{tag}: its commitment is not on chain (the commit was never mined)")
+        except (ChainError, PinpointError) as e:
+            errors.append(f"{tag}: {e}")
+    return done, errors
+
+
+def audit_trace(camp: Campaign, secret_key: bytes, images: list[np.ndarray]) -> list[Located]:
+    """Anyone, once the owner discloses its secret watermark key: check it against the commitment the campaign
+    stored at creation (`Campaign.secretKeyCommitment`, before any licence) and return the licensees whose codes
+    the SECRET layer of ``images`` carries (`offchain.campaign.codes.locate_all`, at least the quorum of segments
+    each): what the owner's trace of that copy must have found. Raises ArgusError if the key is not the committed
+    one, or no watermark is found."""
+    from offchain.campaign.secret import opens
+
+    if not opens(camp.params().secret_key_commitment, secret_key):
+        raise ArgusError("this key is not the secret key the campaign committed to")
+    codes = extract_codes(images, secret_key, secret=True)
+    return locate_all(codes, camp.code_index(), camp.address, camp.params().quorum)

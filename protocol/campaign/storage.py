@@ -35,6 +35,15 @@ def save_private(path: Path, obj: dict) -> Path:
     return path
 
 
+def write_private(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a file readable by the owner only (0600 from its creation); returns the path."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o600)
+    return path
+
+
 def load_private(path: Path) -> dict:
     """The JSON saved by `save_private` at ``path``. Raises ArgusError if there is none."""
     if not path.exists():

@@ -1,7 +1,9 @@
 """`pinpoint` commands of Argus anti-piracy campaigns (registered into `protocol.cli.main` by `register`).
 
     owner     pinpoint campaign create [--work PATH...] [--reward WEI --rho 1/3 --deposit WEI ...]
+                                       [--secret-key HEX | --no-secret-layer]
               pinpoint campaign license --campaign ADDR --licensee ID [--work PATH...] --out DELIVERY.json
+              pinpoint campaign trace COPY... --campaign ADDR [--every-segment]   (secret layer; then report reveal)
     licensee  pinpoint license join --campaign ADDR
               pinpoint license accept DELIVERY.json [--out DIR]
               pinpoint license status --campaign ADDR
@@ -19,8 +21,8 @@ Every command but the demo takes the shared options of `protocol.cli.options` (-
 --deployments, --json, with their environment variables) and talks to a JSON-RPC node: with neither --rpc-url nor
 --network, the "local" network of deploy/networks.toml (127.0.0.1:8545, e.g. `pinpoint chain`); the in-process
 chain lives only inside one process. The keystore alias given by --account ($PINPOINT_ACCOUNT) signs; without it,
-the node's first unlocked account (anvil). Secrets (the owner's OT key and codes, a licensee's OT choices, an
-informer's salt) are kept under $PINPOINT_HOME or ~/.pinpoint (files mode 0600). A user error prints
+the node's first unlocked account (anvil). Secrets (the owner's OT key, secret watermark key and codes, a
+licensee's OT choices, an informer's salt) are kept under $PINPOINT_HOME or ~/.pinpoint (files mode 0600). A user error prints
 ``error: ...`` and exits with status 2.
 """
 
@@ -51,29 +53,26 @@ def _work(paths: tuple) -> list:
     return [load_image(p) for p in image_files(list(paths))] if paths else demo_work()
 
 
-def _each_report(camp, who: str, stage: str, act) -> tuple[list, list]:
-    """Run ``act(rep)`` (-> dict) on each of ``who``'s saved reports of ``camp`` whose on-chain state
-    (`protocol.campaign.informer.reconcile`, which also repairs the file) is "committed" (stage "reveal") or
-    "revealed" (stage "claim"), each on its own: one failure never stops the others. Returns (done, errors)."""
-    from protocol.campaign.informer import InformerReport, reconcile
-    from protocol.chain.connection import ChainError
-    from offchain.common.errors import PinpointError
+def _secret_key(text: str | None, off: bool) -> bytes | None:
+    """The --secret-key bytes (None: generate one, or none with --no-secret-layer); user errors exit 2."""
+    try:
+        sk = bytes.fromhex(text.removeprefix("0x")) if text is not None else None
+    except ValueError:
+        sk = b""
+    if sk is not None and (not sk or off):
+        fail("--secret-key must be non-empty hex, and not given with --no-secret-layer")
+    return sk
 
-    want = {"reveal": "committed", "claim": "revealed"}[stage]
-    done, errors = [], []
-    for rep in InformerReport.all(camp.address):
-        if rep.informer.lower() != who.lower():
-            continue
-        tag = f"report {rep.commitment.hex()[:16]}... (licensee {rep.id})"
-        try:
-            st = reconcile(camp, rep)
-            if st == want:
-                done.append(act(rep))
-            elif st == "uncommitted" and stage == "reveal":
-                errors.append(f"{tag}: its commitment is not on chain (the commit was never mined)")
-        except (ChainError, PinpointError) as e:
-            errors.append(f"{tag}: {e}")
-    return done, errors
+
+def _commit_all(opts, camp, reps: list, prefix: str) -> None:
+    """Commit each report (`protocol.campaign.informer.informer_commit`: state saved 0600 first) and print them."""
+    from protocol.campaign.informer import informer_commit
+
+    rows = [{"commitment": r.commitment.hex(), "licensee": r.id, "segments": r.located.segments,
+             "gas": informer_commit(camp, r).gas, "state": str(r.path())} for r in reps]
+    out({**rows[0], "reports": rows}, opts.as_json, "\n".join(
+        f"{prefix}committed {r['commitment']} (licensee {r['licensee']}, segments {r['segments']}; {r['gas']:,} gas)"
+        f"; state in {r['state']}" for r in rows))
 
 
 def _report_outcome(opts, key: str, done: list, errors: list, line, none: str) -> None:
@@ -111,27 +110,34 @@ def register(main: click.Group, demo: click.Group) -> None:
     @click.option("--quorum", type=int, default=3, show_default=True,
                   help="k: segments a report opens (3..S; framing by guessing succeeds with 2^-k when m = 1).")
     @click.option("--appeal-quorum", type=int, default=1, show_default=True,
-                  help="m: differing segments an appeal opens (repudiation costs ~m * 2^64 keccaks).")
+                  help="m: differing segments an appeal opens (repudiation costs ~m * 2^128 keccaks).")
+    @click.option("--secret-key", default=None,
+                  help="secret watermark key (hex); default: 32 random bytes. Only its commitment goes on chain.")
+    @click.option("--no-secret-layer", is_flag=True,
+                  help="no secret watermark layer (laundered copies then cannot be traced).")
     def create(opts, work, reward, rho, deposit, escrow, min_age, collection_window, appeal_window, duration,
-               watermark_key, quorum, appeal_quorum) -> None:
-        """Owner: deploy a campaign and keep the OT secret locally."""
-        from offchain.campaign import ot
-        from protocol.campaign.binding import Campaign, Params
-        from protocol.campaign.owner import Owner
+               watermark_key, quorum, appeal_quorum, secret_key, no_secret_layer) -> None:
+        """Owner: deploy a campaign and keep the OT secret and the secret watermark key locally (0600, saved
+        before the deployment is sent); the campaign stores only the secret key's commitment."""
+        from protocol.campaign.binding import Params
+        from protocol.campaign.owner import owner_create
 
         ch, me = _connect(opts)
         try:
             num, den = (int(v) for v in rho.split("/"))
         except ValueError:
             fail(f"--rho must be NUM/DEN, got {rho!r}")
+        sk = _secret_key(secret_key, no_secret_layer)
         segs = _work(work)
         p = Params(reward, num, den, deposit, len(segs), min_age, collection_window, appeal_window, duration,
                    watermark_key.encode(), quorum, appeal_quorum)
-        owner = Owner(ot.OwnerKey.generate())
-        camp, tx = Campaign.create(ch, p, owner.key.A, escrow or 3 * (reward + deposit), sender=me)
-        path = owner.save(camp.address)
-        out({"campaign": camp.address, "gas": tx.gas, "owner_state": str(path)}, opts.as_json,
-            f"campaign {camp.address} ({len(segs)} segments; {tx.gas:,} gas); owner secrets in {path}")
+        camp, owner, tx = owner_create(ch, p, escrow or 3 * (reward + deposit), me, sk, not no_secret_layer)
+        path = owner.path(camp.address)
+        commit_hex = "0x" + owner.secret_commitment.hex()
+        out({"campaign": camp.address, "gas": tx.gas, "owner_state": str(path),
+             "secret_key_commitment": commit_hex}, opts.as_json,
+            f"campaign {camp.address} ({len(segs)} segments; {tx.gas:,} gas); owner secrets in {path}; "
+            f"secret-key commitment {commit_hex}")
 
     @campaign.command("license")
     @chain_options
@@ -143,15 +149,35 @@ def register(main: click.Group, demo: click.Group) -> None:
         """Owner: fresh codes for a joined licensee, watermark both variants of every segment, commit the code
         hashes on chain and write the OT delivery (send that file to the licensee)."""
         from protocol.campaign.binding import Campaign
-        from protocol.campaign.owner import Owner, owner_license
+        from protocol.campaign.owner import owner_license, recover_owner
 
         ch, me = _connect(opts)
         camp = Campaign(ch, campaign)
-        owner = Owner.load(camp.address)
+        owner = recover_owner(camp)
         # the codes and the delivery file are written before the transaction is sent
         delivery, tx = owner_license(camp, owner, lid, _work(work), me, delivery_path=out_path)
         out({"licensee": lid, "gas": tx.gas, "delivery": str(out_path)}, opts.as_json,
             f"licensee {lid} licensed ({tx.gas:,} gas); delivery written to {out_path}")
+
+    @campaign.command("trace")
+    @chain_options
+    @_campaign_opt
+    @click.argument("copy", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+    @click.option("--every-segment", is_flag=True,
+                  help="open every segment found (default: the campaign's quorum k, the cheapest reveal).")
+    def trace(opts, campaign, copy, every_segment) -> None:
+        """Owner: extract the SECRET watermark layer of a suspected copy COPY (image files or a directory; e.g. one
+        whose public layer was laundered) and commit one report per licensee found, exactly as an informer does
+        (state saved 0600 first); then `pinpoint report reveal` and `pinpoint reward claim` from this account. The
+        owner earns f(n) per report like any informer."""
+        from protocol.campaign.binding import Campaign
+        from protocol.campaign.owner import owner_trace, recover_owner
+        from protocol.campaign.storage import image_files, load_image
+
+        ch, me = _connect(opts)
+        camp = Campaign(ch, campaign)
+        images = [load_image(p) for p in image_files(list(copy))]
+        _commit_all(opts, camp, owner_trace(camp, recover_owner(camp), images, me, every_segment), "secret layer: ")
 
     @campaign.command("status")
     @chain_options
@@ -164,7 +190,7 @@ def register(main: click.Group, demo: click.Group) -> None:
         ch, _ = _connect(opts)
         st = Campaign(ch, campaign).status()
         b = st["bounds"]
-        lines = [f"campaign {st['campaign']} owner {st['owner']}",
+        lines = [f"campaign {st['campaign']} owner {st['owner']} secret-key commitment {st['secret_key_commitment']}",
                  f"  R {st['reward_wei']} wei, rho {st['rho']} (bounds [1/{b['rho_inverse_at_most']}, "
                  f"1/{b['rho_inverse_above']})), D_L {st['deposit_wei']} wei (>= {b['min_deposit_over_reward']}*R), "
                  f"{st['segments']} segments ({b['min_segments']}..{b['max_segments']})",
@@ -236,12 +262,10 @@ def register(main: click.Group, demo: click.Group) -> None:
         """Licensee: run the OT receiver on a delivery file, check every code against the owner's on-chain
         commitments (and the images' watermarks), write the images. On a cheating delivery prints the segment;
         `offchain.campaign.ot.prove_cheating` makes the proof."""
-        from PIL import Image
-
         from offchain.campaign.ot import DeliveryError, prove_cheating
         from protocol.campaign.binding import Campaign
         from protocol.campaign.licensee import licensee_accept, load_or_recover
-        from protocol.campaign.storage import load_delivery
+        from protocol.campaign.storage import load_delivery, png_bytes, write_private
 
         addr, lid, dl = load_delivery(delivery)
         ch, _ = _connect(opts)
@@ -252,18 +276,9 @@ def register(main: click.Group, demo: click.Group) -> None:
         except DeliveryError as e:
             proof = prove_cheating(lic.choice, dl, e.segment)
             fail(f"cheating delivery: {e}; proof: segment {proof.segment}, sigma {proof.sigma}, b {hex(proof.b)}")
-        import io
-        import os
-
         out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         for j, img in enumerate(images):  # the licensed copy is private: each file 0600 from its creation
-            buf = io.BytesIO()
-            Image.fromarray(img).save(buf, format="PNG")
-            path = out_dir / f"segment-{j}.png"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(buf.getvalue())
-            os.chmod(path, 0o600)
+            write_private(out_dir / f"segment-{j}.png", png_bytes(img))
         out({"licensee": lid, "segments": len(images), "out": str(out_dir)}, opts.as_json,
             f"accepted {len(images)} segments (codes match the commitments); written to {out_dir}/")
 
@@ -274,7 +289,7 @@ def register(main: click.Group, demo: click.Group) -> None:
         """Licensee: reconcile the saved choices with the chain (a join mined before a crash, whose id the local
         file never learnt, is found by its choice points in the `Joined` events) and show each licence's status."""
         from protocol.campaign.binding import Campaign
-        from protocol.campaign.licensee import Licensee, recover
+        from protocol.campaign.licensee import recover
         from protocol.campaign.storage import state_dir
 
         ch, _ = _connect(opts)
@@ -332,21 +347,14 @@ def register(main: click.Group, demo: click.Group) -> None:
         every licensee with at least the campaign's quorum of segments in it, save each report's salt (0600) and
         commit one report per licensee. Reveal after the minimum age."""
         from protocol.campaign.binding import Campaign
-        from protocol.campaign.informer import extract_codes, informer_commit, prepare_reports
+        from protocol.campaign.informer import extract_codes, prepare_reports
         from protocol.campaign.storage import image_files, load_image
 
         ch, me = _connect(opts)
         camp = Campaign(ch, campaign)
         images = [load_image(p) for p in image_files(list(pirated))]
-        reps = prepare_reports(camp, extract_codes(images, camp.params().watermark_key), me, every_segment)
-        rows = []
-        for rep in reps:
-            tx = informer_commit(camp, rep)
-            rows.append({"commitment": rep.commitment.hex(), "licensee": rep.id, "segments": rep.located.segments,
-                         "gas": tx.gas, "state": str(rep.path())})
-        out({**rows[0], "reports": rows}, opts.as_json, "\n".join(
-            f"committed {r['commitment']} (licensee {r['licensee']}, segments {r['segments']}; {r['gas']:,} gas); "
-            f"state in {r['state']}" for r in rows))
+        _commit_all(opts, camp, prepare_reports(camp, extract_codes(images, camp.params().watermark_key), me,
+                                                every_segment), "")
 
     @report.command("reveal")
     @chain_options
@@ -355,7 +363,7 @@ def register(main: click.Group, demo: click.Group) -> None:
         """Reveal this account's saved reports of the campaign that are committed and unrevealed on chain, each
         on its own (a failure is reported and the others go on; exit 2 if any failed)."""
         from protocol.campaign.binding import Campaign
-        from protocol.campaign.informer import informer_reveal
+        from protocol.campaign.informer import each_report, informer_reveal
 
         ch, me = _connect(opts)
         camp = Campaign(ch, campaign)
@@ -364,7 +372,7 @@ def register(main: click.Group, demo: click.Group) -> None:
             tx = informer_reveal(camp, rep)
             return {"commitment": rep.commitment.hex(), "licensee": rep.id, "gas": tx.gas}
 
-        done, errors = _each_report(camp, me, "reveal", act)
+        done, errors = each_report(camp, me, "reveal", act)
         _report_outcome(opts, "revealed", done, errors,
                         lambda o: f"revealed {o['commitment'][:16]}... licensee {o['licensee']} ({o['gas']:,} gas)",
                         "no unrevealed report saved for this account and campaign")
@@ -402,7 +410,7 @@ def register(main: click.Group, demo: click.Group) -> None:
         """Claim f(n) for this account's reports revealed on chain once their collection window has closed, each
         on its own (a reveal mined before a crash is found on chain; exit 2 if any failed)."""
         from protocol.campaign.binding import Campaign
-        from protocol.campaign.informer import informer_claim
+        from protocol.campaign.informer import each_report, informer_claim
 
         ch, me = _connect(opts)
         camp = Campaign(ch, campaign)
@@ -412,7 +420,7 @@ def register(main: click.Group, demo: click.Group) -> None:
             tx = informer_claim(camp, rep)
             return {"licensee": rep.id, "reward_wei": camp.reward_for(n), "gas": tx.gas}
 
-        done, errors = _each_report(camp, me, "claim", act)
+        done, errors = each_report(camp, me, "claim", act)
         _report_outcome(opts, "claimed", done, errors,
                         lambda o: f"claimed {o['reward_wei']} wei (licensee {o['licensee']}; {o['gas']:,} gas)",
                         "no revealed, unclaimed report saved for this account and campaign")
