@@ -214,14 +214,21 @@ class _Outputs:
         self.tensors = [self.base[a + o:a + o + n].view(s.dtype).reshape(s.shape)
                         for s, o, n in zip(specs, offsets, sizes)]
         self.binding = session.io_binding()
-        for name, t in zip(names, self.tensors):
-            self.binding.bind_output(name, "cpu", 0, t.dtype, t.shape, t.ctypes.data)
-        self._base_refs = sys.getrefcount(self.base)
+        for name, spec, ptr in zip(names, specs, self._pointers()):
+            self.binding.bind_output(name, "cpu", 0, np.dtype(spec.dtype), tuple(spec.shape), ptr)
+        self._alone = self._refcounts()
+
+    def _pointers(self) -> list[int]:
+        return [t.ctypes.data for t in self.tensors]
+
+    def _refcounts(self) -> list[int]:
+        return [sys.getrefcount(self.base)] + [sys.getrefcount(t) for t in self.tensors]
 
     def free(self) -> bool:
         """True iff nothing but this object refers to the block or to any of its tensors (numpy views of a view
-        refer to the block: their ``base`` is the array owning the memory)."""
-        return sys.getrefcount(self.base) == self._base_refs and all(sys.getrefcount(t) == 2 for t in self.tensors)
+        refer to the block: their ``base`` is the array owning the memory): the reference counts are those it had
+        alone, measured the same way."""
+        return self._refcounts() == self._alone
 
 
 def make_evaluator(graph: Graph, kind: str | Kernels = "auto") -> Evaluator:
