@@ -234,21 +234,25 @@ def _tie_inputs(graph, rng, n: int):
 
 @pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("cfg", _FAST_PATH_MODELS, ids=[str(c) for c in _FAST_PATH_MODELS])
-def test_quantize_and_gap_fast_paths_equal_definitions_at_1_and_2_threads(cfg, batch):
-    """QUANTIZE as onnxruntime's QuantizeLinear (+ uint8 transpose) and GAP as one MatMulInteger (NHWC and NCHW
-    inputs, non-zero zero points, batch 1 and 2): the definitions' bytes on inputs at rounding ties, 1 and 2
-    threads; and the float32 fallback (``ort_quantize=False``) gives the same bytes."""
+def test_quantize_gap_dequantize_fast_paths_equal_definitions_at_1_and_2_threads(cfg, batch, monkeypatch):
+    """QUANTIZE as onnxruntime's QuantizeLinear (+ uint8 transpose), GAP as one MatMulInteger and a table Gather
+    (NHWC and NCHW inputs, non-zero zero points, batch 1 and 2), DEQUANTIZE as a table Gather: the definitions' bytes
+    on inputs at rounding ties, 1 and 2 threads; and the fallbacks (QUANTIZE's float32 Div/Round chain, GAP's
+    float64 chain) give the same bytes."""
+    from offchain.inference import ort_native
+    from offchain.inference.evaluators import _session
     from tests.synth import make_model
 
     graph = lower(make_model(**cfg), batch=batch)
     nodes = [n.op_type for n in compile_native(graph).graph.node]
     assert "QuantizeLinear" in nodes and "MatMulInteger" in nodes and "ReduceSum" not in nodes
-    assert [n for n in nodes if n in ("Div", "Round")] == []
+    assert [n for n in nodes if n in ("Div", "Round", "Floor", "Mul")] == []
     gap = next(op for op in graph.ops if op.kind.name == "GAP")
     assert gap.p("x_nchw") == int(bool(cfg.get("gap_reads_conv"))) and gap.p("x_zp") != 0
-    from offchain.inference.evaluators import _session
-
-    fallback = _session(compile_native(graph, ort_quantize=False), 0)   # the float32 Div/Round chain
+    monkeypatch.setattr(ort_native, "GAP_TABLE", 1)
+    slow = compile_native(graph, ort_quantize=False)
+    assert {"Div", "Round", "ReduceSum", "Floor"} <= {n.op_type for n in slow.graph.node}
+    fallback = _session(slow, 0)
     for th in (1, 2):
         ev = NativeEvaluator(graph, threads=th)
         for x in _tie_inputs(graph, np.random.default_rng(cfg["seed"]), 4):
@@ -256,8 +260,7 @@ def test_quantize_and_gap_fast_paths_equal_definitions_at_1_and_2_threads(cfg, b
             got = ev(x).tensors
             for j, (a, r) in enumerate(zip(got, ref)):
                 assert a.dtype == r.dtype and a.tobytes() == r.tobytes(), (th, j, graph.ops[max(j - 1, 0)].kind.name)
-            q = fallback.run([fallback.get_outputs()[0].name], {"x": x})[0]
-            assert q.tobytes() == ref[1].tobytes()
+            assert [t.tobytes() for t in fallback.run(None, {"x": x})] == [t.tobytes() for t in ref[1:]]
 
 
 def test_quantize_probe_candidates_tell_division_from_other_roundings():

@@ -201,16 +201,20 @@ class NativeEvaluator(Evaluator):
 
 
 class _Outputs:
-    """Every output tensor of one evaluation as a view of one uint8 block (each view 64-byte aligned), and the
-    onnxruntime I/O binding of the views. `free` tells whether anything outside refers to the block or a view."""
+    """Every output tensor of one evaluation as a view of one uint8 block (each view 64-byte aligned, a block of
+    4 MiB or more starting on a 2 MiB boundary), and the onnxruntime I/O binding of the views. `free` tells whether
+    anything outside refers to the block or a view."""
 
     ALIGN = 64
+    HUGE = 2 << 20
 
     def __init__(self, session, names: list[str], specs):
         sizes = [int(np.prod(s.shape, dtype=np.int64)) * np.dtype(s.dtype).itemsize for s in specs]
         offsets = np.cumsum([0] + [-(-n // self.ALIGN) * self.ALIGN for n in sizes])
-        self.base = np.empty(int(offsets[-1]) + self.ALIGN, np.uint8)
-        a = -self.base.ctypes.data % self.ALIGN
+        total = int(offsets[-1])
+        start = self.HUGE if total >= 2 * self.HUGE else self.ALIGN   # whole 2 MiB pages for a large block (numpy
+        self.base = np.empty(total + start, np.uint8)                  # asks the kernel for huge pages from 4 MiB)
+        a = -self.base.ctypes.data % start
         self.tensors = [self.base[a + o:a + o + n].view(s.dtype).reshape(s.shape)
                         for s, o, n in zip(specs, offsets, sizes)]
         self.binding = session.io_binding()

@@ -19,10 +19,11 @@ its committed layout (activations NHWC), at onnxruntime's own int8 speed, with t
   points: onnxruntime's AVX2 kernel then computes the canonical ``fma32`` formula) where the start-up probe
   `offchain.inference.ort_probe.qlinear_add_exact` shows it equals the definition on all 65536 input pairs on this
   CPU; else one Gather from the definition's 65536-entry table (`offchain.inference.ort.add_gather`).
-* GAP: the exact int32 sums of ``x - x_zp`` as one ``MatMulInteger`` with a vector of ones (uint8 input: u8 x u8,
-  integer arithmetic on every CPU; int8 input: Cast and ReduceSum in float64), then float64 on integers and dyadic
-  rationals whose every intermediate is exact, and Floor; it folds its output zero point into the rounding half,
-  checked exact, else NotCompilable.
+* GAP (uint8 input): the exact int32 sums of ``x - x_zp`` as one ``MatMulInteger`` with a vector of ones (u8 x u8:
+  integer arithmetic on every CPU), then each output byte gathered from the table of the definition's rounding over
+  every possible sum (fewer than `GAP_TABLE`). Else (int8 input, or larger windows): Cast and ReduceSum in float64,
+  then float64 on integers and dyadic rationals whose every intermediate is exact, and Floor; it folds its output
+  zero point into the rounding half, checked exact, else NotCompilable.
 * MATMUL with a bias: the same QLinearConv as CONV, as a 1x1 convolution of [M,1,1,K] (the int32 bias added to the
   exact accumulator, the same requantization); without a bias ``QLinearMatMul``.
 * MAXPOOL: an explicit Pad with the dtype's lowest value (every window has an in-bounds tap, so a pad never wins, as
@@ -34,8 +35,8 @@ its committed layout (activations NHWC), at onnxruntime's own int8 speed, with t
 * QUANTIZE: onnxruntime's QuantizeLinear (MLAS: one IEEE binary32 division, clamp, conversion rounding half to even,
   + zero point: `offchain.inference.definitions.quantize_def`) where the start-up probe
   `offchain.inference.ort_probe.quantize_linear_exact` shows it on this CPU, then the NHWC Transpose on the bytes;
-  else one float32 Div, Round (half to even), + zero point, Clip. DEQUANTIZE is one float32 Sub of small integers
-  and one float32 Mul.
+  else one float32 Div, Round (half to even), + zero point, Clip. DEQUANTIZE: a Gather from the 256 float32 values
+  `offchain.inference.definitions.dequantize_def` gives the 256 bytes.
 
 Scope: unsigned activations (uint8 in and out of every CONV/MATMUL, as in the zoo models), one weight zero point per
 operator; AVGPOOL and SOFTMAX are not lowered; anything else raises `NotCompilable` and
@@ -46,18 +47,22 @@ Haswell CPU, by `tests/test_kernels.py` and `tests/test_native_kinds.py`.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
 
+from .definitions import dequantize_def, rq_int
 from .elementwise import _mul_table
-from .graph import INPUT_REF, Graph, Kind, Op, f32_from_bits
+from .graph import INPUT_REF, Graph, Kind, Op, f32_from_bits, saturate
 from .ort import NotCompilable, add_gather
 from .ort_probe import qlinear_add_exact, quantize_linear_exact
 
 F64_EXACT = 1 << 53
+GAP_TABLE = 1 << 20    # GAP gathers its output from a table of every sum when there are fewer sums than this
 
 
 def _weights(w: np.ndarray, signed: int, zp: int, keep_int8: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -204,12 +209,11 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
             shape = out_shape
         elif k == Kind.GAP:
             N, H, W, C = (op.p(n) for n in ("N", "H", "W", "C"))
-            if 255 * H * W * op.p("M0") + (257 << op.p("s")) >= F64_EXACT:
-                raise NotCompilable(f"operator {j}: GAP constants not exact in float64")
             nchw = op.p("x_nchw")
-            if not op.p("x_signed") and 255 * H * W < 1 << 31:
+            if not op.p("x_signed") and 255 * H * W < GAP_TABLE:
                 # the exact int32 sums of (x - x_zp) over H*W as one MatMulInteger with a row/column of ones (u8 x u8:
-                # integer arithmetic, no 16-bit saturation on any CPU), the zero point as the operand's zero point
+                # integer arithmetic, no 16-bit saturation on any CPU), the zero point as the operand's zero point;
+                # then each sum's output byte gathered from the table of `definitions.gap_def` over every sum
                 ones, xz = const(f"one{j}", np.ones((H * W, 1) if nchw else (1, H * W), np.uint8)), \
                     const(f"zx{j}", np.array(op.p("x_zp"), np.uint8))
                 if nchw:
@@ -217,19 +221,21 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
                 else:
                     x = add("MatMulInteger", [ones, read(op.inputs[0], (N, H * W, C), f"{j}"),
                                               const(f"z0{j}", np.array(0, np.uint8)), xz], f"sum{j}")
-                x = add("Cast", [x], f"cx{j}", to=TensorProto.DOUBLE)
+                y = add("Gather", [const(f"gt{j}", _gap_table(op)), x], f"y{j}", axis=0)
                 shape = (N * C, 1) if nchw else (N, 1, C)
             else:
-                shape = (N, C, 1, 1) if nchw else (N, 1, 1, C)
+                if 255 * H * W * op.p("M0") + (257 << op.p("s")) >= F64_EXACT:
+                    raise NotCompilable(f"operator {j}: GAP constants not exact in float64")
                 x = read(op.inputs[0], (N, C, H, W) if nchw else (N, H, W, C), f"{j}")
                 x = add("Cast", [x], f"cx{j}", to=TensorProto.DOUBLE)
                 x = add("ReduceSum", [x, const(f"ax{j}", np.array([2, 3] if nchw else [1, 2], np.int64))],
                         f"sum{j}", keepdims=1)
                 x = add("Sub", [x, const(f"zx{j}", np.array(op.p("x_zp") * H * W, np.float64))], f"dx{j}")
-            x = add("Mul", [x, const(f"M{j}", np.array(np.ldexp(float(op.p("M0")), -op.p("s")), np.float64))],
-                    f"mx{j}")
-            x = add("Add", [x, const(f"h{j}", np.array(0.5 + op.p("y_zp"), np.float64))], f"hx{j}")
-            y = _finish(add, const, j, add("Floor", [x], f"fl{j}"), op.p("y_signed"))
+                x = add("Mul", [x, const(f"M{j}", np.array(np.ldexp(float(op.p("M0")), -op.p("s")), np.float64))],
+                        f"mx{j}")
+                x = add("Add", [x, const(f"h{j}", np.array(0.5 + op.p("y_zp"), np.float64))], f"hx{j}")
+                y = _finish(add, const, j, add("Floor", [x], f"fl{j}"), op.p("y_signed"))
+                shape = (N, C, 1, 1) if nchw else (N, 1, 1, C)
         elif k == Kind.MAXPOOL:
             y, shape = _maxpool(add, const, j, read(op.inputs[0], _nhwc(op), f"{j}"), op)
         elif k == Kind.PAD:
@@ -274,9 +280,10 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
             y = add("Gather", [const(f"mtab{j}", np.ascontiguousarray(T)), idx], f"y{j}", axis=0)
             shape = out_shape
         elif k == Kind.DEQUANTIZE:
-            x = add("Cast", [read(op.inputs[0], out_shape, f"{j}")], f"cx{j}", to=TensorProto.FLOAT)
-            x = add("Sub", [x, const(f"zq{j}", np.array(op.p("zp"), np.float32))], f"dq{j}")
-            y = add("Mul", [x, const(f"sq{j}", np.array(f32_from_bits(op.p("scale_bits")), np.float32))], f"y{j}")
+            # every byte's float32 from `definitions.dequantize_def` (256 entries), gathered; an int8 -i indexes entry
+            # 256 - i: its byte
+            x = add("Cast", [read(op.inputs[0], out_shape, f"{j}")], f"cx{j}", to=TensorProto.INT32)
+            y = add("Gather", [const(f"dt{j}", _dequantize_table(op)), x], f"y{j}", axis=0)
             shape = out_shape
         else:
             raise NotCompilable(f"operator {j}: {k.name}")
@@ -291,6 +298,25 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
                            for o, op in zip(outputs, graph.ops)], inits)
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)],
                              ir_version=8)
+
+
+def _gap_table(op: Op) -> np.ndarray:
+    """GAP's output for every sum ``s`` of ``x - x_zp`` over H*W (uint8 x: ``-x_zp*H*W <= s <= (255-x_zp)*H*W``), by
+    `offchain.inference.definitions.gap_def`'s own rounding: entry ``s mod L`` of a table of L = 255*H*W + 1 (ONNX
+    Gather reads a negative index -i as L - i)."""
+    H, W, zp = op.p("H"), op.p("W"), op.p("x_zp")
+    s = np.arange(-zp * H * W, (255 - zp) * H * W + 1, dtype=np.int64)
+    t = np.empty(255 * H * W + 1, np.int8 if op.p("y_signed") else np.uint8)
+    t[s % t.size] = saturate(op.p("y_zp") + rq_int(s, op.p("M0"), op.p("s")), op.p("y_signed"))
+    return t
+
+
+def _dequantize_table(op: Op) -> np.ndarray:
+    """DEQUANTIZE's float32 for each of the 256 bytes (as the input dtype), by
+    `offchain.inference.definitions.dequantize_def` itself."""
+    q = np.arange(256, dtype=np.uint8).view(np.int8 if op.p("x_signed") else np.uint8)
+    shim = SimpleNamespace(p=op.p, out=SimpleNamespace(shape=(256,)))
+    return dequantize_def(shim, q)
 
 
 def _nhwc(op: Op) -> tuple[int, int, int, int]:
