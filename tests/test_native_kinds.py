@@ -237,8 +237,8 @@ def _tie_inputs(graph, rng, n: int):
 def test_quantize_gap_dequantize_fast_paths_equal_definitions_at_1_and_2_threads(cfg, batch, monkeypatch):
     """QUANTIZE as onnxruntime's QuantizeLinear (+ uint8 transpose), GAP as one MatMulInteger and a table Gather
     (NHWC and NCHW inputs, non-zero zero points, batch 1 and 2), DEQUANTIZE as a table Gather: the definitions' bytes
-    on inputs at rounding ties, 1 and 2 threads; and the fallbacks (QUANTIZE's float32 Div/Round chain, GAP's
-    float64 chain) give the same bytes."""
+    on inputs at rounding ties, 1 and 2 threads; and the other paths (QUANTIZE's float32 Div/Round chain, GAP's
+    float64 chain, an NCHW GAP summing its own bytes rather than its CONV's NHWC ones) give the same bytes."""
     from offchain.inference import ort_native
     from offchain.inference.evaluators import _session
     from tests.synth import make_model
@@ -249,6 +249,8 @@ def test_quantize_gap_dequantize_fast_paths_equal_definitions_at_1_and_2_threads
     assert [n for n in nodes if n in ("Div", "Round", "Floor", "Mul")] == []
     gap = next(op for op in graph.ops if op.kind.name == "GAP")
     assert gap.p("x_nchw") == int(bool(cfg.get("gap_reads_conv"))) and gap.p("x_zp") != 0
+    monkeypatch.setattr(ort_native, "GAP_FROM_NHWC", False)    # an NCHW GAP sums its own [N*C, H*W] bytes
+    other = _session(compile_native(graph), 0)
     monkeypatch.setattr(ort_native, "GAP_TABLE", 1)
     slow = compile_native(graph, ort_quantize=False)
     assert {"Div", "Round", "ReduceSum", "Floor"} <= {n.op_type for n in slow.graph.node}
@@ -260,7 +262,8 @@ def test_quantize_gap_dequantize_fast_paths_equal_definitions_at_1_and_2_threads
             got = ev(x).tensors
             for j, (a, r) in enumerate(zip(got, ref)):
                 assert a.dtype == r.dtype and a.tobytes() == r.tobytes(), (th, j, graph.ops[max(j - 1, 0)].kind.name)
-            assert [t.tobytes() for t in fallback.run(None, {"x": x})] == [t.tobytes() for t in ref[1:]]
+            for sess in (fallback, other):
+                assert [t.tobytes() for t in sess.run(None, {"x": x})] == [t.tobytes() for t in ref[1:]]
 
 
 def test_quantize_probe_candidates_tell_division_from_other_roundings():

@@ -63,6 +63,7 @@ from .ort_probe import qlinear_add_exact, quantize_linear_exact
 
 F64_EXACT = 1 << 53
 GAP_TABLE = 1 << 20    # GAP gathers its output from a table of every sum when there are fewer sums than this
+GAP_FROM_NHWC = True   # a GAP of an NCHW-committed CONV output sums that CONV's NHWC bytes (before the transpose)
 
 
 def _weights(w: np.ndarray, signed: int, zp: int, keep_int8: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -102,6 +103,7 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
     nodes, inits, outputs = [], [], []
     names = {INPUT_REF: "x"}                           # tensor index -> its name here, in its committed layout
     shapes = {INPUT_REF: tuple(graph.input.shape)}     # tensor index -> its shape here
+    nhwc = {}                                          # tensor index -> (name, shape) of its NHWC form, if NCHW
 
     def add(op_type, ins, out, domain=None, **attrs):
         nodes.append(helper.make_node(op_type, ins, [out], domain=domain, **attrs))
@@ -167,6 +169,7 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
                         **op.conv_attrs())
                 shape = (P["N"], P["OH"], P["OW"], P["Co"])
                 if op.p("out_nchw"):
+                    nhwc[j + 1] = (y, shape)    # the same bytes NHWC, before the transpose (a GAP reads these)
                     y = add("Transpose", [y], f"tr{j}", perm=[0, 3, 1, 2])
                     shape = (P["N"], P["Co"], P["OH"], P["OW"])
             elif (t["bias"] != 0).any():
@@ -214,15 +217,19 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
                 # the exact int32 sums of (x - x_zp) over H*W as one MatMulInteger with a row/column of ones (u8 x u8:
                 # integer arithmetic, no 16-bit saturation on any CPU), the zero point as the operand's zero point;
                 # then each sum's output byte gathered from the table of `definitions.gap_def` over every sum
-                ones, xz = const(f"one{j}", np.ones((H * W, 1) if nchw else (1, H * W), np.uint8)), \
-                    const(f"zx{j}", np.array(op.p("x_zp"), np.uint8))
-                if nchw:
-                    x = add("MatMulInteger", [read(op.inputs[0], (N * C, H * W), f"{j}"), ones, xz], f"sum{j}")
+                xz = const(f"zx{j}", np.array(op.p("x_zp"), np.uint8))
+                pre = nhwc.get(op.inputs[0]) if nchw and GAP_FROM_NHWC else None  # an NCHW conv output, NHWC
+                if nchw and (pre is None or pre[1] != (N, H, W, C)):
+                    x = add("MatMulInteger", [read(op.inputs[0], (N * C, H * W), f"{j}"),
+                                              const(f"one{j}", np.ones((H * W, 1), np.uint8)), xz], f"sum{j}")
+                    shape = (N * C, 1)
                 else:
-                    x = add("MatMulInteger", [ones, read(op.inputs[0], (N, H * W, C), f"{j}"),
+                    x = read(op.inputs[0], (N, H * W, C), f"{j}") if not nchw else \
+                        add("Reshape", [pre[0], const(f"gs{j}", np.array([N, H * W, C], np.int64))], f"gr{j}")
+                    x = add("MatMulInteger", [const(f"one{j}", np.ones((1, H * W), np.uint8)), x,
                                               const(f"z0{j}", np.array(0, np.uint8)), xz], f"sum{j}")
+                    shape = (N, 1, C)
                 y = add("Gather", [const(f"gt{j}", _gap_table(op)), x], f"y{j}", axis=0)
-                shape = (N * C, 1) if nchw else (N, 1, C)
             else:
                 if 255 * H * W * op.p("M0") + (257 << op.p("s")) >= F64_EXACT:
                     raise NotCompilable(f"operator {j}: GAP constants not exact in float64")
