@@ -321,3 +321,87 @@ def test_native_outputs_reused_only_once_released():
     for t in threads:
         t.join()
     assert out == {4: [True] * 20, 5: [True] * 20}
+
+
+@pytest.mark.slow
+def test_native_equals_definitions_on_every_bundled_model():
+    """Every model of the data bundle (QOperator, uint8 activations) the native compiler takes gives the
+    definitions' bytes on two of its images, with 1 and 2 threads; the others are refused for their SOFTMAX only
+    (not lowered natively: `make_evaluator` falls back)."""
+    from tests.bundle import MODELS, available, int8_model
+    from offchain.inference.quantize import batches, input_files, model_input
+
+    if not available():
+        pytest.skip("the data bundle (../shared/data) is not present")
+    native = 0
+    for m in MODELS:
+        path = int8_model(m, "qoperator")
+        graph = load(path)
+        try:
+            evs = [NativeEvaluator(graph, threads=th) for th in (1, 2)]
+        except NotCompilable as e:
+            assert "SOFTMAX" in str(e), (m.name, str(e))
+            continue
+        native += 1
+        _, dims = model_input(path)
+        for x, _ in batches(input_files(m.folder)[:2], dims, m.preprocess):
+            x = x.reshape(graph.input.shape)
+            ref = [t.tobytes() for t in evaluate(graph, x, DEFINITIONS).tensors]
+            for ev in evs:
+                assert [t.tobytes() for t in ev(x).tensors] == ref, m.name
+    assert native >= 7
+
+
+_BUNDLE_SCRIPT = """
+import hashlib, json
+from offchain.inference.evaluators import NativeEvaluator
+from tests.test_native_kinds import bundled_native_cases
+print(json.dumps({name: [hashlib.sha256(t.tobytes()).hexdigest() for t in NativeEvaluator(g, threads=2)(x).tensors]
+                  for name, g, x in bundled_native_cases()}))
+"""
+
+
+def bundled_native_cases():
+    """(name, graph, first image) of every data-bundle model the native compiler takes (QOperator, uint8)."""
+    from tests.bundle import MODELS, int8_model
+    from offchain.inference.quantize import batches, input_files, model_input
+
+    out = []
+    for m in MODELS:
+        path = int8_model(m, "qoperator")
+        graph = load(path)
+        try:
+            compile_native(graph)
+        except NotCompilable:
+            continue
+        _, dims = model_input(path)
+        x, _ = next(iter(batches(input_files(m.folder)[:1], dims, m.preprocess)))
+        out.append((m.name, graph, x.reshape(graph.input.shape)))
+    return out
+
+
+@pytest.mark.slow
+def test_native_bundled_models_same_bytes_on_emulated_haswell():
+    """Every bundled model the native compiler takes gives the definitions' bytes on an emulated AVX2-only CPU
+    (qemu-user, Haswell-v4, 2 threads), on its first image."""
+    import hashlib
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.bundle import available
+    from tests.conftest import ROOT
+
+    qemu = shutil.which("qemu-x86_64")
+    if qemu is None or not available():
+        pytest.skip("qemu-user or the data bundle not present")
+    here = {name: [hashlib.sha256(t.tobytes()).hexdigest() for t in evaluate(g, x, DEFINITIONS).tensors]
+            for name, g, x in bundled_native_cases()}
+    assert len(here) >= 7
+    env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONPATH=str(ROOT))
+    r = subprocess.run([qemu, "-cpu", "Haswell-v4", sys.executable, "-c", _BUNDLE_SCRIPT], env=env,
+                       capture_output=True, text=True, timeout=3000)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == here
