@@ -194,6 +194,8 @@ if int8_kernels_exact():
 out = {k: [hashlib.sha256(t.tobytes()).hexdigest() for t in ev(x).tensors] for k, ev in evs.items()}
 out["auto_int8"] = getattr(evs["auto"], "keep_int8", None)
 out["probe"] = int8_kernels_exact()
+from offchain.inference.ort_native import compile_native
+out["nodes"] = ",".join(sorted({n.op_type for n in compile_native(g).graph.node}))
 print(json.dumps(out))
 """
 
@@ -220,6 +222,7 @@ def test_xce_same_bytes_with_1_and_2_threads(mobilenet):
     for th in (1, 2):
         out = _run_eval([], th)
         assert out["auto_int8"] == out["probe"]
+        assert {"QuantizeLinear", "MatMulInteger", "Gather"} <= set(out["nodes"].split(","))
         assert _digest_lists(out) == {k: here for k in _digest_lists(out)}
 
 
@@ -235,6 +238,8 @@ def test_xce_same_bytes_on_emulated_haswell(mobilenet):
     out = _run_eval([qemu, "-cpu", "Haswell-v4"], 2)
     # AVX2's u8 x s8 kernel saturates 16-bit pair sums: the probe must see it, and the default must shift weights
     assert out["probe"] is False and out["auto_int8"] is False
+    # the QUANTIZE / GAP / DEQUANTIZE fast paths are taken there too (QuantizeLinear's probe holds on AVX2)
+    assert {"QuantizeLinear", "MatMulInteger", "Gather"} <= set(out["nodes"].split(","))
     assert _digest_lists(out) == {k: here for k in _digest_lists(out)}
 
 
@@ -275,6 +280,17 @@ def test_subtree_levels_and_siblings_prove_every_node(m, data):
     assert build_tree(nodes).root == subtree_root(nodes)
     with pytest.raises(ValueError):
         subtree_levels(nodes + [nodes[0]] if m else [])
+
+
+def test_native_mobilenet_takes_the_fast_paths(mobilenet):
+    """MobileNetV2 compiles to onnxruntime's kernels with no float chain left: QUANTIZE as QuantizeLinear (its
+    probe holds), GAP as MatMulInteger + a table Gather, DEQUANTIZE as a Gather (the thread-count and
+    emulated-Haswell tests above hold these against the definitions)."""
+    from offchain.inference.ort_native import compile_native
+
+    nodes = [n.op_type for n in compile_native(mobilenet).graph.node]
+    assert nodes.count("QuantizeLinear") == 1 and nodes.count("MatMulInteger") == 1 and nodes.count("Gather") == 2
+    assert not {"Div", "Round", "Floor", "ReduceSum", "Clip", "Mul", "Sub"} & set(nodes)
 
 
 def test_make_evaluator_selects_and_rejects(mobilenet):

@@ -18,6 +18,8 @@ All give the same bytes (`tests/test_kernels.py`). Build an evaluator once to ev
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -159,7 +161,14 @@ class NativeEvaluator(Evaluator):
     uint8-shifted weights, every tensor written by onnxruntime straight into its own numpy array in its committed
     layout (I/O binding: no copy). ``threads`` = intra-op threads (0: onnxruntime's default);
     ``keep_int8``: u8 x s8 kernels (see `offchain.inference.ort_native`). Raises NotCompilable for graphs outside
-    its scope."""
+    its scope.
+
+    Output memory: the tensors of one evaluation are views of one 64-byte-aligned block (`_Outputs`), bound to
+    onnxruntime once. A later call writes into a block again only once nothing outside this object refers to it or
+    to any of its tensors (the caller dropped that `Evaluation` and every view of it): a kept evaluation is never
+    overwritten, and a loop that drops each result evaluates without allocating, binding or faulting in pages."""
+
+    POOL = 2   # blocks kept for reuse
 
     def __init__(self, graph: Graph, threads: int = 0, keep_int8: bool = False):
         self.graph = graph
@@ -167,17 +176,63 @@ class NativeEvaluator(Evaluator):
         self.session = _session(compile_native(graph, keep_int8), threads)
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.specs = [op.out for op in graph.ops]
+        self._pool: list[_Outputs] = []
+        self._lock = threading.Lock()
+
+    def _block(self) -> _Outputs:
+        """A block no one else refers to, taken out of the pool (or a new one)."""
+        with self._lock:
+            for i, b in enumerate(self._pool):
+                if b.free():
+                    return self._pool.pop(i)
+        return _Outputs(self.session, self.outputs, self.specs)
 
     def __call__(self, x: np.ndarray) -> Evaluation:
         x = check_input(self.graph, x)
         t0 = time.perf_counter()
-        outs = [np.empty(s.shape, s.dtype) for s in self.specs]
-        io = self.session.io_binding()
-        io.bind_cpu_input("x", np.ascontiguousarray(x, np.float32))
-        for name, o in zip(self.outputs, outs):
-            io.bind_output(name, "cpu", 0, o.dtype, o.shape, o.ctypes.data)
-        self.session.run_with_iobinding(io)
-        return Evaluation(self.graph, [x] + outs, time.perf_counter() - t0)
+        block = self._block()
+        block.binding.bind_cpu_input("x", x)
+        self.session.run_with_iobinding(block.binding)
+        tensors = [x] + block.tensors
+        with self._lock:
+            self._pool.insert(0, block)
+            del self._pool[self.POOL:]
+        return Evaluation(self.graph, tensors, time.perf_counter() - t0)
+
+
+class _Outputs:
+    """Every output tensor of one evaluation as a view of one uint8 block (each view 64-byte aligned, a block of
+    4 MiB or more starting on a 2 MiB boundary), and the onnxruntime I/O binding of the views. `free` tells whether
+    anything outside refers to the block or a view."""
+
+    ALIGN = 64
+    HUGE = 2 << 20
+
+    def __init__(self, session, names: list[str], specs):
+        sizes = [int(np.prod(s.shape, dtype=np.int64)) * np.dtype(s.dtype).itemsize for s in specs]
+        offsets = np.cumsum([0] + [-(-n // self.ALIGN) * self.ALIGN for n in sizes])
+        total = int(offsets[-1])
+        start = self.HUGE if total >= 2 * self.HUGE else self.ALIGN   # whole 2 MiB pages for a large block (numpy
+        self.base = np.empty(total + start, np.uint8)                  # asks the kernel for huge pages from 4 MiB)
+        a = -self.base.ctypes.data % start
+        self.tensors = [self.base[a + o:a + o + n].view(s.dtype).reshape(s.shape)
+                        for s, o, n in zip(specs, offsets, sizes)]
+        self.binding = session.io_binding()
+        for name, spec, ptr in zip(names, specs, self._pointers()):
+            self.binding.bind_output(name, "cpu", 0, np.dtype(spec.dtype), tuple(spec.shape), ptr)
+        self._alone = self._refcounts()
+
+    def _pointers(self) -> list[int]:
+        return [t.ctypes.data for t in self.tensors]
+
+    def _refcounts(self) -> list[int]:
+        return [sys.getrefcount(self.base)] + [sys.getrefcount(t) for t in self.tensors]
+
+    def free(self) -> bool:
+        """True iff nothing but this object refers to the block or to any of its tensors (numpy views of a view
+        refer to the block: their ``base`` is the array owning the memory): the reference counts are those it had
+        alone, measured the same way."""
+        return self._refcounts() == self._alone
 
 
 def make_evaluator(graph: Graph, kind: str | Kernels = "auto") -> Evaluator:

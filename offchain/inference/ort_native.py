@@ -19,7 +19,10 @@ its committed layout (activations NHWC), at onnxruntime's own int8 speed, with t
   points: onnxruntime's AVX2 kernel then computes the canonical ``fma32`` formula) where the start-up probe
   `offchain.inference.ort_probe.qlinear_add_exact` shows it equals the definition on all 65536 input pairs on this
   CPU; else one Gather from the definition's 65536-entry table (`offchain.inference.ort.add_gather`).
-* GAP: float64 on integers and dyadic rationals whose every intermediate is exact, then Floor; it folds its output
+* GAP (uint8 input): the exact int32 sums of ``x - x_zp`` as one ``MatMulInteger`` with a vector of ones (u8 x u8:
+  integer arithmetic on every CPU), then each output byte gathered from the table of the definition's rounding over
+  every possible sum (fewer than `GAP_TABLE`). Else (int8 input, or larger windows): Cast and ReduceSum in float64,
+  then float64 on integers and dyadic rationals whose every intermediate is exact, and Floor; it folds its output
   zero point into the rounding half, checked exact, else NotCompilable.
 * MATMUL with a bias: the same QLinearConv as CONV, as a 1x1 convolution of [M,1,1,K] (the int32 bias added to the
   exact accumulator, the same requantization); without a bias ``QLinearMatMul``.
@@ -29,18 +32,22 @@ its committed layout (activations NHWC), at onnxruntime's own int8 speed, with t
   CONCAT: ONNX Concat of the [outer, L_i * inner] views. LUT: Gather from the committed table, the index Cast to
   int32 (a negative int8 -i indexes entry 256 - i: its byte). MUL: Gather from the value-indexed 65536-entry table
   of `offchain.inference.elementwise.mul_fast` (held against the definition). All move or select bytes: exact.
-* QUANTIZE: one float32 Div (IEEE binary32, round to nearest even, as onnxruntime's QuantizeLinear divides), Round
-  (half to even), + zero point, Clip: what `offchain.inference.definitions.quantize_def` computes. DEQUANTIZE is
-  one float32 Sub of small integers and one float32 Mul.
+* QUANTIZE: onnxruntime's QuantizeLinear (MLAS: one IEEE binary32 division, clamp, conversion rounding half to even,
+  + zero point: `offchain.inference.definitions.quantize_def`) where the start-up probe
+  `offchain.inference.ort_probe.quantize_linear_exact` shows it on this CPU, then the NHWC Transpose on the bytes;
+  else one float32 Div, Round (half to even), + zero point, Clip. DEQUANTIZE: a Gather from the 256 float32 values
+  `offchain.inference.definitions.dequantize_def` gives the 256 bytes.
 
 Scope: unsigned activations (uint8 in and out of every CONV/MATMUL, as in the zoo models), one weight zero point per
-operator; AVGPOOL and SOFTMAX are not lowered; anything else raises `NotCompilable` and ``make_evaluator(graph, "auto")`` falls back to
-`offchain.inference.ort`. Graph optimizations stay disabled (fusions would fold S into float weights). Held against
-DEFINITIONS byte for byte, with 1 and 2 threads and on an emulated Haswell CPU, by `tests/test_kernels.py` and
-`tests/test_native_kinds.py`.
+operator; AVGPOOL and SOFTMAX are not lowered; anything else raises `NotCompilable` and
+``make_evaluator(graph, "auto")`` falls back to `offchain.inference.ort`. Graph optimizations stay disabled (fusions
+would fold S into float weights). Held against DEFINITIONS byte for byte, with 1 and 2 threads and on an emulated
+Haswell CPU, by `tests/test_kernels.py` and `tests/test_native_kinds.py`.
 """
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -48,12 +55,15 @@ from onnx import TensorProto, helper, numpy_helper
 
 
 
+from .definitions import dequantize_def, rq_int
 from .elementwise import _mul_table
-from .graph import INPUT_REF, Graph, Kind, Op, f32_from_bits
+from .graph import INPUT_REF, Graph, Kind, Op, f32_from_bits, saturate
 from .ort import NotCompilable, add_gather
-from .ort_probe import qlinear_add_exact
+from .ort_probe import qlinear_add_exact, quantize_linear_exact
 
 F64_EXACT = 1 << 53
+GAP_TABLE = 1 << 20    # GAP gathers its output from a table of every sum when there are fewer sums than this
+GAP_FROM_NHWC = True   # a GAP of an NCHW-committed CONV output sums that CONV's NHWC bytes (before the transpose)
 
 
 def _weights(w: np.ndarray, signed: int, zp: int, keep_int8: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -74,16 +84,26 @@ def _add_native(op: Op, probe: bool = True) -> bool:
                                                               "c_signed", "fixed_bits")))
 
 
-def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None = None) -> onnx.ModelProto:
+def _quantize_native(op: Op, probe: bool = True) -> bool:
+    """True iff QUANTIZE may run as onnxruntime's QuantizeLinear: (``probe``)
+    `offchain.inference.ort_probe.quantize_linear_exact` holds for its scale and zero point on this CPU."""
+    return not probe or quantize_linear_exact(op.p("scale_bits"), op.p("zp"), op.p("y_signed"))
+
+
+def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None = None,
+                   ort_quantize: bool | None = None) -> onnx.ModelProto:
     """Build the ONNX model whose input ``x`` is the model input (float32) and whose outputs are every operator's
     output in its committed layout (activations NHWC). ``keep_int8``: pass int8 weights as they are (u8 x s8
     kernels: exact only where onnxruntime dispatches to VNNI/AMX, see `offchain.inference.ort_probe`). ``ort_add``:
     ADD as onnxruntime's QLinearAdd where `_add_native` holds (None: probed; True: without the probe, for tests;
-    False: never, the table Gather).
+    False: never, the table Gather). ``ort_quantize``: QUANTIZE as onnxruntime's QuantizeLinear where
+    `offchain.inference.ort_probe.quantize_linear_exact` holds (None: probed; True: without the probe; False: never,
+    the float32 Div/Round chain).
     Raises NotCompilable for graphs outside its scope."""
     nodes, inits, outputs = [], [], []
     names = {INPUT_REF: "x"}                           # tensor index -> its name here, in its committed layout
     shapes = {INPUT_REF: tuple(graph.input.shape)}     # tensor index -> its shape here
+    nhwc = {}                                          # tensor index -> (name, shape) of its NHWC form, if NCHW
 
     def add(op_type, ins, out, domain=None, **attrs):
         nodes.append(helper.make_node(op_type, ins, [out], domain=domain, **attrs))
@@ -105,17 +125,28 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
         k = op.kind
         out_shape = tuple(op.out.shape)
         if k == Kind.QUANTIZE:
-            # sat(zp + rne(fl32(x / scale))) as `quantize_def`: one float32 Div (IEEE, RNE), Round (half even)
             N, C, H, W = (op.p(n) for n in ("N", "C", "H", "W"))
-            if op.inputs[0] == INPUT_REF:  # the model input, NCHW
-                x = add("Transpose", [read(op.inputs[0], (N, C, H, W), f"{j}")], f"qt{j}", perm=[0, 2, 3, 1])
+            nchw = op.inputs[0] == INPUT_REF  # the model input, NCHW; else a DEQUANTIZE output, NHWC
+            x = read(op.inputs[0], (N, C, H, W) if nchw else (N, H, W, C), f"{j}")
+            if ort_quantize is not False and _quantize_native(op, probe=ort_quantize is None):
+                # onnxruntime's QuantizeLinear (MLAS: IEEE binary32 division, clamp, RNE conversion, + zero point),
+                # where the probe shows it computes `quantize_def`; the NHWC transpose then moves bytes
+                dt = np.int8 if op.p("y_signed") else np.uint8
+                scale = const(f"qs{j}", np.array(f32_from_bits(op.p("scale_bits")), np.float32))
+                y = add("QuantizeLinear", [x, scale, const(f"qz{j}", np.array(op.p("zp"), dt))], f"qq{j}")
+                if nchw:
+                    y = add("Transpose", [y], f"qt{j}", perm=[0, 2, 3, 1])
             else:
-                x = read(op.inputs[0], (N, H, W, C), f"{j}")
-            x = add("Div", [x, const(f"qs{j}", np.array(f32_from_bits(op.p("scale_bits")), np.float32))], f"qd{j}")
-            x = add("Round", [x], f"qr{j}")
-            x = add("Cast", [x], f"qc{j}", to=TensorProto.DOUBLE)
-            x = add("Add", [x, const(f"qz{j}", np.array(op.p("zp"), np.float64))], f"qa{j}")
-            y, shape = _finish(add, const, j, x, op.p("y_signed")), (N, H, W, C)
+                # sat(zp + rne(fl32(x / scale))) as `quantize_def`: one float32 Div (IEEE, RNE), Round (half even)
+                if nchw:
+                    x = add("Transpose", [x], f"qt{j}", perm=[0, 2, 3, 1])
+                x = add("Div", [x, const(f"qs{j}", np.array(f32_from_bits(op.p("scale_bits")), np.float32))],
+                        f"qd{j}")
+                x = add("Round", [x], f"qr{j}")
+                x = add("Cast", [x], f"qc{j}", to=TensorProto.DOUBLE)
+                x = add("Add", [x, const(f"qz{j}", np.array(op.p("zp"), np.float64))], f"qa{j}")
+                y = _finish(add, const, j, x, op.p("y_signed"))
+            shape = (N, H, W, C)
         elif k in (Kind.CONV, Kind.MATMUL):
             t = op.table
             x_signed, y_signed = (op.p("x_signed"), op.p("y_signed")) if k == Kind.CONV else \
@@ -138,6 +169,7 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
                         **op.conv_attrs())
                 shape = (P["N"], P["OH"], P["OW"], P["Co"])
                 if op.p("out_nchw"):
+                    nhwc[j + 1] = (y, shape)    # the same bytes NHWC, before the transpose (a GAP reads these)
                     y = add("Transpose", [y], f"tr{j}", perm=[0, 3, 1, 2])
                     shape = (P["N"], P["Co"], P["OH"], P["OW"])
             elif (t["bias"] != 0).any():
@@ -180,19 +212,37 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
             shape = out_shape
         elif k == Kind.GAP:
             N, H, W, C = (op.p(n) for n in ("N", "H", "W", "C"))
-            if 255 * H * W * op.p("M0") + (257 << op.p("s")) >= F64_EXACT:
-                raise NotCompilable(f"operator {j}: GAP constants not exact in float64")
             nchw = op.p("x_nchw")
-            x = read(op.inputs[0], (N, C, H, W) if nchw else (N, H, W, C), f"{j}")
-            x = add("Cast", [x], f"cx{j}", to=TensorProto.DOUBLE)
-            x = add("ReduceSum", [x, const(f"ax{j}", np.array([2, 3] if nchw else [1, 2], np.int64))], f"sum{j}",
-                    keepdims=1)
-            x = add("Sub", [x, const(f"zx{j}", np.array(op.p("x_zp") * H * W, np.float64))], f"dx{j}")
-            x = add("Mul", [x, const(f"M{j}", np.array(np.ldexp(float(op.p("M0")), -op.p("s")), np.float64))],
-                    f"mx{j}")
-            x = add("Add", [x, const(f"h{j}", np.array(0.5 + op.p("y_zp"), np.float64))], f"hx{j}")
-            y = _finish(add, const, j, add("Floor", [x], f"fl{j}"), op.p("y_signed"))
-            shape = (N, C, 1, 1) if nchw else (N, 1, 1, C)
+            if not op.p("x_signed") and 255 * H * W < GAP_TABLE:
+                # the exact int32 sums of (x - x_zp) over H*W as one MatMulInteger with a row/column of ones (u8 x u8:
+                # integer arithmetic, no 16-bit saturation on any CPU), the zero point as the operand's zero point;
+                # then each sum's output byte gathered from the table of `definitions.gap_def` over every sum
+                xz = const(f"zx{j}", np.array(op.p("x_zp"), np.uint8))
+                pre = nhwc.get(op.inputs[0]) if nchw and GAP_FROM_NHWC else None  # an NCHW conv output, NHWC
+                if nchw and (pre is None or pre[1] != (N, H, W, C)):
+                    x = add("MatMulInteger", [read(op.inputs[0], (N * C, H * W), f"{j}"),
+                                              const(f"one{j}", np.ones((H * W, 1), np.uint8)), xz], f"sum{j}")
+                    shape = (N * C, 1)
+                else:
+                    x = read(op.inputs[0], (N, H * W, C), f"{j}") if not nchw else \
+                        add("Reshape", [pre[0], const(f"gs{j}", np.array([N, H * W, C], np.int64))], f"gr{j}")
+                    x = add("MatMulInteger", [const(f"one{j}", np.ones((1, H * W), np.uint8)), x,
+                                              const(f"z0{j}", np.array(0, np.uint8)), xz], f"sum{j}")
+                    shape = (N, 1, C)
+                y = add("Gather", [const(f"gt{j}", _gap_table(op)), x], f"y{j}", axis=0)
+            else:
+                if 255 * H * W * op.p("M0") + (257 << op.p("s")) >= F64_EXACT:
+                    raise NotCompilable(f"operator {j}: GAP constants not exact in float64")
+                x = read(op.inputs[0], (N, C, H, W) if nchw else (N, H, W, C), f"{j}")
+                x = add("Cast", [x], f"cx{j}", to=TensorProto.DOUBLE)
+                x = add("ReduceSum", [x, const(f"ax{j}", np.array([2, 3] if nchw else [1, 2], np.int64))],
+                        f"sum{j}", keepdims=1)
+                x = add("Sub", [x, const(f"zx{j}", np.array(op.p("x_zp") * H * W, np.float64))], f"dx{j}")
+                x = add("Mul", [x, const(f"M{j}", np.array(np.ldexp(float(op.p("M0")), -op.p("s")), np.float64))],
+                        f"mx{j}")
+                x = add("Add", [x, const(f"h{j}", np.array(0.5 + op.p("y_zp"), np.float64))], f"hx{j}")
+                y = _finish(add, const, j, add("Floor", [x], f"fl{j}"), op.p("y_signed"))
+                shape = (N, C, 1, 1) if nchw else (N, 1, 1, C)
         elif k == Kind.MAXPOOL:
             y, shape = _maxpool(add, const, j, read(op.inputs[0], _nhwc(op), f"{j}"), op)
         elif k == Kind.PAD:
@@ -237,9 +287,10 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
             y = add("Gather", [const(f"mtab{j}", np.ascontiguousarray(T)), idx], f"y{j}", axis=0)
             shape = out_shape
         elif k == Kind.DEQUANTIZE:
-            x = add("Cast", [read(op.inputs[0], out_shape, f"{j}")], f"cx{j}", to=TensorProto.FLOAT)
-            x = add("Sub", [x, const(f"zq{j}", np.array(op.p("zp"), np.float32))], f"dq{j}")
-            y = add("Mul", [x, const(f"sq{j}", np.array(f32_from_bits(op.p("scale_bits")), np.float32))], f"y{j}")
+            # every byte's float32 from `definitions.dequantize_def` (256 entries), gathered; an int8 -i indexes entry
+            # 256 - i: its byte
+            x = add("Cast", [read(op.inputs[0], out_shape, f"{j}")], f"cx{j}", to=TensorProto.INT32)
+            y = add("Gather", [const(f"dt{j}", _dequantize_table(op)), x], f"y{j}", axis=0)
             shape = out_shape
         else:
             raise NotCompilable(f"operator {j}: {k.name}")
@@ -254,6 +305,25 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
                            for o, op in zip(outputs, graph.ops)], inits)
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)],
                              ir_version=8)
+
+
+def _gap_table(op: Op) -> np.ndarray:
+    """GAP's output for every sum ``s`` of ``x - x_zp`` over H*W (uint8 x: ``-x_zp*H*W <= s <= (255-x_zp)*H*W``), by
+    `offchain.inference.definitions.gap_def`'s own rounding: entry ``s mod L`` of a table of L = 255*H*W + 1 (ONNX
+    Gather reads a negative index -i as L - i)."""
+    H, W, zp = op.p("H"), op.p("W"), op.p("x_zp")
+    s = np.arange(-zp * H * W, (255 - zp) * H * W + 1, dtype=np.int64)
+    t = np.empty(255 * H * W + 1, np.int8 if op.p("y_signed") else np.uint8)
+    t[s % t.size] = saturate(op.p("y_zp") + rq_int(s, op.p("M0"), op.p("s")), op.p("y_signed"))
+    return t
+
+
+def _dequantize_table(op: Op) -> np.ndarray:
+    """DEQUANTIZE's float32 for each of the 256 bytes (as the input dtype), by
+    `offchain.inference.definitions.dequantize_def` itself."""
+    q = np.arange(256, dtype=np.uint8).view(np.int8 if op.p("x_signed") else np.uint8)
+    shim = SimpleNamespace(p=op.p, out=SimpleNamespace(shape=(256,)))
+    return dequantize_def(shim, q)
 
 
 def _nhwc(op: Op) -> tuple[int, int, int, int]:

@@ -151,3 +151,63 @@ def qlinear_add_exact(rac_bits: int, rbc_bits: int, a_zp: int, b_zp: int, c_zp: 
     sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
     got = sess.run(None, {"a": a, "b": b})[0].reshape(-1)
     return bool(np.array_equal(got, add_value_table(rac_bits, rbc_bits, fixed_bits, signed, signed, signed)))
+
+
+def _quantize_candidates(scale: np.float32, zp: int, signed: int) -> np.ndarray:
+    """float32 inputs that decide whether a QuantizeLinear computes ``sat(zp + rne(fl32(x / scale)))``: for every
+    quotient k across the output range (and a little beyond), the values nearest the rounding ties
+    ``(k +- 1/2) * scale`` and the integers ``k * scale`` (+-4 ulps), then zeros, subnormals, the largest finite
+    floats and seeded random values over several magnitudes."""
+    lo, hi = (-128, 127) if signed else (0, 255)
+    k = np.arange(lo - zp - 3, hi - zp + 4, dtype=np.float64)
+    centres = np.concatenate([(k - 0.5) * float(scale), k * float(scale), (k + 0.5) * float(scale)])
+    c = centres.astype(np.float32)
+    steps = np.arange(-4, 5)
+    up, down = np.float32(np.inf), np.float32(-np.inf)
+    near = [c]
+    for s in steps[steps != 0]:
+        v = c.copy()
+        for _ in range(abs(int(s))):
+            v = np.nextafter(v, up if s > 0 else down)
+        near.append(v)
+    rng = np.random.default_rng(20261122)
+    extra = [np.array([0.0, -0.0, 1e-45, -1e-45, 1e-38, -1e-38, 3.4e38, -3.4e38], np.float32),
+             (rng.standard_normal(512) * float(scale) * 300).astype(np.float32),
+             (rng.standard_normal(256) * 1e6).astype(np.float32)]
+    with np.errstate(over="ignore"):
+        return np.concatenate(near + extra).astype(np.float32)
+
+
+@lru_cache(maxsize=None)
+def quantize_linear_exact(scale_bits: int, zp: int, signed: int) -> bool:
+    """True iff onnxruntime's QuantizeLinear (opset 13, per tensor) with this float32 scale (its bits) and zero
+    point returns `offchain.inference.definitions.quantize_def`'s bytes ``sat(zp + rne(fl32(x / scale)))`` on this
+    CPU for `_quantize_candidates` (the values next to every rounding tie of the output range, and extremes), both
+    through its vector loop (one long tensor, at 4 alignments) and through its remainder path (tensors of 3
+    elements). NaN is left out: the canonical graph never quantizes one (inputs are checked finite). Cached."""
+    import onnxruntime as ort
+
+    scale = np.array(scale_bits, np.uint32).view(np.float32)
+    if not np.isfinite(scale) or scale <= 0:
+        return False
+    dt = np.int8 if signed else np.uint8
+    v = _quantize_candidates(scale, zp, signed)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        ref = np.clip(np.rint(v / scale).astype(np.float64) + zp, -128 if signed else 0, 127 if signed else 255)
+    ref = ref.astype(dt)
+    node = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])
+    g = helper.make_graph([node], "quantize_probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                          [helper.make_tensor_value_info("y", TensorProto.INT8 if signed else TensorProto.UINT8,
+                                                         None)],
+                          [numpy_helper.from_array(scale, "s"), numpy_helper.from_array(np.array(zp, dt), "z")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    for shift in range(4):
+        got = sess.run(None, {"x": np.concatenate([np.zeros(shift, np.float32), v])})[0][shift:]
+        if not np.array_equal(got, ref):
+            return False
+    n3 = len(v) // 3 * 3
+    tails = np.concatenate([sess.run(None, {"x": v[i:i + 3]})[0] for i in range(0, n3, 3)])
+    return bool(np.array_equal(tails, ref[:n3]) and np.array_equal(sess.run(None, {"x": v[n3:]})[0], ref[n3:]))
