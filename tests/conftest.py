@@ -31,6 +31,15 @@ def anvil_url():
     proc.wait(10)
 
 
+@pytest.fixture(scope="module")
+def anvil():
+    """A fresh anvil for one test module (its clock and accounts not shared with other modules): its URL."""
+    proc, url = start_anvil()
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def mobilenet():
     from offchain.inference.pipeline import load_model

@@ -10,21 +10,10 @@ import stat
 from pathlib import Path
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def anvil():
-    from tests.conftest import start_anvil
-
-    proc, url = start_anvil()
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def _run(args, expect=0):

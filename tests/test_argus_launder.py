@@ -90,16 +90,6 @@ def test_secret_key_saved_before_deploying_and_checked_against_the_commitment(mo
         owner_mod.owner_trace(camp2, owner2, [], w.owner)
 
 
-@pytest.fixture(scope="module")
-def anvil():
-    from tests.conftest import start_anvil
-
-    proc, url = start_anvil()
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
 def test_cli_trace_reports_a_laundered_copy(anvil, tmp_path, monkeypatch):
     """On anvil through the CLI: a licensee launders the public layer of its copy (a random code re-embedded with
     the public key, then JPEG q80); an informer's `report commit` finds no licensee in it; the owner's `campaign
