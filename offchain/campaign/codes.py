@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import comb
 
+from offchain.common import multiproof as _multiproof
 from offchain.common.errors import PinpointError
 from offchain.common.hashing import keccak
 
@@ -144,42 +145,17 @@ def code_root(leaves: list[bytes]) -> bytes:
 def multiproof(leaves: list[bytes], segments: list[int]) -> list[bytes]:
     """The siblings that `CodeTree.verify` consumes for the pair words of the sorted, unique ``segments`` (of the
     tree over the pair words of the 2*S ``leaves``): level by level, left to right, every sibling not itself computed
-    from the opened words."""
+    from the opened words (`offchain.common.multiproof.siblings`). Raises CodeError on bad segments."""
     levels = _levels(leaves)
-    cur, proof = sorted(set(segments)), []
+    cur = sorted(set(segments))
     if cur != list(segments) or not cur or cur[-1] >= len(leaves) // 2:
         raise CodeError("multiproof segments must be sorted, unique and in range")
-    for level in levels[:-1]:
-        nxt, i = [], 0
-        while i < len(cur):
-            j = cur[i]
-            if j % 2 == 0 and i + 1 < len(cur) and cur[i + 1] == j + 1:
-                i += 2
-            else:
-                proof.append(level[j ^ 1])
-                i += 1
-            nxt.append(j >> 1)
-        cur = nxt
-    return proof
+    return _multiproof.siblings(lambda level, i: levels[level][i], len(levels) - 1, cur)
 
 
 def verify_multiproof(root: bytes, depth: int, indices: list[int], values: list[bytes], proof: list[bytes]) -> bool:
-    """Python copy of `CodeTree.verify` (held against it by the tests)."""
-    idx, val, p = list(indices), list(values), 0
-    for _ in range(depth):
-        ni, nv, i = [], [], 0
-        while i < len(idx):
-            j = idx[i]
-            if j % 2 == 0 and i + 1 < len(idx) and idx[i + 1] == j + 1:
-                h = keccak(val[i] + val[i + 1]); i += 2
-            else:
-                if p >= len(proof):
-                    return False
-                h = keccak(val[i] + proof[p]) if j % 2 == 0 else keccak(proof[p] + val[i])
-                p += 1; i += 1
-            ni.append(j >> 1); nv.append(h)
-        idx, val = ni, nv
-    return p == len(proof) and len(val) == 1 and val[0] == root
+    """Python copy of `CodeTree.verify` (held against it by the tests; `offchain.common.multiproof.verify`)."""
+    return _multiproof.verify(root, depth, indices, values, proof)
 
 
 def framing_probability(k: int, m: int) -> Fraction:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from offchain.common import multiproof
 from offchain.common.hashing import keccak
 
 from .hashing import build_levels, level_sizes
@@ -111,24 +112,9 @@ class Tree:
         return [self.node(level - m, base + i) for i in range(1 << m)]
 
     def multiproof(self, indices: list[int]) -> list[bytes]:
-        """Siblings that open the leaves ``indices`` (sorted, unique), in the order `Merkle.verifyMulti` reads them."""
-        if any(b <= a for a, b in zip(indices, indices[1:])):
-            raise ValueError("leaf indices must be sorted and unique")
-        proof: list[bytes] = []
-        idx = list(indices)
-        for level in range(self.depth):
-            nxt: list[int] = []
-            i = 0
-            while i < len(idx):
-                j = idx[i]
-                if j % 2 == 0 and i + 1 < len(idx) and idx[i + 1] == j + 1:
-                    i += 2
-                else:
-                    proof.append(self.node(level, j ^ 1))
-                    i += 1
-                nxt.append(j >> 1)
-            idx = nxt
-        return proof
+        """Siblings that open the leaves ``indices`` (sorted, unique), in the order `Merkle.verifyMulti` reads them
+        (`offchain.common.multiproof.siblings`). Raises ValueError on unsorted, repeated or out-of-range indices."""
+        return multiproof.siblings(self.node, self.depth, indices)
 
 
 def _tree_from(data: np.ndarray, n_words: int, depth: int | None) -> Tree:
@@ -174,24 +160,9 @@ def tensor_root(a: np.ndarray) -> bytes:
 
 def verify_multi(root: bytes, depth: int, indices: list[int], leaves: list[bytes], proof: list[bytes]) -> bool:
     """Python mirror of `Merkle.verifyMulti`: True iff ``leaves`` at ``indices`` (sorted, unique) and the
-    siblings ``proof`` hash up to ``root`` in a tree of ``depth``, consuming every sibling."""
-    if len(indices) != len(leaves) or not indices:
-        return False
-    idx, val, p = list(indices), list(leaves), 0
-    for _ in range(depth):
-        ni, nv, i = [], [], 0
-        while i < len(idx):
-            j = idx[i]
-            if j % 2 == 0 and i + 1 < len(idx) and idx[i + 1] == j + 1:
-                h = keccak(val[i] + val[i + 1]); i += 2
-            else:
-                if p >= len(proof):
-                    return False
-                h = keccak(val[i] + proof[p]) if j % 2 == 0 else keccak(proof[p] + val[i])
-                p += 1; i += 1
-            ni.append(j >> 1); nv.append(h)
-        idx, val = ni, nv
-    return p == len(proof) and idx == [0] and val[0] == root
+    siblings ``proof`` hash up to ``root`` in a tree of ``depth``, consuming every sibling
+    (`offchain.common.multiproof.verify`)."""
+    return multiproof.verify(root, depth, indices, leaves, proof)
 
 
 def subtree_levels(nodes: list[bytes]) -> list[list[bytes]]:
