@@ -45,3 +45,18 @@ def test_join_never_mined_stays_pending(monkeypatch):
     assert recover(w.camp) == ([], pending_files(w.camp.address)) and len(pending_files(w.camp.address)) == 1
     lic, _ = licensee_join(w.camp, w.A[1])
     assert lic.id == 0 and Licensee.load(w.camp.address, 0).choice == lic.choice
+
+
+def test_owner_state_of_other_code_length_is_a_clear_error():
+    """A state file written by the 64-bit-code clients (8-byte codes) or not an owner file at all: ArgusError
+    naming the cause, never a traceback deep in the campaign code."""
+    from protocol.campaign.binding import ArgusError
+    from protocol.campaign.owner import Owner
+
+    d = {"a": "0x5", "A": ["0x1", "0x2"], "secret_key": None, "codes": {"0": [["11" * 8, "22" * 8]]}}
+    with pytest.raises(ArgusError, match="64-bit codes"):
+        Owner.from_dict(d)
+    with pytest.raises(ArgusError, match="not an owner state"):
+        Owner.from_dict({"codes": {}})
+    d["codes"] = {"0": [["11" * 16, "22" * 16]]}
+    assert Owner.from_dict(d).codes[0][0][0] == bytes.fromhex("11" * 16)

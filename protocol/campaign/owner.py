@@ -22,7 +22,7 @@ import numpy as np
 
 from offchain.campaign import ot
 from offchain.campaign import secret
-from offchain.campaign.codes import code_leaves, new_codes
+from offchain.campaign.codes import CODE_BYTES, code_leaves, new_codes
 from protocol.campaign.binding import ArgusError, Campaign, Params, ot_context
 from protocol.campaign.storage import load_private, png_bytes, save_private, state_dir
 from protocol.chain.connection import Chain, Tx
@@ -57,11 +57,21 @@ class Owner:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Owner":
-        """The owner of the JSON written by `save`."""
-        key = ot.OwnerKey(int(d["a"], 16), tuple(int(v, 16) for v in d["A"]))
-        sk = d.get("secret_key")
-        return cls(key, {int(i): [(bytes.fromhex(a), bytes.fromhex(b)) for a, b in cs] for i, cs in d["codes"].items()},
-                   bytes.fromhex(sk) if sk else None)
+        """The owner of the JSON written by `save`. Raises ArgusError if the file is not one, or holds codes of
+        another length than `offchain.campaign.codes.CODE_BYTES` (16: files of the 64-bit-code clients belong to
+        campaigns on the earlier contract, which this version cannot address)."""
+        try:
+            key = ot.OwnerKey(int(d["a"], 16), tuple(int(v, 16) for v in d["A"]))
+            sk = d.get("secret_key")
+            codes = {int(i): [(bytes.fromhex(a), bytes.fromhex(b)) for a, b in cs] for i, cs in d["codes"].items()}
+        except (KeyError, ValueError, TypeError, AttributeError) as e:
+            raise ArgusError(f"not an owner state file: {type(e).__name__}: {e}") from None
+        sizes = {len(c) for cs in codes.values() for pair in cs for c in pair}
+        if sizes - {CODE_BYTES}:
+            raise ArgusError(f"the owner state holds {8 * min(sizes)}-bit codes; this pinpoint writes and reads "
+                             f"{8 * CODE_BYTES}-bit campaign codes only (a campaign deployed by an earlier version "
+                             "needs that version's client)")
+        return cls(key, codes, bytes.fromhex(sk) if sk else None)
 
     @classmethod
     def load(cls, campaign: str) -> "Owner":
