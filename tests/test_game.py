@@ -220,9 +220,11 @@ def test_two_challengers_play_one_after_the_other(dep, honest_trace):
     _expect("GameNotInProgress", pp.timeout(g2), A[4], ch)
     _expect("NotReclaimable", pp.reclaim(g2), A[3], ch)
     c1_before, c2_before, burned = ch.call(pp.credit(A[2])), ch.call(pp.credit(A[3])), ch.call(pp.burned())
-    play(dep, g1, Solver(cheat, A[1]), Challenger(honest_trace, A[2]))
+    moves = play(dep, g1, Solver(cheat, A[1]), Challenger(honest_trace, A[2]))
     assert winner(dep, g1) == "challenger"
-    assert ch.call(pp.credit(A[2])) - c1_before == bond + bond // 2
+    pushed = dep.pinpoint.events.Withdrawn().process_receipt(ch.w3.eth.get_transaction_receipt(moves[-1].tx))
+    assert {(e["args"]["to"], e["args"]["amount"]) for e in pushed} == {(A[2], bond + bond // 2), (A[0], FEE)}
+    assert ch.call(pp.credit(A[2])) == c1_before  # pushed by the last move, not credited
     assert ch.call(pp.burned()) - burned == bond - bond // 2
     _expect("GameNotInProgress", pp.reveal(g2, honest_trace.children(1, 0, 7, 0, 4)), A[1], ch)
     ch.send(pp.reclaim(g2), sender=A[4])

@@ -43,10 +43,12 @@ import {OneStep, Opening} from "./OneStep.sol";
 ///         the requester's fee is burned.
 ///         After Agatha (Zheng et al., arXiv 2105.04919) §4, with the phase-2 search over the output tensor and the
 ///         phase binding of `selectOperator` our own.
-/// @dev Payments are pulled (`Payments`: credit, withdraw). Game.phase is a `Phase` (ABI: uint8, the values of
+/// @dev A game's payouts (winner, and the requester's refund) are pushed at its end with the call stipend only,
+///      credited if the payee does not take them (`Payments._payOrCredit`); every other payment is pulled
+///      (`Payments`: credit, withdraw). Game.phase is a `Phase` (ABI: uint8, the values of
 ///      `protocol/inference/types.py` Phase). INVARIANT: address(this).balance == sum(credit) + burned + sum over
 ///      Open tasks of fee + sum over Submitted tasks of (fee + solver bond) + sum over active or Queued games of
-///      the challenger bond (`tests/test_invariant.py`).
+///      the challenger bond (`tests/test_invariant.py`); pushed payouts have left the contract.
 contract Pinpoint is Payments {
     // ---------------------------------------------------------------------------------------------- errors
     error ValueMismatch(uint256 expected, uint256 given);
@@ -893,7 +895,8 @@ contract Pinpoint is Payments {
     ///      winner's own bond is returned (the solver's stays staked until `finalize`). A winning challenger
     ///      refutes the result (Rejected, fee to the requester; queued challengers `reclaim`); a winning solver
     ///      faces the next queued game, which starts now. The arena keeps the ended game's last state (`game`)
-    ///      until the next game starts.
+    ///      until the next game starts. The winner's B + B/2 (challenger) or B/2 (solver) and the requester's
+    ///      refunded fee are pushed last (`_payOrCredit`), credited to a payee that does not take them.
     function _resolve(
         uint256 gameId,
         Arena storage a,
@@ -914,16 +917,19 @@ contract Pinpoint is Payments {
         uint256 taskId = gameId >> 32;
         if (challengerWon) {
             t.status = Status.Rejected;
-            _credit(g.challenger, bond + half);
-            _credit(t.requester, t.fee);
             emit TaskRejected(taskId, gameId);
-        } else {
-            _credit(t.solver, half);
         }
         emit GameResolved(gameId, taskId, challengerWon, reason);
         if (!challengerWon && t.openGames != 0) {
             // the games before it have ended: the next one is Queued
             _activate(taskId, head, _games[gameIdOf(taskId, head)], t);
+        }
+        // the payouts last, after every effect (`_payOrCredit`: pushed with the stipend only, else credited)
+        if (challengerWon) {
+            _payOrCredit(g.challenger, bond + half);
+            _payOrCredit(t.requester, t.fee);
+        } else {
+            _payOrCredit(t.solver, half);
         }
     }
 
