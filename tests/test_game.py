@@ -290,10 +290,11 @@ def test_gas_bounds_and_half_bond_cover_the_winner(dep, honest_trace):
     for mv in moves:
         k = kind[mv.what.split()[0].rstrip(":")]
         assert mv.gas <= bound[k], (mv.what, mv.gas, bound[k])
-    wd = ch.send(pp.withdraw(), sender=A[2])
-    assert wd.gas <= bound["RESOLVE"]
-    used = tx.gas + sum(m.gas for m in moves if m.who == "challenger") + wd.gas
+    # the last move pushed the challenger's B + B/2 (`Payments._payOrCredit`): no withdrawal to pay for
+    pushed = dep.pinpoint.events.Withdrawn().process_receipt(ch.w3.eth.get_transaction_receipt(moves[-1].tx))
     bond = read_task(dep, task_id).bond
+    assert [(e["args"]["to"], e["args"]["amount"]) for e in pushed][0] == (A[2], bond + bond // 2)
+    used = tx.gas + sum(m.gas for m in moves if m.who == "challenger")
     assert used * ch.call(pp.bondGasPrice()) <= bond // 2
     ch.send(pp.reclaim(g2), sender=A[3])
     _contract_holds_exactly(dep)
