@@ -208,7 +208,7 @@ def gas_figures(graph, honest: Trace, url: str | None) -> dict:
     rows = [
         ("submit gas (normal case, no dispute)", f"{games[0]['submit']:,}", "63.0k"),
         ("challenge gas (opens a game)", f"{games[0]['challenge']:,}", "-"),
-        ("solver reveal gas, mean / max (k = 16 children)",
+        ("solver reveal gas, mean / max (up to 32 children)",
          f"{statistics.mean(reveal):,.0f} / {max(reveal):,}", "65.6k"),
         ("challenger pick gas, mean / max", f"{statistics.mean(pick):,.0f} / {max(pick):,}", "52.7k"),
         ("challenger select-operator gas (phase binding), max", f"{max(select):,}", "-"),
