@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from web3.logs import DISCARD
 
 from offchain.inference.graph import Kind
 from protocol.chain.connection import Chain, ChainError
@@ -222,7 +223,8 @@ def test_two_challengers_play_one_after_the_other(dep, honest_trace):
     c1_before, c2_before, burned = ch.call(pp.credit(A[2])), ch.call(pp.credit(A[3])), ch.call(pp.burned())
     moves = play(dep, g1, Solver(cheat, A[1]), Challenger(honest_trace, A[2]))
     assert winner(dep, g1) == "challenger"
-    pushed = dep.pinpoint.events.Withdrawn().process_receipt(ch.w3.eth.get_transaction_receipt(moves[-1].tx))
+    pushed = dep.pinpoint.events.Withdrawn().process_receipt(ch.w3.eth.get_transaction_receipt(moves[-1].tx),
+                                                           errors=DISCARD)
     assert {(e["args"]["to"], e["args"]["amount"]) for e in pushed} == {(A[2], bond + bond // 2), (A[0], FEE)}
     assert ch.call(pp.credit(A[2])) == c1_before  # pushed by the last move, not credited
     assert ch.call(pp.burned()) - burned == bond - bond // 2
@@ -291,7 +293,8 @@ def test_gas_bounds_and_half_bond_cover_the_winner(dep, honest_trace):
         k = kind[mv.what.split()[0].rstrip(":")]
         assert mv.gas <= bound[k], (mv.what, mv.gas, bound[k])
     # the last move pushed the challenger's B + B/2 (`Payments._payOrCredit`): no withdrawal to pay for
-    pushed = dep.pinpoint.events.Withdrawn().process_receipt(ch.w3.eth.get_transaction_receipt(moves[-1].tx))
+    pushed = dep.pinpoint.events.Withdrawn().process_receipt(ch.w3.eth.get_transaction_receipt(moves[-1].tx),
+                                                           errors=DISCARD)
     bond = read_task(dep, task_id).bond
     assert [(e["args"]["to"], e["args"]["amount"]) for e in pushed][0] == (A[2], bond + bond // 2)
     used = tx.gas + sum(m.gas for m in moves if m.who == "challenger")
