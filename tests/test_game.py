@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from web3.logs import DISCARD
 
 from offchain.inference.graph import Kind
 from protocol.chain.connection import Chain, ChainError
@@ -220,9 +221,12 @@ def test_two_challengers_play_one_after_the_other(dep, honest_trace):
     _expect("GameNotInProgress", pp.timeout(g2), A[4], ch)
     _expect("NotReclaimable", pp.reclaim(g2), A[3], ch)
     c1_before, c2_before, burned = ch.call(pp.credit(A[2])), ch.call(pp.credit(A[3])), ch.call(pp.burned())
-    play(dep, g1, Solver(cheat, A[1]), Challenger(honest_trace, A[2]))
+    moves = play(dep, g1, Solver(cheat, A[1]), Challenger(honest_trace, A[2]))
     assert winner(dep, g1) == "challenger"
-    assert ch.call(pp.credit(A[2])) - c1_before == bond + bond // 2
+    pushed = dep.pinpoint.events.Withdrawn().process_receipt(ch.w3.eth.get_transaction_receipt(moves[-1].tx),
+                                                           errors=DISCARD)
+    assert {(e["args"]["to"], e["args"]["amount"]) for e in pushed} == {(A[2], bond + bond // 2), (A[0], FEE)}
+    assert ch.call(pp.credit(A[2])) == c1_before  # pushed by the last move, not credited
     assert ch.call(pp.burned()) - burned == bond - bond // 2
     _expect("GameNotInProgress", pp.reveal(g2, honest_trace.children(1, 0, 7, 0, 4)), A[1], ch)
     ch.send(pp.reclaim(g2), sender=A[4])
@@ -288,10 +292,12 @@ def test_gas_bounds_and_half_bond_cover_the_winner(dep, honest_trace):
     for mv in moves:
         k = kind[mv.what.split()[0].rstrip(":")]
         assert mv.gas <= bound[k], (mv.what, mv.gas, bound[k])
-    wd = ch.send(pp.withdraw(), sender=A[2])
-    assert wd.gas <= bound["RESOLVE"]
-    used = tx.gas + sum(m.gas for m in moves if m.who == "challenger") + wd.gas
+    # the last move pushed the challenger's B + B/2 (`Payments._payOrCredit`): no withdrawal to pay for
+    pushed = dep.pinpoint.events.Withdrawn().process_receipt(ch.w3.eth.get_transaction_receipt(moves[-1].tx),
+                                                           errors=DISCARD)
     bond = read_task(dep, task_id).bond
+    assert [(e["args"]["to"], e["args"]["amount"]) for e in pushed][0] == (A[2], bond + bond // 2)
+    used = tx.gas + sum(m.gas for m in moves if m.who == "challenger")
     assert used * ch.call(pp.bondGasPrice()) <= bond // 2
     ch.send(pp.reclaim(g2), sender=A[3])
     _contract_holds_exactly(dep)

@@ -16,9 +16,12 @@ is asserted exactly, and the contract's solvency invariant (`tests/solvency.py`)
 from __future__ import annotations
 
 import random
+import re
+from pathlib import Path
 
 import pytest
 from eth_account import Account
+from web3.logs import DISCARD
 
 from protocol.chain.connection import Chain, ChainError, fee_paid
 from protocol.inference.game import (Deployment, challenge, play, post_task, read_game, read_task, send_as,
@@ -357,3 +360,81 @@ def test_under_declared_tensor_depth_voids_the_task(dep, honest_trace):
     assert [led.net(a) for a in A[:4]] == [-FEE, 0, 0, 0]
     assert led.burned_since() == FEE
     assert_solvent(dep)
+
+
+# ---------------------------------------------------------------------------------------------------- pushed payouts
+
+def _gas_bound(name: str) -> int:
+    text = (Path(__file__).resolve().parents[1] / "contracts/shared/Gas.sol").read_text()
+    return int(re.search(rf"constant {name} = ([\d_]+);", text).group(1).replace("_", ""))
+
+
+def _pushed(dep: Deployment, tx_hash) -> dict[str, int]:
+    """wei the contract pushed per payee in one transaction (its `Withdrawn` events)."""
+    receipt = dep.chain.w3.eth.get_transaction_receipt(tx_hash)
+    out: dict[str, int] = {}
+    for ev in dep.pinpoint.events.Withdrawn().process_receipt(receipt, errors=DISCARD):
+        out[ev["args"]["to"]] = out.get(ev["args"]["to"], 0) + int(ev["args"]["amount"])
+    return out
+
+
+def test_payouts_are_pushed_and_a_griefing_payee_only_delays_its_own(dep, honest_trace):
+    """A game's payouts are pushed by its last move with the call stipend only (`Payments._payOrCredit`). Attack:
+    the requester is a wallet that burns every gas it is sent and fails, to make the honest challenger's final
+    move dearer or revert. The final move still succeeds within Gas.STEP; the challenger (an account) is paid
+    B + B/2 in that move; the requester's fee is credited instead of pushed, and it can withdraw it once it takes
+    ether again. Every wei is accounted for."""
+    ch, pp, A = dep.chain, dep.pinpoint.functions, dep.chain.accounts
+    fwd, _ = ch.deploy("Forwarder", sender=A[0])
+    ch.send(fwd.functions.setRefuse(True), sender=A[0])
+    cheat = honest_trace.altered(40, 555)
+    led = Ledger(dep, A[1], A[2])
+    g = honest_trace.graph
+    post = pp.postTask(honest_trace.ops_tree.root, g.n_ops, honest_trace.input_root, honest_trace.max_tensor_depth())
+    tx = send_as(dep, post, A[0], value=FEE, via=fwd)
+    task_id = int(dep.pinpoint.events.TaskPosted().process_receipt(tx.receipt, errors=DISCARD)[0]["args"]["taskId"])
+    assert read_task(dep, task_id).requester == fwd.address
+    bond = read_task(dep, task_id).bond
+    credit_before = ch.call(pp.credit(A[2]))
+    submit_tx = dep.chain.send(submit_call(dep, task_id, cheat), sender=A[1], value=bond)
+    gid, _ = challenge(dep, task_id, A[2])
+    moves = play(dep, gid, Solver(cheat, A[1]), Challenger(honest_trace, A[2]))
+    assert winner(dep, gid) == "challenger" and submit_tx.gas > 0
+    last = moves[-1]
+    assert last.who == "challenger" and last.gas <= _gas_bound("STEP"), last
+    assert _pushed(dep, last.tx) == {A[2]: bond + bond // 2}
+    assert ch.call(pp.credit(A[2])) == credit_before
+    assert ch.call(pp.credit(fwd.address)) == FEE and ch.balance(fwd.address) == 0
+    assert (led.net(A[1]), led.net(A[2])) == (-bond, bond // 2)
+    assert_solvent(dep, [fwd.address])
+    with pytest.raises(ChainError):  # it still refuses: only its own withdrawal fails
+        send_as(dep, pp.withdraw(), A[0], via=fwd)
+    ch.send(fwd.functions.setRefuse(False), sender=A[0])
+    send_as(dep, pp.withdraw(), A[0], via=fwd)
+    assert ch.call(pp.credit(fwd.address)) == 0 and ch.balance(fwd.address) == FEE
+    assert_solvent(dep, [fwd.address])
+
+
+def test_griefing_solver_wallet_is_credited_its_half(dep, honest_trace):
+    """Attack from the other side: an honest solver's payout goes to a wallet that burns the stipend and fails; the
+    lying challenger's losing final move (which pushes it) still fits Gas.STEP and the solver's B/2 is credited,
+    then paid with its bond and fee at `finalize`."""
+    ch, pp, A = dep.chain, dep.pinpoint.functions, dep.chain.accounts
+    fwd, _ = ch.deploy("Forwarder", sender=A[1])
+    ch.send(fwd.functions.setRefuse(True), sender=A[1])
+    task_id, _ = post_task(dep, honest_trace, FEE, A[0])
+    bond = read_task(dep, task_id).bond
+    send_as(dep, submit_call(dep, task_id, honest_trace), A[1], value=bond, via=fwd)
+    gid, _ = challenge(dep, task_id, A[3])
+    moves = play(dep, gid, Solver(honest_trace, A[1], via=fwd), LyingChallenger(honest_trace, A[3], 20, 77))
+    assert winner(dep, gid) == "solver"
+    assert moves[-1].who == "challenger" and moves[-1].gas <= _gas_bound("STEP")
+    assert _pushed(dep, moves[-1].tx) == {} and ch.call(pp.credit(fwd.address)) == bond // 2
+    ch.advance(ch.call(pp.challengeWindow()) + 1)
+    ch.send(pp.finalize(task_id), sender=A[5])
+    assert ch.call(pp.credit(fwd.address)) == bond // 2 + bond + FEE
+    assert_solvent(dep, [fwd.address])
+    ch.send(fwd.functions.setRefuse(False), sender=A[1])
+    send_as(dep, pp.withdraw(), A[1], via=fwd)
+    assert ch.balance(fwd.address) == bond // 2 + bond + FEE
+    assert_solvent(dep, [fwd.address])

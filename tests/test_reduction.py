@@ -14,7 +14,7 @@ from offchain.inference.graph import PARAM_NAMES, TABLE_DTYPE, Kind, Op, TensorI
 from offchain.inference.limits import chunking, violation
 from offchain.inference.loader import lower
 from offchain.inference import reduction as rd
-from offchain.inference.merkle import tensor_tree
+from offchain.inference.merkle import subtree_siblings, tensor_tree
 from offchain.inference.trace import Trace
 from protocol.chain.connection import Chain, ChainError
 from protocol.inference.events import latest_reveal
@@ -397,3 +397,58 @@ def test_phase_3_moves_within_gas_bounds(dep, traces, model, from_chunk):
     assert sum(1 for m in rec["moves"] if m["what"].startswith("pick partial")) >= (model == "gap_nhwc")
     bond = read_task(dep, rec["task_id"]).bond
     assert used * dep.chain.call(dep.pinpoint.functions.bondGasPrice()) <= bond // 2
+
+
+def test_kept_chunk_count_never_outlives_its_game(dep, traces):
+    """`selectOperator` keeps the selected operator's sizes and chunk count in the task's shared arena, so that the
+    step starting phase 3 carries no descriptor. Attack: an honest solver's task, game 1 (a lying challenger)
+    selects a chunked operator and reaches phase 3, then times out; game 2 (another liar) disputes a one-chunk
+    operator and tries, at its last phase-2 move, to start phase 3 with the stale count and no descriptor (or to
+    decide it without one): refused (BadDescriptor), and the liar loses its game the honest way."""
+    honest = traces["conv"]
+    A, pp, ch = dep.chain.accounts, dep.pinpoint.functions, dep.chain
+    j = _chunked(honest)[0]
+    j2 = next(i for i, op in enumerate(honest.graph.ops) if rd.op_chunking(op)[0] == 1 and op.out.numel > 64)
+    task_id, _ = post_task(dep, honest, FEE, A[0])
+    submit(dep, task_id, honest, A[1])
+    g1, _ = challenge(dep, task_id, A[2])
+    g2, _ = challenge(dep, task_id, A[3])
+    s = Solver(honest, A[1])
+    liar1, liar2 = LyingChallenger(honest, A[2], j, _element(honest, j)), LyingChallenger(honest, A[3], j2, 5)
+    for _ in range(60):
+        g = read_game(dep, g1)
+        if g.phase == Phase.REDUCTION:
+            break
+        solver_move(dep, g1, s) if g.turn == 0 else challenger_move(dep, g1, liar1)
+    n, _ = rd.op_chunking(honest.graph.ops[j])
+    assert n > 1 and g.phase == Phase.REDUCTION and g.height == (n - 1).bit_length()
+    solver_move(dep, g1, s)  # the solver reveals its partial sums; the liar then misses its move
+    ch.advance(int(ch.call(pp.moveWindow())) + 1)
+    ch.send(pp.timeout(g1), sender=A[5])
+    assert winner(dep, g1) == "solver" and read_game(dep, g2).active
+    for _ in range(60):
+        g = read_game(dep, g2)
+        if g.phase == Phase.TENSOR_SEARCH and g.turn == 1 and g.height == g.m:
+            break
+        solver_move(dep, g2, s) if g.turn == 0 else challenger_move(dep, g2, liar2)
+    assert g.op_index == j2
+    kids = latest_reveal(dep, g2, game=g)
+    sib = subtree_siblings(kids, 0)
+    for desc, dproof in ((b"", []), honest.descriptor_proof(j)):  # none, or the chunked operator's
+        with pytest.raises(ChainError, match="BadDescriptor"):
+            ch.send(pp.step(g2, 0, kids[0], sib, 0, desc, dproof, [], [], []), sender=A[3])
+    play(dep, g2, s, liar2)
+    assert winner(dep, g2) == "solver"
+    assert_solvent(dep)
+    _withdraw_all(dep)
+
+
+def test_zigzag_words_round_trip():
+    """Phase-3 sums travel as zigzag words (`Pinpoint._sum`): small sums of either sign are mostly zero bytes."""
+    for v in (0, 1, -1, 2**31 - 1, -2**31, 2**255 - 1, -2**255, -123456789):
+        w = rd.to_word(v)
+        assert len(w) == 32 and rd.from_word(w) == v
+    assert rd.to_word(-1) == (1).to_bytes(32, "big") and rd.to_word(1) == (2).to_bytes(32, "big")
+    assert sum(b != 0 for b in rd.to_word(-2**31)) == 4
+    with pytest.raises(ValueError):
+        rd.to_word(2**255)

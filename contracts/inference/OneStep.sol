@@ -287,6 +287,27 @@ contract OneStep {
         (numel, esize) = _outputSize(d);
     }
 
+    /// @notice `check` and the chunk count of `chunks` in one call (what `Pinpoint.selectOperator` keeps for the
+    ///         rest of the game, so that no later move re-derives them from the descriptor). Never reverts.
+    /// @return ok the verdict of `check`; numel, esize as `outputSize`; n the number of chunks of its reduction
+    ///         (1 for kinds that are not reductions; all 0 when not ok)
+    function profile(bytes calldata desc) external view returns (bool ok, uint256 numel, uint256 esize, uint256 n) {
+        address fwd = _forward(desc);
+        if (fwd != address(0)) {
+            try IOperators(fwd).check(desc) returns (bool ok_, uint256 numel_, uint256 esize_) {
+                return ok_ ? (true, numel_, esize_, 1) : (false, 0, 0, 0);
+            } catch {
+                return (false, 0, 0, 0);
+            }
+        }
+        Desc memory d;
+        (ok, d) = Descriptors.tryDecode(desc, MAX_ARRAY);
+        if (!ok || !_validParams(d)) return (false, 0, 0, 0);
+        (n,) = _chunks(d); // its one computation: `_valid` = `_validParams` and this count in range
+        if (n < 1 || n > 1 << MAX_CHUNK_DEPTH) return (false, 0, 0, 0);
+        (numel, esize) = _outputSize(d);
+    }
+
     function _size(uint256 v) private pure returns (bool) {
         return v >= 1 && v <= MAX_DIM;
     }
@@ -328,7 +349,13 @@ contract OneStep {
         return gas <= ONE_STEP_GAS && cd <= ONE_STEP_CALLDATA;
     }
 
+    /// @dev The rules of `check` for kinds 1-6: parameters in range and a reduction of 1 to 2**MAX_CHUNK_DEPTH chunks.
     function _valid(Desc memory d) private pure returns (bool) {
+        return _validParams(d) && _chunked(d);
+    }
+
+    /// @dev `_valid` but for the chunk count (computed once by `profile`).
+    function _validParams(Desc memory d) private pure returns (bool) {
         uint256 k = d.kind;
         uint256 np = d.p.length;
         uint256 ni = d.inputs.length;
@@ -364,7 +391,7 @@ contract OneStep {
         uint256 K = c.KH * c.KW * (c.Ci / c.G);
         uint256 nx = c.N * c.H * c.W * c.Ci;
         if (nx > MAX_NUMEL || c.N * c.OH * c.OW * c.Co > MAX_NUMEL || c.Co * K > MAX_NUMEL) return false;
-        return _chunked(d);
+        return true;
     }
 
     /// @dev The bottom (right) padding implied by the output size, (o - 1) s + dil (k - 1) + 1 - i - pad, is in
@@ -398,7 +425,7 @@ contract OneStep {
         uint256 hw = q.H * q.W;
         uint256 n = q.N * hw * q.C;
         if (n > MAX_NUMEL) return false;
-        return _chunked(d);
+        return true;
     }
 
     function _validMatmul(Desc memory d) private pure returns (bool) {
@@ -407,7 +434,7 @@ contract OneStep {
         if (!(_flag(q.aSigned) && _flag(q.bSigned) && _flag(q.ySigned))) return false;
         if (!_zpOk(q.aZp, q.aSigned) || !_zpOk(q.yZp, q.ySigned)) return false;
         if (q.M * q.K > MAX_NUMEL || q.K * q.N > MAX_NUMEL || q.M * q.N > MAX_NUMEL) return false;
-        return _chunked(d);
+        return true;
     }
 
     function _validDequantize(Desc memory d) private pure returns (bool) {

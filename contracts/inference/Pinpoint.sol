@@ -43,10 +43,12 @@ import {OneStep, Opening} from "./OneStep.sol";
 ///         the requester's fee is burned.
 ///         After Agatha (Zheng et al., arXiv 2105.04919) §4, with the phase-2 search over the output tensor and the
 ///         phase binding of `selectOperator` our own.
-/// @dev Payments are pulled (`Payments`: credit, withdraw). Game.phase is a `Phase` (ABI: uint8, the values of
+/// @dev A game's payouts (winner, and the requester's refund) are pushed at its end with the call stipend only,
+///      credited if the payee does not take them (`Payments._payOrCredit`); every other payment is pulled
+///      (`Payments`: credit, withdraw). Game.phase is a `Phase` (ABI: uint8, the values of
 ///      `protocol/inference/types.py` Phase). INVARIANT: address(this).balance == sum(credit) + burned + sum over
 ///      Open tasks of fee + sum over Submitted tasks of (fee + solver bond) + sum over active or Queued games of
-///      the challenger bond (`tests/test_invariant.py`).
+///      the challenger bond (`tests/test_invariant.py`); pushed payouts have left the contract.
 contract Pinpoint is Payments {
     // ---------------------------------------------------------------------------------------------- errors
     error ValueMismatch(uint256 expected, uint256 given);
@@ -176,6 +178,8 @@ contract Pinpoint is Payments {
         uint32 element; // phase 3: the disputed element (flat index in operator opIndex's output)
         uint8 claimed; // phase 3: the solver's value of it (its byte)
         uint8 one; // always ONE: keeps the slot nonzero
+        uint32 size; // phases 2 and 3: numel << 3 | esize of operator opIndex's output (`OneStep.profile`)
+        uint16 chunksM1; // phases 2 and 3: the number of chunks of its reduction, minus 1 (`OneStep.profile`)
         // slot 1
         bytes32 maskedNode; // the solver's value of the current node XOR NODE_MASK (nonzero whatever the node)
     }
@@ -237,7 +241,7 @@ contract Pinpoint is Payments {
     event OperatorSelected(uint256 indexed gameId, uint32 opIndex, uint8 tensorDepth);
     /// @notice Phase 3 starts: element `element` of the disputed operator is a reduction of `chunks` chunks,
     ///         dissected over a tree of height `height` (the solver reveals first). In phase 3, `Revealed`
-    ///         carries int256 partial sums as 32-byte two's-complement words and `Picked` the picked right end.
+    ///         carries int256 partial sums as 32-byte zigzag words (`_sum`) and `Picked` the picked right end.
     event ReductionStarted(uint256 indexed gameId, uint256 element, uint256 chunks, uint8 height);
     event GameResolved(uint256 indexed gameId, uint256 indexed taskId, bool challengerWon, string reason);
     event TaskFinalized(uint256 indexed taskId, address solver);
@@ -522,20 +526,22 @@ contract Pinpoint is Payments {
         return p == Phase.TraceSearch || p == Phase.TensorSearch || p == Phase.Reduction;
     }
 
-    /// @dev Levels the next reveal descends: K_LOG, or in phases 1 and 2 the whole rest when at most K_LOG + 1
-    ///      levels are left (a 2**(K_LOG+1)-child reveal instead of a last round of one level, `Gas.TAIL`).
+    /// @dev Levels the next reveal descends: in phases 1 and 2 `Gas.split` of the height (at most Gas.TAIL, the
+    ///      height cut evenly into ceil(height / TAIL) reveals), in phase 3 min(K_LOG, height).
     function _m(Arena storage a) internal view returns (uint256) {
         uint256 h = a.height;
-        if (h <= Gas.K_LOG + 1 && a.phase != Phase.Reduction) return h;
+        if (a.phase != Phase.Reduction) return Gas.split(h);
         return h < Gas.K_LOG ? h : Gas.K_LOG;
     }
 
-    /// @notice Solver move: reveal the 2**m descendants, m levels below the current node: m = K_LOG, or the
-    ///         height when it is at most K_LOG + 1 (in phase 3 at most K_LOG).
+    /// @notice Solver move: reveal the 2**m descendants, m levels below the current node: in phases 1 and 2
+    ///         m = `Gas.split(height)` (<= 5: the height cut evenly into ceil(height / 5) reveals), in phase 3
+    ///         min(4, height).
     ///         They must hash up to the current node. In phases 1 and 2 anyone may send them for the solver: they
     ///         are fixed by the node the solver committed (a Keccak Merkle tree), so whoever sends them sends what
     ///         the solver would. In phase 3 (Reduction), only the solver: `children` are then 2**m + 1 int256
-    ///         partial sums as 32-byte two's-complement words: the accumulator at the node's left end, then at the
+    ///         partial sums as 32-byte zigzag words (`_sum`: small magnitudes are mostly zero bytes, the cheap
+    ///         calldata, whatever their sign): the accumulator at the node's left end, then at the
     ///         right end of each of its 2**m descendants (chunks past the last one add 0); the first and the last
     ///         must be the node's ends (at the root: the left end is acc_0 = 0 and the last is acc_n, which the
     ///         solver fixes here).
@@ -555,7 +561,7 @@ contract Pinpoint is Payments {
         if (block.timestamp > uint40(w >> 32)) revert DeadlinePassed(uint40(w >> 32));
         if (uint8(w >> 120) != uint8(Turn.Solver)) revert NotYourTurn(_games[id].challenger);
         uint256 height = uint8(w >> 104);
-        uint256 k = 1 << (height <= Gas.K_LOG + 1 ? height : Gas.K_LOG); // `_m` in phases 1 and 2
+        uint256 k = 1 << Gas.split(height); // `_m` in phases 1 and 2
         if (children.length != k) revert BadChildCount(k, children.length);
         if (_subtreeRoot(children) != a.maskedNode ^ NODE_MASK) revert RevealMismatch();
         // turn := Challenger, deadline := now + moveWindow (one write of slot 0)
@@ -676,7 +682,10 @@ contract Pinpoint is Payments {
             return;
         }
         _checkDesc(t, j, desc, descProof);
-        (bool decidable, uint256 numel, uint256 esize) = oneStep.check(desc);
+        (bool decidable, uint256 numel, uint256 esize, uint256 n) = oneStep.profile(desc);
+        // a decidable descriptor has numel <= MAX_NUMEL = 2**28, esize in {1, 4} and 1 <= n <= 2**16: checked
+        // again here so that the arena's packing (size, chunksM1) can never truncate
+        decidable = decidable && numel < 1 << 29 && esize >= 1 && esize <= 7 && n >= 1 && n <= 1 << 16;
         if (!decidable) {
             // an operator OneStep cannot decide (bad parameters, unknown kind, over the one-step limits): the
             // solver committed to a model its client must refuse (`offchain/inference/limits.py`), so it loses
@@ -690,6 +699,8 @@ contract Pinpoint is Payments {
         }
         a.phase = Phase.TensorSearch;
         a.opIndex = uint32(j);
+        a.size = uint32((numel << 3) | esize);
+        a.chunksM1 = uint16(n - 1);
         a.height = depth;
         a.nodeIndex = 0;
         a.turn = depth == 0 ? Turn.Challenger : Turn.Solver;
@@ -707,7 +718,8 @@ contract Pinpoint is Payments {
     ///         j's descriptor, the roots of its inputs (proven against the solver's trace, the model input against
     ///         the task) and the openings of inputs, weights and tables. The challenger wins iff the recomputed
     ///         element differs from the solver's. If the element is a reduction of more than one chunk
-    ///         (`OneStep.chunks`), phase 3 starts instead (no inputs or openings needed: pass empty arrays).
+    ///         (`OneStep.chunks`, kept by `selectOperator`), phase 3 starts instead: nothing is proven then (pass
+    ///         an empty desc and empty arrays), nor for an element past the end of the tensor (it must be 0).
     /// @param element index of the element within the word (< 32 / element size)
     /// @param inputRoots roots of the operator's runtime inputs, in descriptor order
     /// @param traceProofs per input: siblings proving its root in the solver's trace (empty for the model input)
@@ -729,18 +741,19 @@ contract Pinpoint is Payments {
         if (a.phase != Phase.TensorSearch) revert WrongPhase(a.phase);
         if (!_descend(a, child, value, siblings)) revert NotFinalMove();
         Task storage t = _tasks[gameId >> 32];
-        _checkDesc(t, a.opIndex, desc, descProof);
-        (uint256 numel, uint256 esize, uint256 n) = oneStep.sizes(desc);
+        uint256 esize = a.size & 7; // the sizes `selectOperator` kept from the proven descriptor
+        uint256 numel = a.size >> 3;
         uint256 perWord = 32 / esize;
         if (element >= perWord) revert BadElement(element);
         uint256 e = uint256(a.nodeIndex) * perWord + element;
         uint256 claimed = (uint256(value) >> (256 - 8 * esize * (element + 1))) & ((1 << (8 * esize)) - 1);
         uint256 expected = 0;
         if (e < numel) {
-            if (n > 1) {
-                _startReduction(gameId, a, e, claimed, n);
+            if (a.chunksM1 != 0) {
+                _startReduction(gameId, a, e, claimed, uint256(a.chunksM1) + 1);
                 return;
             }
+            _checkDesc(t, a.opIndex, desc, descProof);
             _checkInputs(t, desc, inputRoots, traceProofs);
             expected = oneStep.element(desc, inputRoots, e, openings);
         }
@@ -786,6 +799,15 @@ contract Pinpoint is Payments {
         emit ReductionStarted(gameId, e, n, uint8(h));
     }
 
+    /// @dev The int256 partial sum of a phase-3 word w, zigzag-encoded: w = 2v for v >= 0, -2v - 1 for v < 0
+    ///      (`offchain.inference.reduction.to_word`); acc_0 = 0 is the zero word. A bijection of 256-bit words.
+    function _sum(bytes32 w) internal pure returns (int256 v) {
+        uint256 z = uint256(w);
+        unchecked {
+            v = int256(z >> 1) ^ -int256(z & 1);
+        }
+    }
+
     /// @dev Checks `sums` (the solver's last phase-3 reveal, 2**m + 1 words) against the node; returns the child's
     ///      left and right ends and descends to it (deadline renewed). Returns true at a leaf.
     function _descendSums(Arena storage a, uint256 child, bytes32[] calldata sums)
@@ -798,8 +820,8 @@ contract Pinpoint is Payments {
         if (sums.length != (1 << m) + 1 || keccak256(abi.encodePacked(sums)) != a.maskedNode ^ NODE_MASK) {
             revert BadSiblings();
         }
-        left = int256(uint256(sums[child]));
-        right = int256(uint256(sums[child + 1]));
+        left = _sum(sums[child]);
+        right = _sum(sums[child + 1]);
         a.maskedNode = keccak256(abi.encode(sums[child], sums[child + 1])) ^ NODE_MASK;
         a.nodeIndex = uint32((uint256(a.nodeIndex) << m) | child); // < 2**REDUCTION_DEPTH
         a.height -= uint8(m);
@@ -869,14 +891,14 @@ contract Pinpoint is Payments {
         if (a.phase != Phase.Reduction) revert WrongPhase(a.phase);
         Task storage t = _tasks[gameId >> 32];
         _checkDesc(t, a.opIndex, desc, descProof);
-        (uint256 n,) = oneStep.chunks(desc);
+        uint256 n = uint256(a.chunksM1) + 1;
         uint256 h = 0;
         while ((1 << h) < n) ++h;
         if (a.height != h) revert NotAtRoot();
         if (sums.length != (1 << _m(a)) + 1 || keccak256(abi.encodePacked(sums)) != a.maskedNode ^ NODE_MASK) {
             revert BadSiblings();
         }
-        uint256 value = oneStep.finish(desc, a.element, int256(uint256(sums[sums.length - 1])), openings);
+        uint256 value = oneStep.finish(desc, a.element, _sum(sums[sums.length - 1]), openings);
         _resolve(gameId, a, g, t, value != a.claimed, "final requantization");
     }
 
@@ -893,7 +915,8 @@ contract Pinpoint is Payments {
     ///      winner's own bond is returned (the solver's stays staked until `finalize`). A winning challenger
     ///      refutes the result (Rejected, fee to the requester; queued challengers `reclaim`); a winning solver
     ///      faces the next queued game, which starts now. The arena keeps the ended game's last state (`game`)
-    ///      until the next game starts.
+    ///      until the next game starts. The winner's B + B/2 (challenger) or B/2 (solver) and the requester's
+    ///      refunded fee are pushed last (`_payOrCredit`), credited to a payee that does not take them.
     function _resolve(
         uint256 gameId,
         Arena storage a,
@@ -914,16 +937,19 @@ contract Pinpoint is Payments {
         uint256 taskId = gameId >> 32;
         if (challengerWon) {
             t.status = Status.Rejected;
-            _credit(g.challenger, bond + half);
-            _credit(t.requester, t.fee);
             emit TaskRejected(taskId, gameId);
-        } else {
-            _credit(t.solver, half);
         }
         emit GameResolved(gameId, taskId, challengerWon, reason);
         if (!challengerWon && t.openGames != 0) {
             // the games before it have ended: the next one is Queued
             _activate(taskId, head, _games[gameIdOf(taskId, head)], t);
+        }
+        // the payouts last, after every effect (`_payOrCredit`: pushed with the stipend only, else credited)
+        if (challengerWon) {
+            _payOrCredit(g.challenger, bond + half);
+            _payOrCredit(t.requester, t.fee);
+        } else {
+            _payOrCredit(t.solver, half);
         }
     }
 

@@ -9,27 +9,39 @@ pragma solidity 0.8.28;
 ///         burned): bond = 2 * worstCase(traceDepth, maxTensorDepth) * bondGasPrice (wei per gas).
 ///         Pattern after Cartesi Dave's `Gas.sol`; the bond formula is ours (Agatha leaves deposits open).
 library Gas {
-    /// @notice k-ary search: each move expands 2**K_LOG children (k = 16).
+    /// @notice k-ary search: phase 3 expands 2**K_LOG children per move (k = 16), phases 1 and 2 up to 2**TAIL.
     uint256 internal constant K_LOG = 4;
 
     uint256 internal constant CHALLENGE = 120_000; // challenge(): the game's record, the arena (measured 71k)
     /// @notice Phase 3 dissects a reduction of at most 2**REDUCTION_DEPTH chunks (`OneStep.MAX_CHUNK_DEPTH`).
     uint256 internal constant REDUCTION_DEPTH = 16;
 
-    uint256 internal constant REVEAL = 75_000; // reveal(): 16 children (phase 3: 17 sums; a tail: 32) (measured 47k)
+    uint256 internal constant REVEAL = 75_000; // reveal(): up to 32 children (phase 3: 17 sums) (measured <= 63.2k)
     uint256 internal constant PICK = 55_000; // pick() / pickSum(): one child (measured 43k)
     uint256 internal constant SELECT = 120_000; // selectOperator(): the phase-1 leaf, the descriptor (measured 98k)
-    uint256 internal constant STEP = 300_000; // every final move: step(), chunkStep(), finish() (and step() that
-        // starts phase 3): the one-step is bounded per chunk by `OneStep.ONE_STEP_GAS` (measured <= 294k)
+    uint256 internal constant STEP = 330_000; // every final move: step(), chunkStep(), finish() (and step() that
+        // starts phase 3): the one-step is bounded per chunk by `OneStep.ONE_STEP_GAS` (measured <= 300k with
+        // payees that take ether, `tests/test_reduction.py`), plus up to 2 x 14k when both payees of the pushed
+        // payouts refuse them (stipend burned, then the fallback credit: `Payments._payOrCredit`)
     uint256 internal constant RESOLVE = 80_000; // timeout() / withdraw() after the game
 
-    /// @notice Phases 1 and 2 end with one reveal of up to 2**(K_LOG + 1) children instead of a last round of one
-    ///         level (`Pinpoint._m`): a phase of depth d takes ceil(d / K_LOG) rounds or one fewer.
+    /// @notice Phases 1 and 2 reveal at most 2**TAIL children per move, spread evenly (`split`): a phase of depth d
+    ///         takes ceil(d / TAIL) rounds. (A reveal of 2**TAIL = 32 hashes is ~63k gas, at the EIP-7623 calldata
+    ///         floor; one of 16 is ~47k: fewer, larger reveals make the cheaper game.)
     uint256 internal constant TAIL = K_LOG + 1;
+
+    /// @notice Levels the next phase-1/2 reveal descends from a node `h` levels above the leaves: the `h` levels are
+    ///         cut into ceil(h / TAIL) reveals of as equal sizes as possible, the larger first (e.g. 14 -> 5, 5, 4;
+    ///         7 -> 4, 3; 6 -> 3, 3). 0 at a leaf.
+    function split(uint256 h) internal pure returns (uint256) {
+        if (h == 0) return 0;
+        uint256 r = (h + TAIL - 1) / TAIL;
+        return (h + r - 1) / r;
+    }
 
     /// @notice Number of solver reveals (= challenger picks) of phases 1 and 2 of a full game (an upper bound).
     function rounds(uint256 traceDepth, uint256 tensorDepth) internal pure returns (uint256) {
-        return _ceil(traceDepth) + _ceil(tensorDepth);
+        return (traceDepth + TAIL - 1) / TAIL + (tensorDepth + TAIL - 1) / TAIL;
     }
 
     /// @notice Worst-case gas either party spends answering one game to its end (the larger of the two sides),

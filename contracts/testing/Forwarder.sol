@@ -18,8 +18,24 @@ contract Forwarder {
         owner = msg.sender;
     }
 
-    /// @notice Ether paid to the wallet (e.g. a withdrawal from the target) stays here until `sweep`.
-    receive() external payable {}
+    /// @notice While true, the wallet takes no ether: `receive` burns all the gas it is given, then fails (a
+    ///         griefing payee, for the tests of pushed payouts).
+    bool public refuse;
+
+    /// @notice Ether paid to the wallet (e.g. a withdrawal from the target) stays here until `sweep`; while
+    ///         `refuse`, every payment fails after burning all the gas it came with.
+    receive() external payable {
+        if (refuse) {
+            while (true) {}
+        }
+    }
+
+    /// @notice Set `refuse` (owner only).
+    /// @custom:reverts NotOwner
+    function setRefuse(bool on) external {
+        if (msg.sender != owner) revert NotOwner();
+        refuse = on;
+    }
 
     /// @notice Call `target` with `data` and msg.value (wei) as this contract.
     /// @return result the call's return data

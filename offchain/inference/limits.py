@@ -12,8 +12,8 @@ numel_a); every tensor has at most `MAX_NUMEL` elements; and every final move is
 an upper bound of a one-step's gas (transaction gas, calldata included) and calldata fitted on anvil
 (`benchmarks/parity_fuzz.py --gas` prints measured against modelled), is at most `ONE_STEP_GAS` gas and
 `ONE_STEP_CALLDATA` bytes, which keeps every final move of `Pinpoint` (the one-step plus at most ~130k gas of
-proofs, game state and payout, ~2 KB) within 300k gas and 24 KB (`Gas.STEP`; measured by `tests/test_reduction.py`
-at ResNet-50, VGG-16 and large-pool shapes, worst 294k). QUANTIZE, ADD and DEQUANTIZE: the whole element's one-step
+proofs, game state and payout, ~2 KB) within 300k gas and 24 KB (measured by `tests/test_reduction.py` at
+ResNet-50, VGG-16 and large-pool shapes; `Gas.STEP` adds 30k for payees that refuse a pushed payout). QUANTIZE, ADD and DEQUANTIZE: the whole element's one-step
 (`OneStep.element`) is bounded. CONV, MATMUL and GAP reduce many taps into one element: the bound applies PER
 CHUNK (`chunking`: the whole element when its one-step fits, else the largest chunk of L taps whose `OneStep.chunk`
 fits; phase 3 of the game dissects the

@@ -166,14 +166,18 @@ def sums_reveal(acc: list[int], height: int, index: int, m: int) -> list[int]:
 
 
 def to_word(v: int) -> bytes:
-    """An int256 as the 32-byte two's-complement word of `Pinpoint.reveal` in phase 3."""
-    return (v % (1 << 256)).to_bytes(32, "big")
+    """An int256 as the 32-byte zigzag word of `Pinpoint.reveal` in phase 3 (`Pinpoint._sum`): 2v for v >= 0,
+    -2v - 1 for v < 0, so that a small sum of either sign is mostly zero bytes (4 gas of calldata each, not 16).
+    Raises ValueError outside [-2^255, 2^255)."""
+    if not -(1 << 255) <= v < 1 << 255:
+        raise ValueError(f"{v} is not an int256")
+    return ((v << 1) ^ (v >> 255)).to_bytes(32, "big")
 
 
 def from_word(w: bytes) -> int:
-    """The int256 a 32-byte word of a phase-3 reveal holds."""
-    v = int.from_bytes(w, "big")
-    return v - (1 << 256) if v >> 255 else v
+    """The int256 a 32-byte zigzag word of a phase-3 reveal holds (the inverse of `to_word`)."""
+    z = int.from_bytes(w, "big")
+    return (z >> 1) ^ -(z & 1)
 
 
 def _open(tree: Tree, ranges: list[tuple[int, int]]) -> Opening:

@@ -1,7 +1,7 @@
 """A game's moves as the chain's events hold them, read in bounded block ranges.
 
 Every move's data is in its event (`Pinpoint.Revealed` carries the revealed children, in phase 3 the partial sums
-as int256 words, `offchain.inference.reduction.from_word`; `Pinpoint.Picked` the picked value), so a client never
+as zigzag int256 words, `offchain.inference.reduction.from_word`; `Pinpoint.Picked` the picked value), so a client never
 decodes transaction input: a move sent through a contract wallet, a multicall or a forwarder reads the same. Public
 endpoints cap the block range of ``eth_getLogs``; `get_logs` walks the range in chunks of ``chunk`` blocks
 (default `CHUNK`), starting from a block the caller knows (the game's ``active_block``), never from genesis.

@@ -188,12 +188,12 @@ def _one_step(dep: Deployment, game_id: int, leaf: Game, child: int, sib: list[b
     elem = ch.element(leaf, leaf.node)
     op = t.graph.ops[j]
     e = leaf.node_index * (32 // op.out.dtype.itemsize) + elem
-    desc, dproof = t.descriptor_proof(j)
     n, _ = rd.op_chunking(op)
-    if n > 1 and e < op.out.numel:  # the contract starts phase 3 instead: nothing to prove yet
-        fn = dep.pinpoint.functions.step(game_id, child, leaf.node, sib, elem, desc, dproof, [], [], [])
+    if n > 1 and e < op.out.numel:  # the contract starts phase 3 instead (chunk count kept at selectOperator)
+        fn = dep.pinpoint.functions.step(game_id, child, leaf.node, sib, elem, b"", [], [], [], [])
         tx = dep.chain.send(fn, sender=ch.address)
         return Move("challenger", f"phase 3: {op.kind.name} op {j} element {e} ({n} chunks)", tx.gas, tx.hash)
+    desc, dproof = t.descriptor_proof(j)
     roots, _, openings = t.step_openings(j, e)
     tproofs = solver_trace_proofs(dep, game_id, t, j)
     fn = dep.pinpoint.functions.step(game_id, child, leaf.node, sib, elem, desc, dproof, roots, tproofs,

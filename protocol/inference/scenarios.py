@@ -18,6 +18,8 @@ from offchain.common.errors import PinpointError
 from offchain.inference.pipeline import run_files
 from offchain.inference.trace import Trace
 
+from web3.logs import DISCARD
+
 from protocol.chain.connection import Chain, fee_paid
 from .game import Deployment, challenge, play, post_task, submit, task_bond, winner
 from .strategies import Challenger, LyingChallenger, Solver
@@ -42,10 +44,18 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
     pp = dep.pinpoint.functions
     held_before, burned_before = ch.balance(dep.pinpoint.address), int(ch.call(pp.burned()))
     spent = {k: 0 for k in parties}
+    pushed = {k: 0 for k in parties}  # wei the contract paid straight to a party at the end of the game
+    by_address = {a: k for k, a in parties.items()}
     moves = []
+
+    def paid_out(receipt):
+        for ev in dep.pinpoint.events.Withdrawn().process_receipt(receipt, errors=DISCARD):
+            if ev["args"]["to"] in by_address:
+                pushed[by_address[ev["args"]["to"]]] += int(ev["args"]["amount"])
 
     def record(who, what, tx):
         spent[who] += fee_paid(tx.receipt)
+        paid_out(tx.receipt)
         moves.append({"who": who, "what": what, "gas": tx.gas})
         if log:
             log(f"  [bold]{who:>10}[/]  {what:<66} {tx.gas:>9,} gas")
@@ -60,7 +70,9 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
     game_id, tx = challenge(dep, task_id, challenger.address)
     record("challenger", f"challenge -> game {game_id}", tx)
     for mv in play(dep, game_id, solver or Solver(solver_trace, solver_addr), challenger):
-        spent[mv.who] += fee_paid(ch.w3.eth.get_transaction_receipt(mv.tx))
+        receipt = ch.w3.eth.get_transaction_receipt(mv.tx)
+        spent[mv.who] += fee_paid(receipt)
+        paid_out(receipt)  # the last move pushes the payouts (`Payments._payOrCredit`)
         moves.append({"who": mv.who, "what": mv.what, "gas": mv.gas})
         if log:
             log(f"  [bold]{mv.who:>10}[/]  {mv.what:<66} {mv.gas:>9,} gas")
@@ -71,14 +83,16 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
     credits = {k: int(ch.call(pp.credit(a))) for k, a in parties.items()}
     for k, a in parties.items():
         if credits[k]:
+            pushed[k] -= credits[k]  # the withdrawal's Withdrawn event is counted as credits[k] below
             record(k, f"withdraw {credits[k]} wei", ch.send(pp.withdraw(), sender=a))
     after = {k: ch.balance(a) for k, a in parties.items()}
-    # every wei: balance change = credit withdrawn - value sent - gas paid
+    # every wei: balance change = paid by the contract (pushed + credit withdrawn) - value sent - gas paid
+    paid = {k: pushed[k] + credits[k] for k in parties}
     sent = {"requester": FEE, "solver": bond, "challenger": bond}
     burned = int(ch.call(pp.burned())) - burned_before
-    accounted = (all(after[k] - before[k] == credits[k] - sent[k] - spent[k] for k in parties)
+    accounted = (all(after[k] - before[k] == paid[k] - sent[k] - spent[k] for k in parties)
                  and ch.balance(dep.pinpoint.address) - held_before == burned == sum(sent.values()) - sum(
-                     credits.values()))
+                     paid.values()))
     game_moves = [m for m in moves if m["what"].startswith(("reveal", "pick", "select", "one-step", "phase 3"))]
     rec = {
         "name": name,
@@ -89,7 +103,7 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
         "moves": moves,
         "balances_before": {k: str(v) for k, v in before.items()},
         "balances_after": {k: str(v) for k, v in after.items()},
-        "paid_by_contract": {k: str(v) for k, v in credits.items()},
+        "paid_by_contract": {k: str(v) for k, v in paid.items()},
         "burned": str(burned),
         "every_wei_accounted": accounted,
         "task_id": task_id,
@@ -108,7 +122,7 @@ def run_scenario(dep: Deployment, name: str, honest: Trace, solver_trace: Trace,
         t.add_row("before", *(eth(before[k]) for k in parties))
         t.add_row("after", *(eth(after[k]) for k in parties))
         t.add_row("change", *(eth(after[k] - before[k]) for k in parties))
-        t.add_row("paid by contract", *(eth(credits[k]) for k in parties))
+        t.add_row("paid by contract", *(eth(paid[k]) for k in parties))
         t.add_row("gas paid", *(eth(spent[k]) for k in parties))
         log(t)
         log(f"  burned (half the loser's bond, kept by the contract): {eth(burned)} ETH")

@@ -12,7 +12,18 @@ from enum import IntEnum
 from protocol.chain.bindings import decode
 
 K_LOG = 4
-"""log2 of the search arity k (`Gas.K_LOG`): the solver reveals 2**K_LOG descendants per move."""
+"""log2 of the search arity k of phase 3 (`Gas.K_LOG`): the solver reveals 2**K_LOG descendants per move."""
+TAIL = K_LOG + 1
+"""Phases 1 and 2 reveal at most 2**TAIL descendants per move (`Gas.TAIL`)."""
+
+
+def split(h: int) -> int:
+    """Levels a phase-1/2 reveal descends from a node ``h`` levels above the leaves (`Gas.split`): ``h`` cut into
+    ceil(h / TAIL) reveals of as equal sizes as possible, the larger first (14 -> 5, 5, 4); 0 at a leaf."""
+    if h <= 0:
+        return 0
+    r = -(-h // TAIL)
+    return -(-h // r)
 
 
 class Status(IntEnum):
@@ -95,10 +106,10 @@ class Game:
 
     @property
     def m(self) -> int:
-        """Levels the next reveal descends (`Pinpoint._m`): min(K_LOG, height), but in phases 1 and 2 the whole
-        height when it is at most K_LOG + 1 (one reveal of up to 2**(K_LOG + 1) children ends the phase)."""
-        if self.phase != Phase.REDUCTION and self.height <= K_LOG + 1:
-            return self.height
+        """Levels the next reveal descends (`Pinpoint._m`): in phases 1 and 2 `split(height)` (the height cut evenly
+        into ceil(height / TAIL) reveals), in phase 3 min(K_LOG, height)."""
+        if self.phase != Phase.REDUCTION:
+            return split(self.height)
         return min(K_LOG, self.height)
 
     @property
