@@ -18,10 +18,11 @@ from .hashing import keccak
 def siblings(node: Callable[[int, int], bytes], depth: int, indices: list[int]) -> list[bytes]:
     """The siblings opening the leaves ``indices`` (sorted, unique, each < 2**depth) of a tree of ``depth`` whose
     node at (level, index) is ``node(level, index)`` (level 0 = the leaves; 32 bytes each), in verification order.
-    Raises ValueError if ``indices`` are empty, unsorted, repeated or out of range."""
-    if not indices or any(b <= a for a, b in zip(indices, indices[1:])) or indices[0] < 0 \
-            or indices[-1] >= 1 << depth:
-        raise ValueError("multiproof indices must be sorted, unique, non-empty and inside the tree")
+    No indices: no siblings. Raises ValueError if ``indices`` are unsorted, repeated or out of range."""
+    if not indices:
+        return []
+    if any(b <= a for a, b in zip(indices, indices[1:])) or indices[0] < 0 or indices[-1] >= 1 << depth:
+        raise ValueError("multiproof indices must be sorted, unique and inside the tree")
     proof: list[bytes] = []
     idx = list(indices)
     for level in range(depth):
