@@ -41,10 +41,22 @@ def _diag(env):
                              for r in ("evaluator", "challenger") if (env.tmp / f"{r}.stderr").exists())
 
 
+def _wait_daemons_saw_end(env, diag, outcome: dict | None = None) -> None:
+    """Wait until each daemon has logged its game's end as the chain decided it (the payouts are pushed by the
+    resolving move itself, so the chain is settled before the daemons have seen it confirmed)."""
+    outcome = outcome or {"evaluator": "lost", "challenger": "won"}
+
+    def seen():
+        return all([e["to"] for e in env.logs(r) if e["event"] == "transition" and e.get("what") == "game"][-1:]
+                   == [want] for r, want in outcome.items())
+    wait_for(seen, 60, "both daemons to see the game end", interval=0.5, diag=diag)
+
+
 def _settled(env, anvil, pp, w3, task_id: int, challenger: str, bond: int, balance0: int) -> None:
     """The cheat was caught: the game is resolved for the challenger, the task rejected, the challenger posted exactly
-    one bond and withdrew more than it (its bond back and its share of the solver's), nothing is left owed to it, and
-    the contract holds exactly what it owes (credits, plus what it burned if the payout rule burns)."""
+    one bond and was paid more than it (its bond back and its share of the solver's), nothing is left owed to it or to
+    the requester (whose fee was paid back), and the contract holds exactly what it owes (credits, plus what it
+    burned if the payout rule burns)."""
     from protocol.inference.types import Phase, Status, decode_game, decode_task
 
     games = pp.events.Challenged().get_logs(from_block=0, argument_filters={"taskId": task_id})
@@ -61,7 +73,10 @@ def _settled(env, anvil, pp, w3, task_id: int, challenger: str, bond: int, balan
     burned = pp.functions.burned().call() if "burned" in names else 0
     owed = sum(pp.functions.credit(a).call() for a in {t.requester, t.solver, challenger})
     assert w3.eth.get_balance(pp.address) == owed + burned
-    assert pp.functions.credit(t.requester).call() == FEE  # the requester's fee is credited back
+    # the requester's fee was paid back by the resolving move (pushed; nothing left credited)
+    paid = [int(e["args"]["amount"]) for e in pp.events.Withdrawn().get_logs(from_block=0,
+                                                                              argument_filters={"to": t.requester})]
+    assert paid == [FEE] and pp.functions.credit(t.requester).call() == 0
     # the challenger's balance moved by what it withdrew minus its bond and the gas of its own transactions
     spent = 0
     blk = w3.eth.block_number
@@ -107,8 +122,7 @@ def test_cheat_caught_challenger_killed_and_restarted(env, anvil):
     time.sleep(2)
     env.start("challenger")
     wait_for(lambda: pp.functions.game(gid).call()[2] == 3, 150, "the game to end", diag=diag)
-    wait_for(lambda: pp.events.Withdrawn().get_logs(from_block=0, argument_filters={"to": challenger}), 60,
-             "the challenger to withdraw", diag=diag)
+    _wait_daemons_saw_end(env, diag)
     _settled(env, anvil, pp, w3, task["task_id"], challenger, task["bond"], balance0)
     # the restarted process resumed the game from its database, and its game state machine was logged
     logs = env.logs("challenger")
@@ -143,8 +157,7 @@ def test_reorg_nothing_lost_or_double_spent(env, anvil):
     anvil.rpc("anvil_reorg", [4, []])
     after = pp.functions.game(gid).call()
     wait_for(lambda: pp.functions.game(gid).call()[2] == 3, 180, "the game to end", diag=diag)
-    wait_for(lambda: pp.events.Withdrawn().get_logs(from_block=0, argument_filters={"to": challenger}), 60,
-             "the challenger to withdraw", diag=diag)
+    _wait_daemons_saw_end(env, diag)
     _settled(env, anvil, pp, w3, task["task_id"], challenger, task["bond"], balance0)
     reorgs = [e for r in ("evaluator", "challenger") for e in env.logs(r) if e["event"] == "reorg"]
     assert reorgs, f"no daemon noticed the reorganization (game before {before}, after {after})"
@@ -181,8 +194,7 @@ def test_node_restart_daemons_reconnect(env, anvil):
     time.sleep(4)
     anvil.start()  # same port, state reloaded from its dump
     wait_for(lambda: pp.functions.game(gid).call()[2] == 3, 180, "the game to end", diag=diag)
-    wait_for(lambda: pp.events.Withdrawn().get_logs(from_block=0, argument_filters={"to": challenger}), 60,
-             "the challenger to withdraw", diag=diag)
+    _wait_daemons_saw_end(env, diag)
     _settled(env, anvil, pp, w3, task["task_id"], challenger, task["bond"], balance0)
     for r in ("evaluator", "challenger"):
         events = [e["event"] for e in env.logs(r)]
@@ -196,7 +208,7 @@ def test_node_restart_daemons_reconnect(env, anvil):
     assert _metric(mport, "pinpoint_gas_spent_total") == _gas_of(w3, challenger)
     wd = sum(int(e["args"]["amount"]) for e in pp.events.Withdrawn().get_logs(from_block=0,
                                                                              argument_filters={"to": challenger}))
-    assert _metric(mport, "pinpoint_withdrawn_wei_total") == wd
+    wait_for(lambda: _metric(mport, "pinpoint_paid_wei") == wd, 10, "the payout in the metrics")
     # one "sent" per broadcast, each followed by its receipt; no receipt wait logged as a node error
     logs = env.logs("challenger")
     sent = [e["tx"] for e in logs if e["event"] == "sent"]

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.test_ops_daemons import CHEAT_OP, _diag, _post, _pp, _settled
+from tests.test_ops_daemons import CHEAT_OP, _diag, _post, _pp, _settled, _wait_daemons_saw_end
 from tests.test_ops_helpers import anvil, env, needs_anvil, wait_for  # noqa: F401
 
 pytestmark = [needs_anvil, pytest.mark.anvil, pytest.mark.slow]
@@ -53,8 +53,7 @@ def test_sigkill_at_three_points(env, anvil, schedule):
     _kill_restart(env, schedule[2], extra[schedule[2]])  # 3. in phase 2
     wait_for(lambda: game().resolved, 200, "the game to end", diag=diag)
     assert game().winner == "challenger"
-    wait_for(lambda: pp.events.Withdrawn().get_logs(from_block=0, argument_filters={"to": challenger}), 60,
-             "the challenger to withdraw", diag=diag)
+    _wait_daemons_saw_end(env, diag)
     _settled(env, anvil, pp, w3, task["task_id"], challenger, task["bond"], balance0)
     for role, outcome in (("evaluator", "lost"), ("challenger", "won")):
         logs = env.logs(role)

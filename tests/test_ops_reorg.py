@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.test_ops_daemons import CHEAT_OP, _diag, _pp, _post, _settled
+from tests.test_ops_daemons import CHEAT_OP, _diag, _pp, _post, _settled, _wait_daemons_saw_end
 from tests.test_ops_helpers import anvil, env, needs_anvil, wait_for  # noqa: F401
 
 pytestmark = [needs_anvil, pytest.mark.anvil, pytest.mark.slow]
@@ -60,8 +60,7 @@ def test_reorg_after_winning_one_step(env, anvil, depth):
     anvil.rpc("evm_setIntervalMining", [1])
     wait_for(lambda: pp.functions.game(gid).call()[2] == 3, 120, "the one-step again", diag=diag)
     assert pp.functions.game(gid).call()[4] is True  # the honest challenger still wins
-    wait_for(lambda: pp.events.Withdrawn().get_logs(from_block=0, argument_filters={"to": challenger}), 60,
-             "the challenger to withdraw", diag=diag)
+    _wait_daemons_saw_end(env, diag)
     time.sleep(2)
     _settled(env, anvil, pp, w3, task["task_id"], challenger, task["bond"], balance0)
     ch = _game_states(env, "challenger", gid)
@@ -113,7 +112,6 @@ def test_reorg_after_a_move(env, anvil, after, kill_solver):
                  (m["args"]["phase"], m["args"]["height"], m["args"]["nodeIndex"]) == key]
         assert again, f"the vanished {after} was not sent again"
     assert pp.functions.game(gid).call()[4] is True  # the honest challenger wins
-    wait_for(lambda: pp.events.Withdrawn().get_logs(from_block=0, argument_filters={"to": challenger}), 60,
-             "the challenger to withdraw", diag=diag)
+    _wait_daemons_saw_end(env, diag, {"challenger": "won"} if kill_solver else None)  # a killed solver logs nothing
     time.sleep(2)
     _settled(env, anvil, pp, w3, task["task_id"], challenger, task["bond"], balance0)

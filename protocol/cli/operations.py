@@ -10,7 +10,7 @@
     pinpoint games list [--json]                                       (bond, time left, winner)
     pinpoint games show ID [--out game.svg]                            (every move, its transaction and gas; a picture)
     pinpoint games timeout ID --account ALIAS                          (the side to move missed its deadline)
-    pinpoint credits [ALIAS|ADDRESS ...]                               (what Pinpoint owes, balances)
+    pinpoint credits [ALIAS|ADDRESS ...]                     (what Pinpoint owes and has paid, balances)
     pinpoint withdraw --account ALIAS
     pinpoint doctor [--account ALIAS]                                  (node, deployment, code, balances)
     pinpoint evaluator run  --account ALIAS [--cheat-op J] [--max-games N --game-window S --replace-margin S]
@@ -337,7 +337,8 @@ def _money_commands(main) -> None:
     @chain_options
     @click.argument("who", nargs=-1)
     def credits_cmd(opts: ChainOptions, who):
-        """What Pinpoint owes WHO (aliases or addresses; default --account, else every keystore) and balances."""
+        """What Pinpoint owes WHO (aliases or addresses; default --account, else every keystore), what it has paid them
+        (pushed payouts and withdrawals, wei) and their balances."""
         from protocol.operations.inspect import credits
 
         net, chain = opts.connect()

@@ -75,10 +75,13 @@ def task_info(dep: Deployment, tid: int) -> dict:
 
 
 def credits(dep: Deployment, addresses: list[str]) -> list[dict]:
-    """What Pinpoint owes each address (wei, withdrawable with `withdraw`) and its balance (wei)."""
+    """What Pinpoint owes each address (``credit``, wei, withdrawable with `withdraw`), what it has paid the address
+    so far (``paid``, wei: payouts pushed at a game's resolution plus withdrawals, from the `Withdrawn` events) and
+    the address's balance (wei)."""
     pp = dep.pinpoint
-    return [{"address": a, "credit": int(pp.functions.credit(a).call()), "balance": dep.chain.balance(a)}
-            for a in addresses]
+    return [{"address": a, "credit": int(pp.functions.credit(a).call()),
+             "paid": sum(int(lg["args"]["amount"]) for lg in _logs(dep, "Withdrawn", to=a)),
+             "balance": dep.chain.balance(a)} for a in addresses]
 
 
 def withdraw(dep: Deployment, sender: str) -> dict:

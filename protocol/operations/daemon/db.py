@@ -1,5 +1,5 @@
 """The daemon's SQLite state: what it scanned (``meta``, ``blocks``), what it tracks (``tasks``, ``games``) and the
-transactions it sent (``txs``). Everything else is recomputed from chain state."""
+transactions it sent (``txs``), what Pinpoint paid it in confirmed blocks (``paid``: its `Withdrawn` events). Everything else is recomputed from chain state."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ CREATE TABLE IF NOT EXISTS games (
 CREATE TABLE IF NOT EXISTS txs (
     hash TEXT PRIMARY KEY, kind TEXT NOT NULL, ref INTEGER, sent REAL NOT NULL, block INTEGER, gas INTEGER,
     fee_wei TEXT, status INTEGER);
+CREATE TABLE IF NOT EXISTS paid (
+    tx TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL, amount TEXT NOT NULL,
+    PRIMARY KEY (tx, log_index));
 """
 
 

@@ -47,9 +47,6 @@ class Ledger:
                      gas=int(receipt["gasUsed"]), fee_wei=str(fee))
             self.metrics.gas.labels(self.role).inc(int(receipt["gasUsed"]))
             self.metrics.fees.labels(self.role).inc(fee)
-            if kind == "withdraw" and int(receipt["status"]) == 1:
-                for ev in self.pp.events.Withdrawn().process_receipt(receipt):
-                    self.metrics.withdrawn.labels(self.role).inc(int(ev["args"]["amount"]))
 
     def _record(self, h: str, kind: str, key: int | None, table: str | None) -> None:
         """Persist our transaction ``h`` before it is broadcast (and mark row ``key`` of ``table`` as waiting on it)."""

@@ -306,6 +306,7 @@ class Monitor(Ledger):
         # a settlement seen in a replaced block is re-examined from scratch (won and lost games included)
         self.db.x("UPDATE tasks SET settled_block=NULL WHERE settled_block > ?", back_to)
         self.db.x("UPDATE games SET settled_block=NULL WHERE settled_block > ?", back_to)
+        self.db.x("DELETE FROM paid WHERE block > ?", back_to)  # found again by the rescan if still there
         self.db.set("scanned", min(scanned, back_to))
 
     # ------------------------------------------------------------------------------------------------ scanning
@@ -314,11 +315,20 @@ class Monitor(Ledger):
         while start <= self.safe:
             end = min(self.safe, start + self.cfg.scan_chunk - 1)
             self.scan(start, end)
+            self._scan_paid(start, end)
             b = self.chain.w3.eth.get_block(end)
             self.db.x("INSERT OR REPLACE INTO blocks VALUES (?, ?)", end, "0x" + bytes(b["hash"]).hex())
             self.db.x("DELETE FROM blocks WHERE number < ?", end - max(256, self.cfg.reorg_depth + 1))
             self.db.set("scanned", end)
             start = end + 1
+
+    def _scan_paid(self, start: int, end: int) -> None:
+        """Record what Pinpoint paid us in blocks ``start..end`` (its `Withdrawn` events: payouts pushed by a game's
+        resolution and our withdrawals), once per log, and set the ``pinpoint_paid_wei`` gauge to their sum."""
+        for lg in self.pp.events.Withdrawn().get_logs(from_block=start, to_block=end, argument_filters={"to": self.me}):
+            self.db.x("INSERT OR IGNORE INTO paid VALUES (?, ?, ?, ?)", "0x" + bytes(lg["transactionHash"]).hex(),
+                      int(lg["logIndex"]), int(lg["blockNumber"]), str(int(lg["args"]["amount"])))
+        self.metrics.paid.labels(self.role).set(sum(int(r["amount"]) for r in self.db.q("SELECT amount FROM paid")))
 
     def _outside_window(self, block: int, **ids) -> bool:
         """True (logged once) if ``block`` is older than ``Config.game_window`` seconds: not taken on."""

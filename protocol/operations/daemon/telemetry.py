@@ -50,8 +50,8 @@ class Metrics:
         self.head = Gauge("pinpoint_head_block", "Latest block seen", ["role"], registry=r)
         self.reorgs = Counter("pinpoint_reorgs", "Reorganizations detected", ["role"], registry=r)
         self.rpc_errors = Counter("pinpoint_rpc_errors", "Failed node requests", ["role"], registry=r)
-        self.withdrawn = Counter("pinpoint_withdrawn_wei", "Wei withdrawn from Pinpoint (from Withdrawn events of "
-                                 "mined withdrawals)", ["role"], registry=r)
+        self.paid = Gauge("pinpoint_paid_wei", "Wei Pinpoint has paid the account in confirmed blocks (Withdrawn "
+                          "events: payouts pushed at a game's resolution and withdrawals)", ["role"], registry=r)
         self.credit = Gauge("pinpoint_credit_wei", "Wei Pinpoint owes the account (not yet withdrawn)", ["role"],
                             registry=r)
         self.balance = Gauge("pinpoint_account_balance_wei", "Balance of the daemon's account (wei)", ["role"],
