@@ -16,9 +16,11 @@ over ``(c, g)`` at the best exponent refines the first.
 
 Clipping: brightening (or an offset, or more contrast) saturates highlights at 255, and what was above is lost; the
 inverse tone model then underestimates the host over the saturated area by a smooth positive excess, whose DCT
-falls mostly on the low-frequency payload coefficients.  `fill_search` models the excess as ``v0 + v1 d`` over the
-saturated area (``d`` the normalized distance to its border) and ``u0`` over the area crushed to 0, and searches
-``(v0, v1, u0)`` and the gain for the best lattice fit (projections are linear in the fill).
+falls mostly on the low-frequency payload coefficients, and the tone search, seeing a flattened top, picks a biased
+exponent and gain.  `fill_search` models the excess as a combination of a few basis frames (the saturated area,
+weighted by the luma share of its saturated channels, times low-order cosines; the distance into it; the area
+crushed to 0), fits their weights by least squares to the nearest lattice points at every gain of a wide grid (at
+the exponent found and at exponent 1), and keeps the best lattice fit (projections are linear in the fill).
 """
 
 from __future__ import annotations
@@ -65,28 +67,57 @@ def tone_search(kd: Keyed, project, S: np.ndarray, ks=K_GRID, gains=GAINS) -> tu
     return best_q, k, np.full(kd.n_bits, g0)
 
 
-FILL_V0 = np.arange(0.0, 60.1, 3.0)  # excess over saturated highlights (grey levels, toned domain)
-FILL_V1 = np.arange(0.0, 60.1, 6.0)  # excess growing with the distance into the saturated area (grey levels at 1)
-FILL_U0 = np.arange(-30.0, 0.01, 3.0)  # deficit under crushed shadows
+FILL_GAINS = np.exp(np.arange(-0.15, 0.3501, 0.004))  # gains searched with a fitted fill (0.86..1.42)
+_FILL_RIDGE = 1e-6  # Tikhonov term of the fill's weighted least squares (projection units squared)
+
+
+def _fit_fill(kd: Keyed, base: np.ndarray, comps: np.ndarray, gain: np.ndarray, iters: int,
+              theta: np.ndarray | None = None) -> np.ndarray:
+    """Iteratively reweighted least squares: the fill weights ``theta`` (P,) that bring ``(base + theta @ comps) /
+    gain`` nearest to the union lattice ``dither + (delta / 2) Z`` (both bit values: the bits are unknown), each
+    coefficient weighted by how near it already is (a far one is probably a bit error, not a fill error)."""
+    half = kd.delta / 2.0
+    th = np.zeros(comps.shape[0]) if theta is None else theta
+    cn = comps / gain
+    for _ in range(iters):
+        p = (base + th @ comps) / gain
+        t = np.round((p - kd.dither) / half) * half + kd.dither
+        w = np.clip(np.cos(2.0 * np.pi * (p - t) / half), 0.05, None)
+        a = (cn * w) @ cn.T + _FILL_RIDGE * np.eye(len(th))
+        th = np.linalg.solve(a, (cn * w) @ (t - base / gain))
+    return th
 
 
 def fill_search(kd: Keyed, base: np.ndarray, comps: np.ndarray, gain: np.ndarray) -> tuple[float, np.ndarray,
                                                                                           np.ndarray]:
-    """The clipping fill ``(v0, v1, u0)`` and gain maximizing the lattice fit of ``(base + fill @ comps) / gain``.
+    """The clipping fill and gain maximizing the lattice fit of ``(base + fill @ comps) / gain``.
 
-    ``base``: projections (n_bits,) of the toned frame; ``comps``: projections (3, n_bits) of the saturated-area
-    mask, of the mask times the normalized distance to its border, and of the crushed-area mask (toned domain);
-    ``gain``: the per-bit gain of `tone_search`.  Returns (Q, fill (3,), per-bit gain).
+    ``base``: projections (n_bits,) of the toned frame; ``comps``: projections (P, n_bits) of the fill's basis
+    frames (toned domain: the saturated-area and crushed-area masks times low-order cosines and the distance into
+    the saturated area, `offchain.campaign.watermark._Suspect`); ``gain``: the per-bit gain of `tone_search`, whose
+    shape (the low-pass) is kept while its level is searched over `FILL_GAINS` (the tone search's own level is
+    biased by the clipping it cannot see), as is a flat gain.  For each gain the fill weights are fitted by
+    iteratively reweighted least squares to the nearest lattice points (`_fit_fill`); the three best gains are
+    refitted.  A fill has P (~10) degrees of freedom against n_bits (220 or 414) lattice constraints, so it cannot
+    make an unmarked frame fit.  Returns (Q, fill weights (P,), per-bit gain).
     """
-    fine = np.exp(np.arange(-0.03, 0.0301, 0.003))  # relative gain corrections
-    best = (-2.0, np.zeros(3), gain)
-    u_grid = FILL_U0 if np.abs(comps[2]).max() > 0 else np.zeros(1)
-    for u0 in u_grid:
-        fills = np.stack(np.meshgrid(FILL_V0, FILL_V1, indexing="ij"), axis=-1).reshape(-1, 2)  # (F, 2)
-        p = base + fills @ comps[:2] + u0 * comps[2]  # (F, n_bits)
-        p = p[:, None, :] / (gain[None, None, :] * fine[None, :, None])  # (F, G, n_bits)
-        q = np.cos(4 * np.pi * (p - kd.dither) / kd.delta).mean(axis=-1)
-        a, b = np.unravel_index(int(np.argmax(q)), q.shape)
-        if q[a, b] > best[0]:
-            best = (float(q[a, b]), np.array([fills[a, 0], fills[a, 1], u0]), gain * fine[b])
+    def q_of(th, g):
+        return float(np.cos(4 * np.pi * ((base + th @ comps) / g - kd.dither) / kd.delta).mean())
+
+    shapes = [gain / float(np.median(gain))]
+    if np.ptp(shapes[0]) > 1e-9:
+        shapes.append(np.ones_like(gain))
+    cands = []
+    for shape in shapes:
+        for level in FILL_GAINS:
+            g = shape * level
+            th = _fit_fill(kd, base, comps, g, 3)
+            cands.append((q_of(th, g), g, th))
+    cands.sort(key=lambda c: -c[0])
+    best = (-2.0, np.zeros(comps.shape[0]), gain)
+    for _, g, th in cands[:3]:
+        th = _fit_fill(kd, base, comps, g, 8, th)
+        q = q_of(th, g)
+        if q > best[0]:
+            best = (q, th, g)
     return best

@@ -17,7 +17,7 @@ Design
   (RMS 2.1 grey levels for 64-bit codes, 1.7 for 128-bit codes); `offchain.campaign.registration` finds extents and
   offsets by folding (crops of <= 10 % per border), at half resolution for every hypothesis of mirror (a horizontal
   flip) x rotation (0, +-0.5, ..., +-2 degrees; the suspect is rotated back in its own square-pixel grid), then at
-  full resolution.  Only hypotheses whose sync peak stands out (>= 7 standard deviations; an absent template gives
+  full resolution; the pure-rescale geometry is tried first, upright and mirrored.  Only hypotheses whose sync peak stands out (>= 7 standard deviations; an absent template gives
   ~5-6.5) are registered at once, then the two best others: an unmarked image is rejected in seconds.
 * **Payload**: spread-transform dither modulation (STDM, a quantization-index modulation) of orthonormal 2-D DCT
   coefficients of the central ``200 x 200`` region of the canonical frame (a 28 px margin that a 10 % crop never
@@ -30,7 +30,8 @@ Design
 * **Tone** (`offchain.campaign.tone`): brightness, contrast and gamma scale the lattice; a grid of inverse gamma
   exponents and gains, then a per-coefficient low-pass gain ``g exp(-c r^2)`` (resizing, blur and codecs), is
   searched for the best lattice fit before decoding (a constant offset moves only the DC); saturated highlights and
-  crushed shadows get a smooth fill searched the same way.
+  crushed shadows get a fill (a few smooth basis frames over the clipped area, weighted by the luma share of the
+  clipped channels) fitted by least squares to the nearest lattice points at every gain of a wide grid.
 * **Fine registration**: around each sync hypothesis, the rotation (steps of 0.05 degrees, when the fit is poor)
   and a joint grid of (extent, centre) per axis maximize the lattice fit ``Q = mean cos(4 pi (p - dither) /
   delta)`` (~1 when aligned, ~0 otherwise), computed cheaply through the separability of resampling and DCT; when
@@ -256,22 +257,30 @@ _Q_FILL = 0.7  # below this fit, a clipped suspect gets the clipping-fill search
 
 
 class _Suspect:
-    """The suspect's luminance and clipping masks, with their canonical frames per (mirror, rotation), cached."""
+    """The suspect's luminance and clipping basis (`offchain.campaign.tone.fill_search`), with their canonical frames
+    per (mirror, rotation), cached."""
 
     def __init__(self, image: np.ndarray):
         self.Y = _luma(image).astype(np.float64)
-        hi = (image.max(axis=2) >= 255).astype(np.float64)
-        lo = (image.min(axis=2) <= 0).astype(np.float64)
+        luma_w = np.array([0.299, 0.587, 0.114])
+        hi = (image >= 255) @ luma_w  # the luma share of the saturated channels of each pixel
+        lo = (image <= 0) @ luma_w
         # the fill is modelled only where clipping is widespread (a few isolated saturated pixels cost nothing)
-        self.clipped = hi.mean() > 0.01 or lo.mean() > 0.01
+        self.clipped = (hi > 0).mean() > 0.01 or (lo > 0).mean() > 0.01
         if self.clipped:
-            d = ndimage.distance_transform_edt(hi)
+            d = ndimage.distance_transform_edt(hi > 0)
             d = np.minimum(d / (0.05 * min(hi.shape)), 1.0)  # 0 at the border, 1 deeper than 5 % of the side
-            self.masks = np.stack([hi, hi * d, lo])
+            h, w = hi.shape
+            cy = np.cos(np.pi * (np.arange(h) + 0.5) / h)[:, None]
+            cx = np.cos(np.pi * (np.arange(w) + 0.5) / w)[None, :]
+            basis = [hi, hi * cx, hi * cy, hi * cx * cx, hi * cx * cy, hi * cy * cy, hi * d]
+            if (lo > 0).mean() > 0.001:
+                basis += [lo, lo * cx, lo * cy]
+            self.masks = np.stack(basis)
         self._cache: dict = {}
 
     def frame(self, flip: bool, angle: float) -> tuple[np.ndarray, np.ndarray | None]:
-        """(canonical frame N x N, clipping-mask frames (3, N, N) or None), mirrored and/or rotated back by
+        """(canonical frame N x N, clipping basis frames (P, N, N) or None), mirrored and/or rotated back by
         ``angle`` degrees."""
         key = (flip, round(float(angle), 4))
         if key not in self._cache:
@@ -299,11 +308,16 @@ def _try_geometry(kd: Keyed, S: np.ndarray, M: np.ndarray | None, geo: tuple, k0
     proj = project(apply_tone(S, k, 1.0))
     fill_frame = 0.0
     if M is not None and _Q_MIN / 2 < q < _Q_FILL:
-        qf, fill, gf = fill_search(kd, proj, k * project(M), g)
-        if qf > q:
-            q, g = qf, gf
-            fill_frame = k * np.tensordot(fill, M, axes=1)
-            proj = proj + k * (fill @ project(M))
+        comps = project(M)
+        for kf in ((k, 1.0) if k != 1.0 else (k,)):  # the exponent found, biased by the clipping, and none
+            pk = proj if kf == k else project(apply_tone(S, kf, 1.0))
+            qf, fill, gf = fill_search(kd, pk, kf * comps, g)
+            if qf > q:
+                q, g, k = qf, gf, kf
+                fill_frame = kf * np.tensordot(fill, M, axes=1)
+                best_proj = pk + kf * (fill @ comps)
+        if not isinstance(fill_frame, float):
+            proj = best_proj
     if q < _Q_MIN:
         return None, q, k, g, fill_frame
     for gg in (g, g * 0.997, g * 1.003):
@@ -375,10 +389,12 @@ def extract(image: np.ndarray, key: bytes, *, code_bytes: int = CODE_BYTES, secr
         raise WatermarkError(f"code_bytes must be one of {CODE_SIZES}, got {code_bytes!r}")
     kd = keyed(key, int(code_bytes), "secret" if secret else "public")
     sus = _Suspect(image)
-    # 1) the pure-rescale geometry first (cheap): tone search and decoding
-    code = _try_geometry(kd, *sus.frame(False, 0.0), (1.0, 0.0, 1.0, 0.0))[0]
-    if code is not None:
-        return code
+    # 1) the pure-rescale geometry first (cheap), upright then mirrored: tone search and decoding (a flip is exact
+    #    and costs the sync search nothing to skip; the sync peak is weakest where tone edits clipped the template)
+    for flip in (False, True):
+        code = _try_geometry(kd, *sus.frame(flip, 0.0), (1.0, 0.0, 1.0, 0.0))[0]
+        if code is not None:
+            return code
     # 2) sync-template search over mirror x rotation hypotheses (half resolution), best first: upright
     #    hypotheses (both mirrors) first, then the rotated ones; only hypotheses whose sync peak stands out are
     #    registered (an absent template peaks at ~5-6.5 standard deviations, a present one at ~8-25), then, if
