@@ -38,8 +38,13 @@ its committed layout (activations NHWC), at onnxruntime's own int8 speed, with t
   else one float32 Div, Round (half to even), + zero point, Clip. DEQUANTIZE: a Gather from the 256 float32 values
   `offchain.inference.definitions.dequantize_def` gives the 256 bytes.
 
+* AVGPOOL, SOFTMAX: integer ONNX operators only (int32/int64 prefix sums and strided Slices, Gather, ReduceSum,
+  floor Mod, exact Div, comparisons), the definitions' exact rational rounding reproduced in integers:
+  `offchain.inference.ort_native_ops`. No int64 Max/Min/Clip anywhere (onnxruntime gets some wrong, see there).
+
 Scope: unsigned activations (uint8 in and out of every CONV/MATMUL, as in the zoo models), one weight zero point per
-operator; AVGPOOL and SOFTMAX are not lowered; anything else raises `NotCompilable` and
+operator; AVGPOOL windows of at most 511 taps, SOFTMAX rows whose int64 bounds hold (every row the loader accepts);
+anything else raises `NotCompilable` and
 ``make_evaluator(graph, "auto")`` falls back to `offchain.inference.ort`. Graph optimizations stay disabled (fusions
 would fold S into float weights). Held against DEFINITIONS byte for byte, with 1 and 2 threads and on an emulated
 Haswell CPU, by `tests/test_kernels.py` and `tests/test_native_kinds.py`.
@@ -59,6 +64,7 @@ from .definitions import dequantize_def, rq_int
 from .elementwise import _mul_table
 from .graph import INPUT_REF, Graph, Kind, Op, f32_from_bits, saturate
 from .ort import NotCompilable, add_gather
+from .ort_native_ops import avgpool_native, softmax_native
 from .ort_probe import qlinear_add_exact, quantize_linear_exact
 
 F64_EXACT = 1 << 53
@@ -245,6 +251,10 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
                 shape = (N, C, 1, 1) if nchw else (N, 1, 1, C)
         elif k == Kind.MAXPOOL:
             y, shape = _maxpool(add, const, j, read(op.inputs[0], _nhwc(op), f"{j}"), op)
+        elif k == Kind.AVGPOOL:
+            y, shape = avgpool_native(add, const, j, read(op.inputs[0], _nhwc(op), f"{j}"), op)
+        elif k == Kind.SOFTMAX:
+            y, shape = softmax_native(add, const, j, read(op.inputs[0], (op.p("rows"), op.p("cols")), f"{j}"), op)
         elif k == Kind.PAD:
             P = op.named()
             pads = [0, P["PT"], P["PL"], 0, 0, P["PB"], P["PR"], 0]
