@@ -25,8 +25,8 @@ thread count.
 
 Each function takes `ort_native`'s ``add`` / ``const`` node builders, the operator index ``j`` (for unique names),
 the input's name and the `Op`, and returns the output's name and its shape; it raises NotCompilable where its int64
-bounds would not hold (never for what the loader accepts: SOFTMAX rows of up to 2^23 columns, AVGPOOL windows of up
-to 511 taps).
+bounds would not hold (never for what the loader accepts: SOFTMAX rows of up to 2^25 columns of any table, more than
+`offchain.inference.limits`' MAX_DIM; AVGPOOL windows of up to 511 taps, more than its gas bound allows).
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def softmax_steps(op: Op) -> int:
 
 def softmax_native(add, const, j: int, x: str, op: Op) -> tuple[str, tuple[int, ...]]:
     """SOFTMAX of ``x`` viewed as [rows, cols] (its committed bytes) -> [rows, cols] (see the module docstring).
-    Raises NotCompilable where its int64 bounds would not hold (rows of more than 2^23 columns)."""
+    Raises NotCompilable where its int64 bounds would not hold (rows of more than 2^25 columns)."""
     rows, cols, zp, signed = op.p("rows"), op.p("cols"), op.p("y_zp"), op.p("y_signed")
     bits = op.p("y_scale_bits")
     M, sh = (bits & 0x7FFFFF) | 0x800000, 150 - ((bits >> 23) & 0xFF)
