@@ -20,7 +20,8 @@ thread count.
   that quotient is exact and t is even (ties to even), ``A_t = (2t - 1) M``: a comparison of e with T per-row
   integer thresholds, computed exactly in int64 by splitting S into two limbs. So ``y = zp + #{t <= T: e >= g_t}``,
   counted per row for the 256 values of d (a [rows, 256] table, then GatherElements by d) when the row is longer
-  than 256, else per element. ``g_t >= 1`` is enforced, which gives ``y_zp`` for a row with S = 0 (as the
+  than 256, else per element; g_t is nondecreasing in t, so the count takes two levels of 16 comparisons (the
+  16-threshold block, then the thresholds within it) instead of T. ``g_t >= 1`` is enforced, which gives ``y_zp`` for a row with S = 0 (as the
   definition). y_scale >= 2 gives q = 0 everywhere (T = 0): the output is y_zp.
 
 Each function takes `ort_native`'s ``add`` / ``const`` node builders, the operator index ``j`` (for unique names),
@@ -191,13 +192,26 @@ def softmax_native(add, const, j: int, x: str, op: Op) -> tuple[str, tuple[int, 
                     add("Cast", [tie], f"stc_{j}", to=TensorProto.INT64)], f"sg_{j}")
     one = const(f"sg1_{j}", np.array(1, np.int64))            # g >= 1 (S = 0: y_zp); Where, not int64 Max
     g = add("Where", [add("Less", [g, one], f"sgl_{j}"), one, g], f"sgm_{j}")
-    g = add("Unsqueeze", [g, const(f"su_{j}", np.array([1], np.int64))], f"sgu_{j}")   # [rows, 1, T]
+    # g_t is nondecreasing in t (A_t S / 2^k strictly increasing for S > 0; g = 1 for S = 0), so the count of
+    # thresholds <= v is found in two levels: padded to 256 (with 2^62, above every value) as 16 blocks of 16,
+    # c1 = the blocks whose last threshold is <= v (all of them are), then c2 = those <= v in block c1
     per_d = cols > 256
+    ax2 = const(f"sax2_{j}", np.array([2], np.int64))
     vals = const(f"sEd_{j}", E.reshape(1, 256, 1)) if per_d else \
-        add("Unsqueeze", [e, const(f"su2_{j}", np.array([2], np.int64))], f"seu_{j}")
-    cnt = add("ReduceSum", [add("Cast", [add("GreaterOrEqual", [vals, g], f"sge_{j}")], f"sgc_{j}",
-                                to=TensorProto.INT32), const(f"sax2_{j}", np.array([2], np.int64))], f"scn_{j}",
-              keepdims=0)                                               # [rows, 256 or cols] int32: min(q, T)
+        add("Unsqueeze", [e, const(f"su2_{j}", np.array([2], np.int64))], f"seu_{j}")    # [1 or rows, n, 1]
+    gp = add("Concat", [g, const(f"sbig_{j}", np.full((rows, 256 - T), 1 << 62, np.int64))], f"sgp_{j}", axis=1)
+    blocks = add("Reshape", [gp, const(f"sbs_{j}", np.array([rows * 16, 16], np.int64))], f"sbl_{j}")
+    last = add("Slice", [blocks, const(f"sl0_{j}", np.array([15], np.int64)), const(f"sl1_{j}", np.array([16], np.int64)),
+                         const(f"sla_{j}", np.array([1], np.int64))], f"sls_{j}")
+    last = add("Reshape", [last, const(f"slr_{j}", np.array([rows, 1, 16], np.int64))], f"slt_{j}")
+    c1 = add("ReduceSum", [add("Cast", [add("GreaterOrEqual", [vals, last], f"sg1e_{j}")], f"sg1c_{j}",
+                               to=TensorProto.INT32), ax2], f"sc1_{j}", keepdims=0)          # [rows, n]
+    idx = add("Add", [c1, const(f"srb_{j}", (np.arange(rows, dtype=np.int32) * 16).reshape(rows, 1))], f"sbi_{j}")
+    blk = add("Gather", [blocks, idx], f"sbk_{j}", axis=0)                                   # [rows, n, 16]
+    c2 = add("ReduceSum", [add("Cast", [add("GreaterOrEqual", [vals, blk], f"sg2e_{j}")], f"sg2c_{j}",
+                               to=TensorProto.INT32), ax2], f"sc2_{j}", keepdims=0)
+    cnt = add("Add", [add("Mul", [c1, const(f"s16_{j}", np.array(16, np.int32))], f"sc16_{j}"), c2],
+              f"scn_{j}")                                                               # [rows, n]: min(q, T)
     y = add("Add", [cnt, const(f"szp_{j}", np.array(zp, np.int32))], f"sy_{j}")
     y = add("Cast", [y], f"sty_{j}" if per_d else f"y{j}", to=TensorProto.INT8 if signed else TensorProto.UINT8)
     if per_d:
