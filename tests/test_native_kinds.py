@@ -633,3 +633,32 @@ def test_native_softmax_exact_ties(cols, y_scale):
                     ties.add(int(v + Fraction(1, 2)) % 2)      # the parity of the threshold at the tie
     assert ties == {0, 1}, ties
     _same_bytes_on(graph, xs, f"softmax ties {cols} {y_scale}")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_native_conv_avgpool_matmul_softmax_model(seed):
+    """AVGPOOL reading a CONV's output and SOFTMAX reading a MATMUL's (a classifier head as MobileNetV1's with a
+    real 3x3 average pool): ``auto`` is native and every tensor is the definitions' bytes at 1 and 2 threads."""
+    rng = np.random.default_rng(seed)
+    b = Builder((1, 3, 9, 9), opset=13)
+    b.quantize(np.float32(rng.uniform(0.02, 0.08)), np.uint8(rng.integers(90, 160)))
+    b.conv(rng.integers(-128, 128, (6, 3, 3, 3)).astype(np.int8), np.float32(rng.uniform(0.005, 0.02)), np.int8(0),
+           rng.integers(-800, 800, 6).astype(np.int32), np.float32(rng.uniform(0.05, 0.2)),
+           np.uint8(rng.integers(0, 40)), pads=[1, 1, 1, 1])
+    name, (N, C, H, W), s, z = b.cur
+    ys, yz = np.float32(rng.uniform(0.03, 0.2)), np.uint8(rng.integers(0, 60))
+    y = b.node("QLinearAveragePool", [name, b.c(s), b.c(z), b.c(ys), b.c(yz)], domain="com.microsoft",
+               kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=int(seed % 2))
+    OH = _pool_out(H, 3, 2, 1, 1, 1, 0)
+    _set(b, y, (N, C, OH, OH), ys, yz)
+    b.reshape((1, C * OH * OH))
+    b.matmul(rng.integers(-128, 128, (C * OH * OH, 300)).astype(np.int8), np.float32(rng.uniform(0.002, 0.01)),
+             np.int8(0), np.float32(rng.uniform(0.05, 0.3)), np.uint8(rng.integers(100, 156)))
+    name, shape, s, z = b.cur
+    y = b.node("QLinearSoftmax", [name, b.c(s), b.c(z), b.c(np.float32(1 / 256)), b.c(np.uint8(0))],
+               domain="com.microsoft", axis=-1, opset=13)
+    _set(b, y, shape, np.float32(1 / 256), np.uint8(0))
+    graph = lower(b.model())
+    assert {"CONV", "AVGPOOL", "MATMUL", "SOFTMAX"} <= {op.kind.name for op in graph.ops}
+    xs = [(rng.standard_normal(graph.input.shape) * 3).astype(np.float32) for _ in range(3)]
+    _same_bytes_on(graph, xs, f"conv-avgpool-matmul-softmax {seed}")
