@@ -8,6 +8,7 @@ model and an emulated Haswell CPU."""
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 
 from offchain.inference.definitions import DEFINITIONS
@@ -528,6 +529,21 @@ def test_native_avgpool_equals_definitions(case):
     nodes = {n.op_type for n in model.graph.node if any(o.startswith(("a", "y1")) for o in n.output)}
     assert {"CumSum", "Slice", "Mod", "Div"} <= nodes and not nodes & {"Max", "Min", "Clip", "Floor", "Round"}
     _same_bytes_on(graph, _patterns(graph, np.random.default_rng(case)), f"avgpool case {case}")
+
+
+@pytest.mark.parametrize("case", [1, 3, 9])
+def test_native_avgpool_int64_prefix_sums(case, monkeypatch):
+    """The int64 prefix sums (taken when 255 * padded H * padded W reaches 2^31: inputs of 8.4M pixels and more,
+    forced here on small ones) give the same bytes."""
+    from offchain.inference import ort_native_ops
+
+    monkeypatch.setattr(ort_native_ops, "PREFIX_INT32", 1)
+    graph = avgpool_model(*_AVG_CASES[case])
+    model = compile_native(graph)
+    assert any(n.op_type == "CumSum" and n.output[0].startswith("acs") for n in model.graph.node)
+    cast = next(n for n in model.graph.node if n.output[0].startswith("ac_"))
+    assert cast.attribute[0].i == onnx.TensorProto.INT64
+    _same_bytes_on(graph, _patterns(graph, np.random.default_rng(case)), f"avgpool int64 case {case}")
 
 
 def test_native_avgpool_batch_and_strided_edges():

@@ -42,6 +42,8 @@ from .pooling import implied_end_pads
 INT64_SAFE = 1 << 62
 """Every int64 intermediate of these lowerings is checked (at compile time, from the operator's parameters) to stay
 below this in magnitude."""
+PREFIX_INT32 = 1 << 31
+"""AVGPOOL's prefix sums are int32 while 255 * (padded H) * (padded W) is below this, else int64."""
 
 
 def _f32_parts(bits: int) -> tuple[int, int]:
@@ -67,7 +69,7 @@ def avgpool_native(add, const, j: int, x: str, op: Op) -> tuple[str, tuple[int, 
         raise NotCompilable(f"operator {j}: AVGPOOL window of {taps} taps (at most 511 lowered)")
     PB, PR = implied_end_pads(op)
     Hp, Wp = PT + H + PB, PL + W + PR
-    wide = 255 * Hp * Wp >= 1 << 31                    # prefix sums beyond int32
+    wide = 255 * Hp * Wp >= PREFIX_INT32               # prefix sums beyond int32
     it, nt = (TensorProto.INT64, np.int64) if wide else (TensorProto.INT32, np.int32)
     v = add("Cast", [x], f"ac_{j}", to=it)
     v = add("Sub", [v, const(f"az_{j}", np.array(P["x_zp"], nt))], f"ad_{j}")
@@ -85,9 +87,11 @@ def avgpool_native(add, const, j: int, x: str, op: Op) -> tuple[str, tuple[int, 
                              const(f"ax{tag}_{j}", np.array([1, 2], np.int64)),
                              const(f"at{tag}_{j}", np.array([SH, SW], np.int64))], f"asl{tag}_{j}")
 
-    tot = add("Sub", [corner(KH, KW, "a"), corner(0, KW, "b")], f"at1_{j}")
-    tot = add("Sub", [tot, corner(KH, 0, "c")], f"at2_{j}")
-    tot = add("Add", [tot, corner(0, 0, "d")], f"at3_{j}")
+    # (I[h1,w1] - I[h0,w1]) - (I[h1,w0] - I[h0,w0]): both brackets are sums of a band of the padded input, so
+    # no intermediate exceeds the bound of one prefix sum (below 2^31 when int32)
+    right = add("Sub", [corner(KH, KW, "a"), corner(0, KW, "b")], f"at1_{j}")
+    left = add("Sub", [corner(KH, 0, "c"), corner(0, 0, "d")], f"at2_{j}")
+    tot = add("Sub", [right, left], f"at3_{j}")
     if not wide:
         tot = add("Cast", [tot], f"at64_{j}", to=TensorProto.INT64)
     if P["count_pad"]:
