@@ -7,12 +7,13 @@ thread count.
 
 * AVGPOOL (`avgpool_native`): ``x - x_zp`` in int32 (int64 for huge inputs), padded with 0 (so a padded tap adds
   nothing, as the definition's in-bounds sum), its 2-D prefix sums (two CumSum, with a zero row and column in
-  front), and every window's sum from four strided Slices of them: ``I[h1,w1] - I[h0,w1] - I[h1,w0] + I[h0,w0]``.
+  front), and every window's sum from four strided Slices of them: ``(I[h1,w1] - I[h0,w1]) - (I[h1,w0] -
+  I[h0,w0])`` (two band sums, so no intermediate exceeds a prefix sum's bound).
   Then the definition's rounding ``rne(mx 2^ex total / (my 2^ey cnt))`` on int64 (the float32 scales read as
   ``m 2^e``): ``num = total * mx 2^max(d,0)``, ``den = cnt * my 2^max(-d,0)`` (d = ex - ey, clamped where the
   result cannot change: beyond it every non-zero sum saturates, or every quotient is below 1/2), ``r = num mod den``
   (ONNX Mod on integers with fmod = 0: the sign of the divisor, a floor remainder), ``q = (num - r) / den`` (an exact
-  division), ``q + 1`` when ``2r > den`` or ``2r == den`` and q is odd; + y_zp, Clip, Cast.
+  division), ``q + 1`` when ``2r > den`` or ``2r == den`` and q is odd; + y_zp, clamped (Less/Greater, Where), Cast.
 * SOFTMAX (`softmax_native`): ``d = x - max(row) + 255`` in int32, ``e = E[d]`` (Gather, int64), ``S = ReduceSum(e)``
   (exact: below 2^56). With y_scale = M 2^-sh (M the 24-bit significand), ``q = rne(e 2^sh / (M S))`` and
   ``y = zp + min(q, hi - zp)`` (q >= 0, and e <= S bounds q by ``rne(2^sh / M)``, so only ``T = min(hi - zp,
@@ -21,13 +22,13 @@ thread count.
   integer thresholds, computed exactly in int64 by splitting S into two limbs. So ``y = zp + #{t <= T: e >= g_t}``,
   counted per row for the 256 values of d (a [rows, 256] table, then GatherElements by d) when the row is longer
   than 256, else per element; g_t is nondecreasing in t, so the count takes two levels of 16 comparisons (the
-  16-threshold block, then the thresholds within it) instead of T. ``g_t >= 1`` is enforced, which gives ``y_zp`` for a row with S = 0 (as the
-  definition). y_scale >= 2 gives q = 0 everywhere (T = 0): the output is y_zp.
+  16-threshold block, then the thresholds within it) instead of T. ``g_t >= 1`` is enforced, which gives ``y_zp``
+  for a row with S = 0 (as the definition). y_scale >= 2 gives q = 0 everywhere (T = 0): the output is y_zp.
 
 Each function takes `ort_native`'s ``add`` / ``const`` node builders, the operator index ``j`` (for unique names),
 the input's name and the `Op`, and returns the output's name and its shape; it raises NotCompilable where its int64
-bounds would not hold (never for what the loader accepts: SOFTMAX rows of up to 2^25 columns of any table, more than
-`offchain.inference.limits`' MAX_DIM; AVGPOOL windows of up to 511 taps, more than its gas bound allows).
+bounds would not hold, which the loader never produces: SOFTMAX rows of up to 2^25 columns of any table are lowered
+(`offchain.inference.limits` caps sizes at 2^24), AVGPOOL windows of up to 511 taps (its gas bound: under 360).
 """
 
 from __future__ import annotations
@@ -205,8 +206,9 @@ def softmax_native(add, const, j: int, x: str, op: Op) -> tuple[str, tuple[int, 
         add("Unsqueeze", [e, const(f"su2_{j}", np.array([2], np.int64))], f"seu_{j}")    # [1 or rows, n, 1]
     gp = add("Concat", [g, const(f"sbig_{j}", np.full((rows, 256 - T), 1 << 62, np.int64))], f"sgp_{j}", axis=1)
     blocks = add("Reshape", [gp, const(f"sbs_{j}", np.array([rows * 16, 16], np.int64))], f"sbl_{j}")
-    last = add("Slice", [blocks, const(f"sl0_{j}", np.array([15], np.int64)), const(f"sl1_{j}", np.array([16], np.int64)),
-                         const(f"sla_{j}", np.array([1], np.int64))], f"sls_{j}")
+    last = add("Slice", [blocks, const(f"sl0_{j}", np.array([15], np.int64)),
+                         const(f"sl1_{j}", np.array([16], np.int64)), const(f"sla_{j}", np.array([1], np.int64))],
+               f"sls_{j}")
     last = add("Reshape", [last, const(f"slr_{j}", np.array([rows, 1, 16], np.int64))], f"slt_{j}")
     c1 = add("ReduceSum", [add("Cast", [add("GreaterOrEqual", [vals, last], f"sg1e_{j}")], f"sg1c_{j}",
                                to=TensorProto.INT32), ax2], f"sc1_{j}", keepdims=0)          # [rows, n]
