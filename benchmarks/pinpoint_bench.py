@@ -8,10 +8,15 @@ Agatha's figures (arXiv 2105.04919), or with ``--json``
 "reveal_gas_max", "pick_gas_max", "worst_dispute_gas", "rounds_max"}}}``.
 
     .venv/bin/python benchmarks/pinpoint_bench.py [--models mobilenetv2,resnet50,vgg16] [--rpc-url URL] [--runs N]
-        [--json] [--no-gas]
+        [--json] [--no-gas] [--fallback]
 
 Without --rpc-url it starts the project's anvil (node_modules/.bin/anvil) on a free port; ``--no-gas`` skips the
-chain (gas fields null).
+chain (gas fields null). ``--models`` also takes ``mobilenetv1`` and ``squeezenet``: the data bundle's float32
+MobileNetV1 0.25 and SqueezeNet 1.1 quantized as `tests/bundle.py` does (QOperator, uint8, per tensor; cached), the
+bundled models that end in a SOFTMAX. ``--fallback`` also times the evaluator ``auto`` falls back to when the native
+compiler refuses a graph (`OrtEvaluator` if the graph compiles, else the numpy `FastEvaluator`: the latency before
+a kind was lowered natively), interleaved with ours in a loop of its own (runs / 5, at least 5) so that the slow
+fallback does not disturb the ours / onnxruntime loop (adds a table row and ``fallback_ms``).
 """
 
 from __future__ import annotations
@@ -57,9 +62,45 @@ def model_paths(names: list[str]) -> dict[str, tuple[Path, str]]:
             out["mobilenetv2-12-int8"] = (MODEL, "real weights (ONNX model zoo)")
         elif n in ("resnet50", "vgg16"):
             out[f"{n}-synthetic"] = (ensure(n), "real layer shapes, seeded synthetic weights")
+        elif n in BUNDLE:
+            from tests.bundle import BY_NAME, available, int8_model
+
+            if not available():
+                raise SystemExit(f"error: {n} needs the data bundle (../shared/data)")
+            out[f"{BUNDLE[n]}-int8"] = (int8_model(BY_NAME[BUNDLE[n]], "qoperator"),
+                                        "data bundle fp32, quantized: QOperator, uint8")
         else:
-            raise SystemExit(f"error: unknown model {n!r} (mobilenetv2, resnet50, vgg16)")
+            raise SystemExit(f"error: unknown model {n!r} (mobilenetv2, resnet50, vgg16, {', '.join(BUNDLE)})")
     return out
+
+
+BUNDLE = {"mobilenetv1": "mobilenetv1-0.25", "squeezenet": "squeezenet1.1"}
+"""--models names of data-bundle models (their `tests/bundle.py` names)."""
+
+
+def fallback_evaluator(graph):
+    """The evaluator ``make_evaluator(graph, "auto")`` takes when the native compiler refuses ``graph``: the
+    onnxruntime graph of `offchain.inference.ort` if it compiles, else the numpy fast path."""
+    from offchain.inference.evaluators import FastEvaluator, OrtEvaluator
+    from offchain.inference.ort import NotCompilable
+
+    try:
+        return OrtEvaluator(graph)
+    except NotCompilable:
+        return FastEvaluator(graph)
+
+
+def fallback_latency(evaluator, fallback, x, runs: int) -> tuple[float, float]:
+    """Median seconds of one evaluation by ``evaluator`` and by ``fallback`` (`fallback_evaluator`), interleaved
+    run by run, the order alternating."""
+    calls = {"ours": lambda: evaluator(x), "fallback": lambda: fallback(x)}
+    for call in calls.values():
+        call()
+    times = {who: [] for who in calls}
+    for i in range(runs):
+        for who in ("ours", "fallback") if i % 2 == 0 else ("fallback", "ours"):
+            t = time.perf_counter(); calls[who](); times[who].append(time.perf_counter() - t)
+    return statistics.median(times["ours"]), statistics.median(times["fallback"])
 
 
 def latency(evaluator, x, runs: int, model: Path = MODEL) -> tuple[float, float]:
@@ -127,6 +168,8 @@ def bench_model(name: str, path: Path, note: str, args) -> tuple[dict, list[str]
     evaluator = make_evaluator(graph)
     first_commit, t_commit, t_all, honest = commitment_times(evaluator, x, args.runs)
     ours, ort_t = latency(evaluator, x, args.runs, path)
+    fallback = fallback_evaluator(graph) if args.fallback else None
+    old = fallback_latency(evaluator, fallback, x, max(5, args.runs // 5)) if fallback is not None else None
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     fig = {"latency_ratio": ours / ort_t, "ours_ms": ours * 1000, "onnxruntime_ms": ort_t * 1000,
            "commitment_s": t_commit, "peak_rss_mb": peak_rss_mb, "submit_gas": None, "reveal_gas_max": None,
@@ -137,6 +180,8 @@ def bench_model(name: str, path: Path, note: str, args) -> tuple[dict, list[str]
         url, over = g.pop("url"), g.pop("over")
         fig.update({k: g[k] for k in ("submit_gas", "reveal_gas_max", "pick_gas_max", "worst_dispute_gas",
                                       "rounds_max")})
+    if old is not None:
+        fig["fallback_ms"] = old[1] * 1000
     fig["over"] = over
     lines = [f"\npinpoint benchmark: {name} ({note}), {graph.n_ops} canonical operators, input {PHOTO.name}, "
              f"evaluator {type(evaluator).__name__}" + ("" if args.no_gas else f", chain {url}") + "\n",
@@ -146,6 +191,8 @@ def bench_model(name: str, path: Path, note: str, args) -> tuple[dict, list[str]
         ("XCE evaluator latency (median, every intermediate)", f"{ours * 1000:.2f} ms", "43.9 ms"),
         ("onnxruntime int8 latency, same model, same run", f"{ort_t * 1000:.2f} ms", "41.2 ms"),
         ("evaluator latency / onnxruntime", f"{ours / ort_t:.2f}x", "1.066x"),
+        *([(f"fallback {type(fallback).__name__} / ours (own loop, medians)",
+            f"{old[1] * 1000:.1f} / {old[0] * 1000:.2f} ms", "-")] if old is not None else []),
         ("commitments of every tensor + trace (median)", f"{t_commit:.3f} s", "-"),
         ("  first in the process (loads compiled Keccak, hashes model)", f"{first_commit:.3f} s", "-"),
         ("all intermediates + commitments (median)", f"{t_all:.3f} s", "7.3 s"),
@@ -160,11 +207,14 @@ def bench_model(name: str, path: Path, note: str, args) -> tuple[dict, list[str]
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="mobilenetv2,resnet50,vgg16",
-                    help="comma-separated: mobilenetv2, resnet50, vgg16 (the last two: synthetic weights)")
+                    help="comma-separated: mobilenetv2, resnet50, vgg16 (synthetic weights), mobilenetv1, "
+                         "squeezenet (data bundle)")
     ap.add_argument("--rpc-url")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
     ap.add_argument("--no-gas", action="store_true", help="skip the chain: timings and memory only")
+    ap.add_argument("--fallback", action="store_true",
+                    help="also time the evaluator auto takes when the native compiler refuses the graph")
     args = ap.parse_args()
     figs, over = {}, []
     for name, (path, note) in model_paths(args.models.split(",")).items():

@@ -1,11 +1,14 @@
 """The native evaluator (`offchain.inference.ort_native.compile_native`) on the kinds beyond CONV/ADD/GAP: MATMUL
-with a bias (QGemm), MAXPOOL, PAD, TRANSPOSE, LUT, CONCAT, MUL. On small random graphs, onnxruntime's kernels give
+with a bias (QGemm), MAXPOOL, PAD, TRANSPOSE, LUT, CONCAT, MUL, and AVGPOOL and SOFTMAX in integer ONNX operators
+(`offchain.inference.ort_native_ops`). On small random and adversarial graphs and inputs, onnxruntime's kernels give
 the bytes of `offchain.inference.definitions.DEFINITIONS` for every tensor, with 1 and 2 threads, and
-``make_evaluator(graph, "auto")`` keeps the native evaluator (no numpy fallback)."""
+``make_evaluator(graph, "auto")`` keeps the native evaluator (no numpy fallback); the slow tests add every bundled
+model and an emulated Haswell CPU."""
 
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 
 from offchain.inference.definitions import DEFINITIONS
@@ -132,13 +135,6 @@ def test_native_equals_definitions_signed(seed):
     _same_bytes(graph, seed)
 
 
-def test_unknown_kind_still_raises_not_compilable():
-    graph = signed_model(7)
-    graph.ops[1].kind = type(graph.ops[1].kind)(8)   # AVGPOOL: no native lowering
-    with pytest.raises(NotCompilable, match="AVGPOOL"):
-        compile_native(graph)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet50", "vgg16"])
 def test_native_on_synthetic_resnet50_vgg16(name):
@@ -168,8 +164,11 @@ print(json.dumps(out))
 
 
 def haswell_cases():
-    """(graph, inputs) run natively and on the emulated Haswell: the new kinds (unsigned, signed), and the QUANTIZE
-    / GAP fast paths (GAP on NHWC and, batch 2, NCHW input; inputs at QUANTIZE's rounding ties)."""
+    """(graph, inputs) run natively and on the emulated Haswell: the new kinds (unsigned, signed), the QUANTIZE
+    / GAP fast paths (GAP on NHWC and, batch 2, NCHW input; inputs at QUANTIZE's rounding ties), then AVGPOOL
+    (`_AVG_CASES` 0, 3, 4, 5, 9: ties, ceil_mode, int8 / uint8 in and out, 256 taps) and SOFTMAX (`_SOFTMAX_CASES`
+    0, 2, 3, 6: 1000 and 257 columns through the per-row table, 256 per element, a saturating scale; a random
+    committed table over all of uint32; exact ties) on `_patterns` / `_softmax_patterns`."""
     from tests.synth import make_model
 
     graphs = [unsigned_model(0), signed_model(100), lower(make_model(seed=21)),
@@ -179,14 +178,28 @@ def haswell_cases():
         rng = np.random.default_rng(i)
         xs = [(rng.standard_normal(g.input.shape) * 3).astype(np.float32)]
         out.append((g, xs + (_tie_inputs(g, rng, 2) if i >= 2 else [])))
+    for i in (0, 3, 4, 5, 9):
+        g = avgpool_model(*_AVG_CASES[i])
+        out.append((g, _patterns(g, np.random.default_rng(i))))
+    for i in (0, 2, 3, 6):
+        g = softmax_model(*_SOFTMAX_CASES[i])
+        out.append((g, _softmax_patterns(g, np.random.default_rng(i))))
+    rng = np.random.default_rng(77)
+    g = softmax_model((1, 2), 1000, (0.05, np.uint8(128)), (0.0029, np.int8(-100)))
+    g.ops[1].const = rng.integers(0, 1 << 32, 256, dtype=np.uint64).astype(np.uint32)
+    out.append((g, _softmax_patterns(g, rng)))
+    g = softmax_model((1, 2), 6, (0.05, np.uint8(128)), (0.25, np.uint8(0)))
+    g.ops[1].const = np.zeros(256, np.uint32)
+    g.ops[1].const[253:] = (1, 1, 3)
+    out.append((g, _softmax_patterns(g, rng)))
     return out
 
 
 @pytest.mark.slow
 def test_new_kinds_same_bytes_on_emulated_haswell():
-    """The native lowering of the new kinds, QUANTIZE as QuantizeLinear and GAP as MatMulInteger give the
-    definitions' bytes on an emulated AVX2-only CPU (qemu-user, Haswell-v4) too, with the fast paths taken there
-    (their probes hold on that CPU)."""
+    """The native lowering of the new kinds, QUANTIZE as QuantizeLinear, GAP as MatMulInteger, AVGPOOL and SOFTMAX
+    in integer ONNX ops give the definitions' bytes on an emulated AVX2-only CPU (qemu-user, Haswell-v4) too, with
+    the fast paths taken there (their probes hold on that CPU)."""
     import hashlib
     import json
     import os
@@ -207,8 +220,11 @@ def test_new_kinds_same_bytes_on_emulated_haswell():
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert [digests for _, digests in out] == here
-    for nodes, _ in out[2:]:
+    for nodes, _ in out[2:4]:
         assert "QuantizeLinear" in nodes and "MatMulInteger" in nodes
+    assert sum("CumSum" in nodes for nodes, _ in out) == 5                           # the AVGPOOL cases
+    softmax = [nodes for nodes, _ in out if "ReduceMax" in nodes]
+    assert len(softmax) == 6 and sum("GatherElements" in nodes for nodes in softmax) == 3   # 3 per-row tables
 
 
 # ------------------------------------------------------------------- QUANTIZE / GAP fast paths, output memory
@@ -325,9 +341,9 @@ def test_native_outputs_reused_only_once_released():
 
 @pytest.mark.slow
 def test_native_equals_definitions_on_every_bundled_model():
-    """Every model of the data bundle (QOperator, uint8 activations) the native compiler takes gives the
-    definitions' bytes on two of its images, with 1 and 2 threads; the others are refused for their SOFTMAX only
-    (not lowered natively: `make_evaluator` falls back)."""
+    """Every model of the data bundle (QOperator, uint8 activations) is compiled natively (``auto`` selects the
+    native evaluator: MobileNetV1 and SqueezeNet with their SOFTMAX too) and gives the definitions' bytes on two of
+    its images, with 1 and 2 threads."""
     from tests.bundle import MODELS, available, int8_model
     from offchain.inference.quantize import batches, input_files, model_input
 
@@ -337,11 +353,8 @@ def test_native_equals_definitions_on_every_bundled_model():
     for m in MODELS:
         path = int8_model(m, "qoperator")
         graph = load(path)
-        try:
-            evs = [NativeEvaluator(graph, threads=th) for th in (1, 2)]
-        except NotCompilable as e:
-            assert "SOFTMAX" in str(e), (m.name, str(e))
-            continue
+        assert type(make_evaluator(graph)).__name__ == "NativeEvaluator", m.name
+        evs = [NativeEvaluator(graph, threads=th) for th in (1, 2)]
         native += 1
         _, dims = model_input(path)
         for x, _ in batches(input_files(m.folder)[:2], dims, m.preprocess):
@@ -349,7 +362,7 @@ def test_native_equals_definitions_on_every_bundled_model():
             ref = [t.tobytes() for t in evaluate(graph, x, DEFINITIONS).tensors]
             for ev in evs:
                 assert [t.tobytes() for t in ev(x).tensors] == ref, m.name
-    assert native >= 7
+    assert native == len(MODELS) == 9
 
 
 _BUNDLE_SCRIPT = """
@@ -382,8 +395,9 @@ def bundled_native_cases():
 
 @pytest.mark.slow
 def test_native_bundled_models_same_bytes_on_emulated_haswell():
-    """Every bundled model the native compiler takes gives the definitions' bytes on an emulated AVX2-only CPU
-    (qemu-user, Haswell-v4, 2 threads), on its first image."""
+    """Every bundled model (all nine: the native compiler takes them all, MobileNetV1 and SqueezeNet with their
+    SOFTMAX) gives the definitions' bytes on an emulated AVX2-only CPU (qemu-user, Haswell-v4, 2 threads), on its
+    first image."""
     import hashlib
     import json
     import os
@@ -399,9 +413,270 @@ def test_native_bundled_models_same_bytes_on_emulated_haswell():
         pytest.skip("qemu-user or the data bundle not present")
     here = {name: [hashlib.sha256(t.tobytes()).hexdigest() for t in evaluate(g, x, DEFINITIONS).tensors]
             for name, g, x in bundled_native_cases()}
-    assert len(here) >= 7
+    assert len(here) == 9 and {"mobilenetv1-0.25", "squeezenet1.1"} <= set(here)
     env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONPATH=str(ROOT))
     r = subprocess.run([qemu, "-cpu", "Haswell-v4", sys.executable, "-c", _BUNDLE_SCRIPT], env=env,
                        capture_output=True, text=True, timeout=3000)
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(r.stdout.strip().splitlines()[-1]) == here
+
+
+# ------------------------------------------------------------------- AVGPOOL and SOFTMAX (integer ONNX lowerings)
+
+def avgpool_model(H, W, C, k, s, pads, ceil=0, cip=0, x_q=(0.05, np.uint8(120)), y_q=(0.05, np.uint8(120)), N=1):
+    """QUANTIZE (x_q: scale, zero point whose dtype is x's) -> QLinearAveragePool (k x k window, stride s, ONNX
+    pads [top, left, bottom, right], ceil_mode, count_include_pad) -> DEQUANTIZE, lowered."""
+    b = Builder((N, C, H, W), opset=13)
+    b.quantize(np.float32(x_q[0]), x_q[1])
+    name, _, xs, xz = b.cur
+    k = (k, k) if np.isscalar(k) else tuple(k)
+    OH = _pool_out(H, k[0], s, pads[0], pads[2], 1, ceil)
+    OW = _pool_out(W, k[1], s, pads[1], pads[3], 1, ceil)
+    y = b.node("QLinearAveragePool", [name, b.c(xs), b.c(xz), b.c(np.float32(y_q[0])), b.c(y_q[1])],
+               domain="com.microsoft", kernel_shape=list(k), strides=[s, s], pads=list(pads), ceil_mode=ceil,
+               count_include_pad=cip)
+    _set(b, y, (N, C, OH, OW), np.float32(y_q[0]), y_q[1])
+    return lower(b.model())
+
+
+def softmax_model(rows_hw, cols, x_q=(0.05, np.uint8(128)), y_q=(1 / 256, np.uint8(0))):
+    """QUANTIZE of a [1, cols, H, W] input -> QLinearSoftmax along the channels (the last axis of the committed NHWC
+    layout: H*W rows of ``cols``) -> DEQUANTIZE, lowered."""
+    H, W = rows_hw
+    b = Builder((1, cols, H, W), opset=13)
+    b.quantize(np.float32(x_q[0]), x_q[1])
+    name, shape, xs, xz = b.cur
+    y = b.node("QLinearSoftmax", [name, b.c(xs), b.c(xz), b.c(np.float32(y_q[0])), b.c(y_q[1])],
+               domain="com.microsoft", axis=1, opset=13)
+    _set(b, y, shape, np.float32(y_q[0]), y_q[1])
+    return lower(b.model())
+
+
+def _from_q(graph, q: np.ndarray) -> np.ndarray:
+    """The float32 input whose QUANTIZE gives the integers ``q`` (NCHW, the model input's shape)."""
+    from offchain.inference.graph import f32_from_bits
+
+    op = graph.ops[0]
+    return ((q.astype(np.float64) - op.p("zp")) * float(f32_from_bits(op.p("scale_bits")))).astype(np.float32)
+
+
+def _patterns(graph, rng, n_random: int = 2) -> list[np.ndarray]:
+    """Inputs (float32) whose quantized values are: random over the whole dtype, all the lowest, all the highest,
+    all equal to the zero point, a checkerboard of lowest/highest, and random values near the zero point."""
+    shape = graph.input.shape
+    lo, hi = (-128, 127) if graph.ops[0].p("y_signed") else (0, 255)
+    zp = graph.ops[0].p("zp")
+    qs = [rng.integers(lo, hi + 1, shape) for _ in range(n_random)]
+    qs += [np.full(shape, lo), np.full(shape, hi), np.full(shape, zp),
+           np.where(np.indices(shape).sum(axis=0) % 2 == 0, lo, hi),
+           np.clip(zp + rng.integers(-3, 4, shape), lo, hi)]
+    return [_from_q(graph, q) for q in qs]
+
+
+def _softmax_patterns(graph, rng) -> list[np.ndarray]:
+    """`_patterns` plus rows built against the softmax: the max at the first / last column with every other value
+    the lowest, two maxima at the edges, every value equal but one one below."""
+    xs = _patterns(graph, rng)
+    N, C, H, W = graph.input.shape
+    lo, hi = (-128, 127) if graph.ops[0].p("y_signed") else (0, 255)
+    for cols in ([0], [C - 1], sorted({0, C - 1})):
+        q = np.full((N, C, H, W), lo)
+        q[:, cols] = hi
+        xs.append(_from_q(graph, q))
+    q = np.full((N, C, H, W), hi - 1)
+    q[:, C // 2] = hi
+    xs.append(_from_q(graph, q))
+    return xs
+
+
+def _same_bytes_on(graph, xs, what: str):
+    """Every tensor of the native evaluator (1 and 2 threads) == DEFINITIONS on the inputs ``xs``; ``auto`` native."""
+    assert type(make_evaluator(graph)).__name__ == "NativeEvaluator", what
+    refs = [[t.tobytes() for t in evaluate(graph, x, DEFINITIONS).tensors] for x in xs]
+    for th in (1, 2):
+        ev = NativeEvaluator(graph, threads=th)
+        for i, (x, ref) in enumerate(zip(xs, refs)):
+            got = ev(x).tensors
+            for j, (a, r) in enumerate(zip(got, ref)):
+                assert a.tobytes() == r, (what, th, i, j)
+
+
+_AVG_CASES = [
+    # (H, W, C, k, stride, pads, ceil, count_include_pad, x (scale, zp), y (scale, zp))
+    (7, 6, 3, 2, 2, [0, 0, 0, 0], 0, 0, (0.05, np.uint8(120)), (0.05, np.uint8(120))),      # ties (same scales)
+    (7, 7, 4, 3, 1, [1, 1, 1, 1], 0, 0, (0.05, np.uint8(0)), (0.05, np.uint8(255))),
+    (7, 7, 4, 3, 1, [1, 1, 1, 1], 0, 1, (0.05, np.uint8(255)), (0.025, np.uint8(0))),
+    (9, 8, 2, 3, 2, [1, 0, 1, 1], 1, 0, (0.0421, np.int8(-128)), (0.013, np.int8(127))),    # ceil_mode, int8
+    (9, 8, 2, 3, 2, [1, 1, 1, 1], 0, 1, (0.03, np.int8(5)), (0.03, np.uint8(7))),          # int8 in, uint8 out
+    (8, 8, 3, (2, 4), 3, [1, 2, 0, 1], 0, 0, (0.02, np.uint8(30)), (0.07, np.int8(-3))),    # uint8 in, int8 out
+    (6, 5, 2, 5, 1, [2, 2, 2, 2], 0, 0, (0.1, np.uint8(200)), (0.1 * 2 ** -20, np.uint8(100))),  # saturates
+    (6, 5, 2, 5, 1, [2, 2, 2, 2], 0, 1, (0.1 * 2 ** -30, np.uint8(9)), (0.1, np.int8(0))),  # quotients < 1/2
+    (5, 5, 3, 5, 5, [0, 0, 0, 0], 0, 0, (1.0, np.int8(0)), (3.0, np.int8(0))),            # one window: a GAP
+    (16, 16, 1, 16, 1, [0, 0, 0, 0], 0, 0, (0.05, np.uint8(128)), (0.0125, np.uint8(128))),  # 256 taps (gas limit)
+    (16, 16, 1, 15, 1, [7, 7, 7, 7], 0, 1, (0.05, np.int8(-7)), (0.05, np.int8(3))),       # 225 taps, big pads
+]
+
+
+@pytest.mark.parametrize("case", range(len(_AVG_CASES)))
+def test_native_avgpool_equals_definitions(case):
+    """AVGPOOL (kernel sizes, strides, pads, ceil_mode, count_include_pad, int8 / uint8 in and out, extreme zero
+    points, scales that saturate or round everything to 0, the largest windows the loader accepts) lowered to
+    integer ONNX ops: the definition's bytes at 1 and 2 threads, on random and adversarial inputs (ties: equal
+    scales, all lowest / highest, checkerboards), and no float operator nor int64 Max/Min/Clip in its lowering."""
+    H, W, C, k, s, pads, ceil, cip, xq, yq = _AVG_CASES[case]
+    graph = avgpool_model(H, W, C, k, s, pads, ceil, cip, xq, yq)
+    assert [op.kind.name for op in graph.ops] == ["QUANTIZE", "AVGPOOL", "DEQUANTIZE"]
+    assert graph.ops[1].p("count_pad") == cip
+    model = compile_native(graph)
+    nodes = {n.op_type for n in model.graph.node if any(o.startswith(("a", "y1")) for o in n.output)}
+    assert {"CumSum", "Slice", "Mod", "Div"} <= nodes and not nodes & {"Max", "Min", "Clip", "Floor", "Round"}
+    _same_bytes_on(graph, _patterns(graph, np.random.default_rng(case)), f"avgpool case {case}")
+
+
+@pytest.mark.parametrize("case", [1, 3, 9])
+def test_native_avgpool_int64_prefix_sums(case, monkeypatch):
+    """The int64 prefix sums (taken when 255 * padded H * padded W reaches 2^31: inputs of 8.4M pixels and more,
+    forced here on small ones) give the same bytes."""
+    from offchain.inference import ort_native_ops
+
+    monkeypatch.setattr(ort_native_ops, "PREFIX_INT32", 1)
+    graph = avgpool_model(*_AVG_CASES[case])
+    model = compile_native(graph)
+    assert any(n.op_type == "CumSum" and n.output[0].startswith("acs") for n in model.graph.node)
+    cast = next(n for n in model.graph.node if n.output[0].startswith("ac_"))
+    assert cast.attribute[0].i == onnx.TensorProto.INT64
+    _same_bytes_on(graph, _patterns(graph, np.random.default_rng(case)), f"avgpool int64 case {case}")
+
+
+def test_native_avgpool_batch_and_strided_edges():
+    """Batch 2, stride 3 with windows that end before the input does (the unused rows), count_include_pad."""
+    graph = avgpool_model(11, 10, 3, 3, 3, [1, 1, 0, 0], 0, 1, (0.02, np.uint8(17)), (0.05, np.uint8(240)), N=2)
+    assert graph.ops[1].p("N") == 2
+    _same_bytes_on(graph, _patterns(graph, np.random.default_rng(5)), "avgpool batch 2")
+
+
+_SOFTMAX_CASES = [
+    # ((H, W) rows, cols, x (scale, zp), y (scale, zp))
+    ((1, 1), 1000, (0.1, np.uint8(128)), (1 / 256, np.uint8(0))),       # the bundled models' shape (per-d table)
+    ((2, 1), 1185, (0.02, np.uint8(0)), (1 / 256, np.uint8(0))),         # the longest 2 rows the loader accepts
+    ((2, 3), 257, (0.05, np.int8(0)), (1 / 256, np.int8(-128))),        # int8, per-d table
+    ((3, 2), 256, (0.05, np.uint8(255)), (1 / 255, np.uint8(3))),       # per element, other y mantissa
+    ((2, 2), 10, (0.3, np.int8(-128)), (0.00371, np.int8(127))),        # zp at the top: everything saturates
+    ((2, 2), 10, (0.3, np.int8(127)), (0.00371, np.int8(126))),         # one step below the top
+    ((1, 3), 7, (0.002, np.uint8(7)), (2 ** -12, np.uint8(5))),         # fine scale: most values saturate
+    ((1, 3), 7, (10.0, np.uint8(100)), (0.7, np.uint8(1))),             # E all 0 but E[255]; q in {0, 1}
+    ((1, 2), 5, (0.05, np.uint8(128)), (1.5, np.uint8(0))),             # y_scale 1.5: one threshold
+    ((1, 2), 5, (0.05, np.uint8(128)), (2.0, np.uint8(9))),             # y_scale 2: y_zp everywhere
+    ((1, 1), 1, (0.05, np.uint8(128)), (1 / 256, np.uint8(0))),         # one column: 1.0, saturated
+    ((1, 1), 2, (0.05, np.uint8(128)), (1 / 512, np.uint8(0))),         # ties (two equal values: 1/2 * 512 ...)
+]
+
+
+@pytest.mark.parametrize("case", range(len(_SOFTMAX_CASES)))
+def test_native_softmax_equals_definitions(case):
+    """SOFTMAX lowered to integer ONNX ops (Gather, ReduceSum, thresholds in int64): the definition's bytes at 1 and
+    2 threads, for rows shorter and longer than 256 columns, int8 / uint8, extreme zero points and scales, on
+    random and adversarial inputs (all equal, the max at the edges, all lowest / highest)."""
+    hw, cols, xq, yq = _SOFTMAX_CASES[case]
+    graph = softmax_model(hw, cols, xq, yq)
+    assert [op.kind.name for op in graph.ops] == ["QUANTIZE", "SOFTMAX", "DEQUANTIZE"]
+    assert (graph.ops[1].p("rows"), graph.ops[1].p("cols")) == (hw[0] * hw[1], cols)
+    nodes = {n.op_type for n in compile_native(graph).graph.node}
+    assert not nodes & {"Max", "Min", "Clip", "Floor", "Round", "Softmax", "QLinearSoftmax"}
+    _same_bytes_on(graph, _softmax_patterns(graph, np.random.default_rng(case)), f"softmax case {case}")
+
+
+@pytest.mark.parametrize("table", ["zeros", "random", "one-hot", "top"])
+def test_native_softmax_any_committed_table(table):
+    """The lowering holds for any committed table E (256 uint32), not only `softmax_table`'s: all zeros (S = 0:
+    y_zp), random over the whole uint32 range (sums near 2^42, not monotone), one non-zero entry, and the largest
+    entries only."""
+    rng = np.random.default_rng(len(table))
+    for cols, yq in ((1000, (1 / 256, np.uint8(0))), (37, (0.0029, np.int8(-100)))):
+        graph = softmax_model((1, 2), cols, (0.05, np.uint8(128)), yq)
+        E = {"zeros": np.zeros(256, np.uint32),
+             "random": rng.integers(0, 1 << 32, 256, dtype=np.uint64).astype(np.uint32),
+             "one-hot": np.eye(256, dtype=np.uint32)[int(rng.integers(256))] * np.uint32(0xFFFFFFFF),
+             "top": np.where(np.arange(256) > 250, np.uint32(0xFFFFFFFF), np.uint32(0))}[table]
+        graph.ops[1].const = E
+        xs = _softmax_patterns(graph, rng)
+        _same_bytes_on(graph, xs, f"softmax table {table}, {cols} columns")
+
+
+def test_out_of_scope_still_raises_not_compilable():
+    """What the native compiler cannot lower exactly raises NotCompilable and ``auto`` falls back: a SOFTMAX whose
+    thresholds would leave int64 (a forged 2^28-column row of the largest E, beyond MAX_DIM = 2^24) and an AVGPOOL
+    window of more than 511 taps (forged: the loader's gas bound keeps windows below 360 taps)."""
+    graph = softmax_model((1, 1), 4, (0.05, np.uint8(128)), (2 ** -40, np.uint8(0)))
+    op = graph.ops[1]
+    op.params = (1, 1 << 28) + op.params[2:]
+    op.const = np.full(256, 0xFFFFFFFF, np.uint32)
+    with pytest.raises(NotCompilable, match="SOFTMAX"):
+        compile_native(graph)
+    graph = avgpool_model(7, 7, 1, 3, 1, [0, 0, 0, 0])
+    op = graph.ops[1]
+    P = dict(op.named(), H=30, W=30, KH=23, KW=23, OH=8, OW=8)
+    op.params = tuple(P.values())
+    with pytest.raises(NotCompilable, match="AVGPOOL"):
+        compile_native(graph)
+    assert type(make_evaluator(graph)).__name__ != "NativeEvaluator"
+
+
+@pytest.mark.parametrize("cols,y_scale", [(2, 0.5), (6, 0.25), (300, 2 ** -7)])
+def test_native_softmax_exact_ties(cols, y_scale):
+    """Quotients exactly halfway (rounded to even) at odd and even thresholds: a committed table E[255] = 3,
+    E[254] = E[253] = 1 (else 0) and rows of one maximum among values one below, so S is a power of two times
+    small integers; the definition's bytes, and the inputs do reach ties of both parities."""
+    from fractions import Fraction
+
+    graph = softmax_model((1, 2), cols, (0.05, np.uint8(128)), (y_scale, np.uint8(0)))
+    E = np.zeros(256, np.uint32)
+    E[255], E[254], E[253] = 3, 1, 1
+    graph.ops[1].const = E
+    xs = _softmax_patterns(graph, np.random.default_rng(cols))
+    if cols == 300:    # S = 256: the max (3) among 253 ones and 46 zeros (values three below)
+        q = np.full((1, cols, 1, 2), 252)
+        q[:, :254] = 254
+        q[:, 7] = 255
+        xs.append(_from_q(graph, q))
+    ties = set()
+    for x in xs:
+        row = evaluate(graph, x, DEFINITIONS).tensors[1].reshape(-1, cols)
+        for r in row.astype(np.int64):
+            d = r - r.max() + 255
+            S = int(E[d].sum())
+            for e in set(int(E[v]) for v in d):
+                v = Fraction(e, 1) / (Fraction(y_scale) * S) if S else Fraction(0)
+                if v.denominator == 2:
+                    ties.add(int(v + Fraction(1, 2)) % 2)      # the parity of the threshold at the tie
+    assert ties == {0, 1}, ties
+    _same_bytes_on(graph, xs, f"softmax ties {cols} {y_scale}")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_native_conv_avgpool_matmul_softmax_model(seed):
+    """AVGPOOL reading a CONV's output and SOFTMAX reading a MATMUL's (a classifier head as MobileNetV1's with a
+    real 3x3 average pool): ``auto`` is native and every tensor is the definitions' bytes at 1 and 2 threads."""
+    rng = np.random.default_rng(seed)
+    b = Builder((1, 3, 9, 9), opset=13)
+    b.quantize(np.float32(rng.uniform(0.02, 0.08)), np.uint8(rng.integers(90, 160)))
+    b.conv(rng.integers(-128, 128, (6, 3, 3, 3)).astype(np.int8), np.float32(rng.uniform(0.005, 0.02)), np.int8(0),
+           rng.integers(-800, 800, 6).astype(np.int32), np.float32(rng.uniform(0.05, 0.2)),
+           np.uint8(rng.integers(0, 40)), pads=[1, 1, 1, 1])
+    name, (N, C, H, W), s, z = b.cur
+    ys, yz = np.float32(rng.uniform(0.03, 0.2)), np.uint8(rng.integers(0, 60))
+    y = b.node("QLinearAveragePool", [name, b.c(s), b.c(z), b.c(ys), b.c(yz)], domain="com.microsoft",
+               kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=int(seed % 2))
+    OH = _pool_out(H, 3, 2, 1, 1, 1, 0)
+    _set(b, y, (N, C, OH, OH), ys, yz)
+    b.reshape((1, C * OH * OH))
+    b.matmul(rng.integers(-128, 128, (C * OH * OH, 300)).astype(np.int8), np.float32(rng.uniform(0.002, 0.01)),
+             np.int8(0), np.float32(rng.uniform(0.05, 0.3)), np.uint8(rng.integers(100, 156)))
+    name, shape, s, z = b.cur
+    y = b.node("QLinearSoftmax", [name, b.c(s), b.c(z), b.c(np.float32(1 / 256)), b.c(np.uint8(0))],
+               domain="com.microsoft", axis=-1, opset=13)
+    _set(b, y, shape, np.float32(1 / 256), np.uint8(0))
+    graph = lower(b.model())
+    assert {"CONV", "AVGPOOL", "MATMUL", "SOFTMAX"} <= {op.kind.name for op in graph.ops}
+    xs = [(rng.standard_normal(graph.input.shape) * 3).astype(np.float32) for _ in range(3)]
+    _same_bytes_on(graph, xs, f"conv-avgpool-matmul-softmax {seed}")

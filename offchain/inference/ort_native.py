@@ -29,8 +29,9 @@ its committed layout (activations NHWC), at onnxruntime's own int8 speed, with t
 * MAXPOOL: an explicit Pad with the dtype's lowest value (every window has an in-bounds tap, so a pad never wins, as
   ONNX's -inf padding; bottom/right as `offchain.inference.pooling.implied_end_pads`), then com.microsoft
   ``NhwcMaxPool`` (int8/uint8, NHWC). PAD: ONNX Pad (constant). TRANSPOSE: ONNX Transpose of the (D0..D3) view.
-  CONCAT: ONNX Concat of the [outer, L_i * inner] views. LUT: Gather from the committed table, the index Cast to
-  int32 (a negative int8 -i indexes entry 256 - i: its byte). MUL: Gather from the value-indexed 65536-entry table
+  CONCAT: ONNX Concat of the [outer, L_i * inner] views. LUT: GatherElements (Gather on 1-D data and indices, a
+  faster kernel) from the committed table, the index Cast to int32 (a negative int8 -i indexes entry 256 - i: its
+  byte). MUL: Gather from the value-indexed 65536-entry table
   of `offchain.inference.elementwise.mul_fast` (held against the definition). All move or select bytes: exact.
 * QUANTIZE: onnxruntime's QuantizeLinear (MLAS: one IEEE binary32 division, clamp, conversion rounding half to even,
   + zero point: `offchain.inference.definitions.quantize_def`) where the start-up probe
@@ -38,8 +39,13 @@ its committed layout (activations NHWC), at onnxruntime's own int8 speed, with t
   else one float32 Div, Round (half to even), + zero point, Clip. DEQUANTIZE: a Gather from the 256 float32 values
   `offchain.inference.definitions.dequantize_def` gives the 256 bytes.
 
+* AVGPOOL, SOFTMAX: integer ONNX operators only (int32/int64 prefix sums and strided Slices, Gather, ReduceSum,
+  floor Mod, exact Div, comparisons), the definitions' exact rational rounding reproduced in integers:
+  `offchain.inference.ort_native_ops`. No int64 Max/Min/Clip anywhere (onnxruntime gets some wrong, see there).
+
 Scope: unsigned activations (uint8 in and out of every CONV/MATMUL, as in the zoo models), one weight zero point per
-operator; AVGPOOL and SOFTMAX are not lowered; anything else raises `NotCompilable` and
+operator; AVGPOOL windows of at most 511 taps, SOFTMAX rows whose int64 bounds hold (every row the loader accepts);
+anything else raises `NotCompilable` and
 ``make_evaluator(graph, "auto")`` falls back to `offchain.inference.ort`. Graph optimizations stay disabled (fusions
 would fold S into float weights). Held against DEFINITIONS byte for byte, with 1 and 2 threads and on an emulated
 Haswell CPU, by `tests/test_kernels.py` and `tests/test_native_kinds.py`.
@@ -59,6 +65,7 @@ from .definitions import dequantize_def, rq_int
 from .elementwise import _mul_table
 from .graph import INPUT_REF, Graph, Kind, Op, f32_from_bits, saturate
 from .ort import NotCompilable, add_gather
+from .ort_native_ops import avgpool_native, softmax_native
 from .ort_probe import qlinear_add_exact, quantize_linear_exact
 
 F64_EXACT = 1 << 53
@@ -245,6 +252,10 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
                 shape = (N, C, 1, 1) if nchw else (N, 1, 1, C)
         elif k == Kind.MAXPOOL:
             y, shape = _maxpool(add, const, j, read(op.inputs[0], _nhwc(op), f"{j}"), op)
+        elif k == Kind.AVGPOOL:
+            y, shape = avgpool_native(add, const, j, read(op.inputs[0], _nhwc(op), f"{j}"), op)
+        elif k == Kind.SOFTMAX:
+            y, shape = softmax_native(add, const, j, read(op.inputs[0], (op.p("rows"), op.p("cols")), f"{j}"), op)
         elif k == Kind.PAD:
             P = op.named()
             pads = [0, P["PT"], P["PL"], 0, 0, P["PB"], P["PR"], 0]
@@ -259,9 +270,10 @@ def compile_native(graph: Graph, keep_int8: bool = False, ort_add: bool | None =
             shape = tuple(D[p] for p in perm)
         elif k == Kind.LUT:
             x = read(op.inputs[0], (op.p("numel"),), f"{j}")
-            # byte(x) as the index: ONNX Gather reads a negative index -i as 256 - i, an int8's byte as uint8
+            # byte(x) as the index: ONNX GatherElements reads a negative index -i as 256 - i, an int8's byte as
+            # uint8; on a 1-D table and 1-D indices it is Gather, and onnxruntime's kernel is ~4x faster
             x = add("Cast", [x], f"lc{j}", to=TensorProto.INT32)
-            y = add("Gather", [const(f"T{j}", op.const.reshape(-1)), x], f"y{j}", axis=0)
+            y = add("GatherElements", [const(f"T{j}", op.const.reshape(-1)), x], f"y{j}", axis=0)
             shape = (op.p("numel"),)
         elif k == Kind.CONCAT:
             outer = op.p("outer")
