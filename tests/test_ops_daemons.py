@@ -187,9 +187,12 @@ def test_node_restart_daemons_reconnect(env, anvil):
     assert _metric(mport, 'pinpoint_bonds_at_stake_wei{role="challenger"}') == task["bond"]
     assert _metric(mport, "pinpoint_up") == 1 and _metric(mport, "pinpoint_info{") == 1
     assert 0 < _metric(mport, 'pinpoint_account_balance_wei{role="challenger"}') <= balance0
-    left = [_metric(mport, f'pinpoint_nearest_deadline_seconds{{role="challenger",turn="{t}"}}')
-            for t in ("ours", "theirs")]
-    assert any(0 < x <= 60 for x in left), left
+    def left():
+        return [_metric(mport, f'pinpoint_nearest_deadline_seconds{{role="challenger",turn="{t}"}}')
+                for t in ("ours", "theirs")]
+    # a deadline ahead (read until the next metrics refresh: under a loaded CI it once read NaN for both turns)
+    wait_for(lambda: any(0 < x <= 60 for x in left()), 10, "a deadline ahead in the metrics",
+             diag=lambda: str(left()))
     anvil.stop()
     time.sleep(4)
     anvil.start()  # same port, state reloaded from its dump
