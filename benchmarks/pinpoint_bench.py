@@ -92,35 +92,60 @@ def fallback_evaluator(graph):
 
 def fallback_latency(evaluator, fallback, x, runs: int) -> tuple[float, float]:
     """Median seconds of one evaluation by ``evaluator`` and by ``fallback`` (`fallback_evaluator`), interleaved
-    run by run, the order alternating."""
-    calls = {"ours": lambda: evaluator(x), "fallback": lambda: fallback(x)}
-    for call in calls.values():
-        call()
-    times = {who: [] for who in calls}
-    for i in range(runs):
-        for who in ("ours", "fallback") if i % 2 == 0 else ("fallback", "ours"):
-            t = time.perf_counter(); calls[who](); times[who].append(time.perf_counter() - t)
-    return statistics.median(times["ours"]), statistics.median(times["fallback"])
+    in blocks (`interleaved_blocks`)."""
+    med, _ = interleaved_blocks({"ours": lambda: evaluator(x), "fallback": lambda: fallback(x)}, runs,
+                                block=max(1, min(10, runs // 5)), settle=1)
+    return med["ours"], med["fallback"]
 
 
-def latency(evaluator, x, runs: int, model: Path = MODEL) -> tuple[float, float]:
-    """Median seconds of one evaluation, interleaved run by run (which of the two goes first alternates, so that
-    neither always runs on the other's cache state): ours (``evaluator``, built beforehand; every intermediate in
-    its committed layout, in numpy arrays the call returns) and onnxruntime's own int8 kernels on the ONNX model
-    (default session options: all graph optimizations, default threads; the model output only)."""
+def interleaved_blocks(calls: dict, runs: int, block: int = 10, settle: int = 3) -> tuple[dict, dict]:
+    """Time each of ``calls`` (name -> callable) ``runs`` times, interleaved block by block: ``block`` timed calls
+    of one after ``settle`` untimed ones, then the next, the order of the callables rotating from block to block.
+    Returns (name -> median seconds of one call, name -> list of per-block median seconds, block i of every name
+    taken in the same round, one after the other).
+
+    Why blocks and not call by call: each onnxruntime session has its own intra-op thread pool whose workers spin
+    for a while after a run; alternating sessions call by call makes each run contend with the other session's
+    spinning workers (measured on 2 cores: both latencies about double, and their ratio swings between 1.04 and
+    1.24 from one process to the next). The untimed calls let the previous block's workers go idle."""
+    names = list(calls)
+    times = {n: [] for n in names}
+    blocks = {n: [] for n in names}
+    for n in names:  # warm up: first-run allocations, page faults, lazy initialisations
+        for _ in range(5):
+            calls[n]()
+    r = 0
+    while min(len(t) for t in times.values()) < runs:
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            for _ in range(settle):
+                calls[n]()
+            mine = []
+            for _ in range(max(1, min(block, runs - len(times[n])))):
+                t = time.perf_counter(); calls[n](); mine.append(time.perf_counter() - t)
+            times[n] += mine
+            blocks[n].append(statistics.median(mine))
+        r += 1
+    return {n: statistics.median(t) for n, t in times.items()}, blocks
+
+
+def paired_ratio(blocks: dict, a: str, b: str) -> float:
+    """Median over rounds of (a's block median / b's block median) from `interleaved_blocks`: each ratio compares
+    two blocks run back to back, so a slow phase of the machine (a noisy neighbour, a frequency change) cancels."""
+    return statistics.median(x / y for x, y in zip(blocks[a], blocks[b]))
+
+
+def latency(evaluator, x, runs: int, model: Path = MODEL) -> tuple[float, float, float]:
+    """(ours, theirs, paired ratio): median seconds of one evaluation, interleaved in blocks
+    (`interleaved_blocks`), and `paired_ratio` of ours to theirs. Ours: ``evaluator``, built beforehand, every
+    intermediate in its committed layout, in numpy arrays the call returns. Theirs: onnxruntime's own int8 kernels
+    on the ONNX model (default session options: all graph optimizations, default threads; the model output only)."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
-    for _ in range(5):
-        sess.run(None, {name: x})
-        evaluator(x)
-    times = {"ours": [], "theirs": []}
-    calls = {"ours": lambda: evaluator(x), "theirs": lambda: sess.run(None, {name: x})}
-    for i in range(runs):
-        for who in ("theirs", "ours") if i % 2 == 0 else ("ours", "theirs"):
-            t = time.perf_counter(); calls[who](); times[who].append(time.perf_counter() - t)
-    return statistics.median(times["ours"]), statistics.median(times["theirs"])
+    med, blocks = interleaved_blocks({"ours": lambda: evaluator(x), "theirs": lambda: sess.run(None, {name: x})},
+                                     runs)
+    return med["ours"], med["theirs"], paired_ratio(blocks, "ours", "theirs")
 
 
 def commitment_times(evaluator, x, runs: int) -> tuple[float, float, float, Trace]:
@@ -167,11 +192,11 @@ def bench_model(name: str, path: Path, note: str, args) -> tuple[dict, list[str]
     x = load_input(PHOTO, graph)
     evaluator = make_evaluator(graph)
     first_commit, t_commit, t_all, honest = commitment_times(evaluator, x, args.runs)
-    ours, ort_t = latency(evaluator, x, args.runs, path)
+    ours, ort_t, ratio = latency(evaluator, x, args.runs, path)
     fallback = fallback_evaluator(graph) if args.fallback else None
     old = fallback_latency(evaluator, fallback, x, max(5, args.runs // 5)) if fallback is not None else None
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    fig = {"latency_ratio": ours / ort_t, "ours_ms": ours * 1000, "onnxruntime_ms": ort_t * 1000,
+    fig = {"latency_ratio": ratio, "ours_ms": ours * 1000, "onnxruntime_ms": ort_t * 1000,
            "commitment_s": t_commit, "peak_rss_mb": peak_rss_mb, "submit_gas": None, "reveal_gas_max": None,
            "pick_gas_max": None, "worst_dispute_gas": None, "rounds_max": None}
     url, over, g = args.rpc_url, [], None
@@ -190,7 +215,7 @@ def bench_model(name: str, path: Path, note: str, args) -> tuple[dict, list[str]
     rows += [
         ("XCE evaluator latency (median, every intermediate)", f"{ours * 1000:.2f} ms", "43.9 ms"),
         ("onnxruntime int8 latency, same model, same run", f"{ort_t * 1000:.2f} ms", "41.2 ms"),
-        ("evaluator latency / onnxruntime", f"{ours / ort_t:.2f}x", "1.066x"),
+        ("evaluator latency / onnxruntime (median of paired blocks)", f"{ratio:.2f}x", "1.066x"),
         *([(f"fallback {type(fallback).__name__} / ours (own loop, medians)",
             f"{old[1] * 1000:.1f} / {old[0] * 1000:.2f} ms", "-")] if old is not None else []),
         ("commitments of every tensor + trace (median)", f"{t_commit:.3f} s", "-"),
