@@ -98,16 +98,19 @@ def fallback_latency(evaluator, fallback, x, runs: int) -> tuple[float, float]:
     return med["ours"], med["fallback"]
 
 
-def interleaved_blocks(calls: dict, runs: int, block: int = 10, settle: int = 3) -> tuple[dict, dict]:
+def interleaved_blocks(calls: dict, runs: int, block: int = 100, settle: int = 10) -> tuple[dict, dict]:
     """Time each of ``calls`` (name -> callable) ``runs`` times, interleaved block by block: ``block`` timed calls
     of one after ``settle`` untimed ones, then the next, the order of the callables rotating from block to block.
     Returns (name -> median seconds of one call, name -> list of per-block median seconds, block i of every name
     taken in the same round, one after the other).
 
-    Why blocks and not call by call: each onnxruntime session has its own intra-op thread pool whose workers spin
-    for a while after a run; alternating sessions call by call makes each run contend with the other session's
-    spinning workers (measured on 2 cores: both latencies about double, and their ratio swings between 1.04 and
-    1.24 from one process to the next). The untimed calls let the previous block's workers go idle."""
+    Why long blocks and not call by call: each onnxruntime session has its own intra-op thread pool whose workers
+    spin for a while after a run; alternating sessions call by call makes each run contend with the other session's
+    spinning workers (measured on 2 cores, MobileNetV2: both latencies about double, 1.9-2.2 ms, and their ratio
+    swings between 1.03 and 1.31 from one process to the next). Short blocks (10 calls after 3 untimed) still time
+    each session coming back to cold caches, which costs the evaluator that writes 7 MB of intermediates more
+    (ratio 1.19-1.28); blocks of 100 after 10 untimed calls time the steady state of each (ratio 1.08-1.12, both at
+    their lowest latency)."""
     names = list(calls)
     times = {n: [] for n in names}
     blocks = {n: [] for n in names}
@@ -144,7 +147,7 @@ def latency(evaluator, x, runs: int, model: Path = MODEL) -> tuple[float, float,
     sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     med, blocks = interleaved_blocks({"ours": lambda: evaluator(x), "theirs": lambda: sess.run(None, {name: x})},
-                                     runs)
+                                     runs, block=max(5, min(100, runs // 4)), settle=max(2, min(10, runs // 20)))
     return med["ours"], med["theirs"], paired_ratio(blocks, "ours", "theirs")
 
 
@@ -235,7 +238,7 @@ def main() -> None:
                     help="comma-separated: mobilenetv2, resnet50, vgg16 (synthetic weights), mobilenetv1, "
                          "squeezenet (data bundle)")
     ap.add_argument("--rpc-url")
-    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--runs", type=int, default=400, help="timed evaluations per evaluator (latency: blocks of up to 100)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
     ap.add_argument("--no-gas", action="store_true", help="skip the chain: timings and memory only")
     ap.add_argument("--fallback", action="store_true",
