@@ -14,6 +14,8 @@
 * **Fine registration** (`refine`): around each sync hypothesis a joint grid of (extent, centre) per axis
   maximizes the lattice fit ``Q = mean cos(4 pi (p - dither) / delta)`` (~1 when aligned, ~0 otherwise),
   computed cheaply through the separability of resampling and DCT (`projections`, `projector`).
+* **Sync-free fallback** (`centred_scan`): when texture drowns the sync template, the lattice fit alone over
+  centred crops (and, in `offchain.campaign.watermark`, over rotations at the pure-rescale geometry).
 
 A geometry is (ex, ox, ey, oy): the visible fraction of the canonical frame per axis and the canonical position
 (px) of the suspect's left/top edge.
@@ -348,6 +350,22 @@ def _axis_grid(e0: float, o0: float, de: float, ne: int, dc: float, nc: int) -> 
 def lattice_fit(kd: Keyed, proj: np.ndarray) -> np.ndarray:
     """Q = mean over bits of cos(4 pi (p - d) / delta): ~1 when aligned, ~0 (+-0.05) otherwise."""
     return np.cos(4 * np.pi * (proj - kd.dither) / kd.delta).mean(axis=-1)
+
+
+def centred_scan(kd: Keyed, S: np.ndarray, extents, gains, n_out: int = 2) -> list[tuple[float, tuple]]:
+    """Sync-free search for a centred crop: the lattice fit ``Q`` of ``S`` (a canonical frame) at every pair of
+    per-axis visible fractions in ``extents`` (each axis cropped equally on both sides, so its centre stays the
+    frame's), best over the scalar ``gains``.  Returns the ``n_out`` best (Q, geometry), best first, geometry
+    (ex, ox, ey, oy).  For suspects whose sync template is drowned by texture (a zebra's stripes): `refine` then
+    registers a hit."""
+    geo = [(float(e), N / 2 - float(e) * N / 2) for e in extents]
+    P = projections(kd, S, geo, geo)
+    q = np.max(np.stack([lattice_fit(kd, P / g) for g in gains]), axis=0)
+    out = []
+    for flat in np.argsort(q, axis=None)[::-1][:n_out]:
+        iy, ix = np.unravel_index(flat, q.shape)
+        out.append((float(q[iy, ix]), (*geo[ix], *geo[iy])))
+    return out
 
 
 def refine(kd: Keyed, S: np.ndarray, ex, ox, ey, oy, n_seeds: int = 3, n_out: int = 2, gain=1.0, gains=None):

@@ -71,8 +71,8 @@ from scipy import ndimage
 from offchain.campaign.codes import CODE_BYTES
 from offchain.campaign.ecc import (CODE_SIZES, OSD_MAX_DIST, WatermarkError, WatermarkNotFound, decode_osd, decode_payload,
                                    encode_payload)
-from offchain.campaign.registration import (MARGIN, N, REGION, Keyed, coarse_sync, fine_sync, keyed, projector, refine,
-                                            whitened)
+from offchain.campaign.registration import (MARGIN, N, REGION, Keyed, centred_scan, coarse_sync, fine_sync, keyed,
+                                            projector, refine, whitened)
 from offchain.campaign.tone import K_GRID, apply_tone, fill_search, tone_search
 
 __all__ = ["CODE_BYTES", "CODE_SIZES", "WatermarkError", "WatermarkNotFound", "embed", "extract", "psnr"]
@@ -254,6 +254,15 @@ _Q_MIN = 0.25
 _Q_TONE = 0.3  # below this fit at the sync geometry, registration refines under plain gains instead of the tone
 _PLAIN_GAINS = (0.87, 0.93, 1.07, 1.15)
 _Q_FILL = 0.7  # below this fit, a clipped suspect gets the clipping-fill search (`offchain.campaign.tone`)
+# Sync-free stage (after the sync hypotheses failed): the lattice fit over rotations at the pure-rescale geometry
+# (a 0.1-degree grid: 0.05 degrees off, Q is still ~0.5 where the aligned frame gives ~0.7) and over centred crops
+# (visible fraction per axis, step 0.003 as in `refine`); an unmarked frame peaks at ~0.15 over these grids.
+_SCAN_ANGLES = tuple(round(a, 1) for a in np.arange(-2.0, 2.01, 0.1) if abs(a) > 0.05)
+_SCAN_EXTENTS = np.arange(0.79, 1.0001, 0.003)
+_SCAN_GAINS = (0.9, 0.95, 1.0, 1.05)
+_Q_SCAN = 0.3
+_N_SCAN = 2  # best sync-free candidates registered
+_SCAN_SIDE = 320  # the rotation scan rotates a copy whose shorter side is at most this (the canonical frame is 256)
 
 
 class _Suspect:
@@ -278,6 +287,9 @@ class _Suspect:
                 basis += [lo, lo * cx, lo * cy]
             self.masks = np.stack(basis)
         self._cache: dict = {}
+        side = min(self.Y.shape)
+        self._Ys = self.Y if side <= _SCAN_SIDE else _resize_f(
+            self.Y, tuple(max(N, round(n * _SCAN_SIDE / side)) for n in self.Y.shape))
 
     def frame(self, flip: bool, angle: float) -> tuple[np.ndarray, np.ndarray | None]:
         """(canonical frame N x N, clipping basis frames (P, N, N) or None), mirrored and/or rotated back by
@@ -288,6 +300,11 @@ class _Suspect:
             M = np.stack([_frame(m, flip, angle) for m in self.masks]) if self.clipped else None
             self._cache[key] = (S, M)
         return self._cache[key]
+
+    def scan_frame(self, flip: bool, angle: float) -> np.ndarray:
+        """A cheaper canonical frame for the sync-free rotation scan: rotated from a copy whose shorter side is
+        at most _SCAN_SIDE px (not cached)."""
+        return _frame(self._Ys, flip, angle)
 
 
 def _frame(Y: np.ndarray, flip: bool, angle: float) -> np.ndarray:
@@ -420,7 +437,28 @@ def extract(image: np.ndarray, key: bytes, *, code_bytes: int = CODE_BYTES, secr
         code = _register_hypothesis(kd, sus, h)
         if code is not None:
             return code
+    # 3) sync-free: texture (stripes, foliage) can drown the sync template; the payload's own lattice fit still
+    #    finds a rotation at the pure-rescale geometry, or a centred crop
+    for _, flip, angle, geo in _sync_free(kd, sus)[:_N_SCAN]:
+        code = _register(kd, sus, flip, angle, geo)
+        if code is not None:
+            return code
     raise WatermarkNotFound("no watermark found for this key")
+
+
+def _sync_free(kd: Keyed, sus: _Suspect) -> list[tuple]:
+    """Hypotheses (Q, flip, angle, geometry) of the sync-free stage with Q >= _Q_SCAN, best first: every angle of
+    _SCAN_ANGLES at the pure-rescale geometry (tone searched at exponent 1), and the best centred crops upright."""
+    pure = (1.0, 0.0, 1.0, 0.0)
+    project = projector(kd, *pure)
+    out = []
+    for flip in (False, True):
+        for angle in _SCAN_ANGLES:
+            q = tone_search(kd, project, sus.scan_frame(flip, angle), [1.0])[0]
+            out.append((q, flip, angle, pure))
+        for q, geo in centred_scan(kd, sus.frame(flip, 0.0)[0], _SCAN_EXTENTS, _SCAN_GAINS):
+            out.append((q, flip, 0.0, geo))
+    return sorted((h for h in out if h[0] >= _Q_SCAN), key=lambda h: -h[0])
 
 
 def _register_hypothesis(kd: Keyed, sus: _Suspect, h: tuple) -> bytes | None:
