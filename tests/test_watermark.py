@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from offchain.campaign import ecc
+from offchain.campaign import detection as det
 from offchain.campaign import watermark as wm
 from offchain.campaign import attacks as A
 from offchain.campaign.attacks import chain, crop, jpeg, resize
@@ -263,28 +264,28 @@ def test_sync_free_stage_registers_where_texture_drowns_the_sync():
     marked = wm.embed(_photo(ZEBRA), code, KEY)
     kd = wm.keyed(KEY, 16, "public")
     rotated = A.rotate(marked, 1.7628)
-    assert max(h[0] for h in _sync_hypotheses(kd, rotated)) < wm._SYNC_MIN  # the sync stage has nothing strong
-    best = wm._sync_free(kd, wm._Suspect(rotated))[0]
-    assert best[0] >= wm._Q_SCAN and best[1] is False and abs(best[2] + 1.7628) <= 0.1  # rotated back by -angle
+    assert max(h[0] for h in _sync_hypotheses(kd, rotated)) < det._SYNC_MIN  # the sync stage has nothing strong
+    best = det._sync_free(kd, det._Suspect(rotated))[0]
+    assert best[0] >= det._Q_SCAN and best[1] is False and abs(best[2] + 1.7628) <= 0.1  # rotated back by -angle
     for suspect in (rotated, A.jpeg(A.rotate(marked, -1.3), 50), A.crop(marked, (0.1, 0.1, 0.1, 0.1))):
         assert wm.extract(suspect, KEY, code_bytes=16) == code
 
 
 def _sync_hypotheses(kd, image):
     """The coarse sync peaks (standard deviations) of every mirror x rotation hypothesis, as `extract` scores them."""
-    sus = wm._Suspect(image)
+    sus = det._Suspect(image)
     out = []
     for flip in (False, True):
-        for angle in wm._ANGLES:
-            _, W_half = wm.whitened(sus.frame(flip, angle)[0])
-            out += [(c[0], flip, angle) for c in wm.coarse_sync(kd, W_half, 2)]
+        for angle in det._ANGLES:
+            _, W_half = det.whitened(sus.frame(flip, angle)[0])
+            out += [(c[0], flip, angle) for c in det.coarse_sync(kd, W_half, 2)]
     return out
 
 
 def test_sync_free_scan_rejects_unmarked_frames():
     """On an unmarked image no sync-free hypothesis reaches _Q_SCAN (so an unmarked image costs the scan only)."""
     kd = wm.keyed(KEY, 16, "public")
-    assert wm._sync_free(kd, wm._Suspect(_synthetic(seed=3))) == []
+    assert det._sync_free(kd, det._Suspect(_synthetic(seed=3))) == []
 
 
 @needs_photos

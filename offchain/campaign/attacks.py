@@ -158,12 +158,11 @@ def strip_sync(image: np.ndarray, key: bytes, code_bytes: int = 16) -> np.ndarra
     """Subtract the public layer's sync template of ``key`` from an *unattacked* marked copy (its geometry is the
     embedding's): what a licensee holding the public key can do so that a cropped or rotated copy cannot be
     registered by the public detector.  uint8 HxWx3 in and out."""
-    from offchain.campaign import watermark as wm
-    from offchain.campaign.registration import keyed
+    from offchain.campaign.registration import keyed, resize_f
 
     image = _check(image)
     kd = keyed(bytes(key), code_bytes, "public")
-    up = wm._resize_f(kd.sync_amp * kd.sync, image.shape[:2], Image.BICUBIC)
+    up = resize_f(kd.sync_amp * kd.sync, image.shape[:2], Image.BICUBIC)
     return np.clip(np.rint(image.astype(np.float64) - up[..., None]), 0, 255).astype(np.uint8)
 
 
@@ -176,7 +175,7 @@ def band_noise(image: np.ndarray, sigma: float, seed: int = 0, code_bytes: int =
     from scipy import fft as sfft
 
     from offchain.campaign import watermark as wm
-    from offchain.campaign.registration import LAYOUT, MARGIN, N, REGION
+    from offchain.campaign.registration import LAYOUT, MARGIN, N, REGION, resize_f
 
     image = _check(image)
     (lo, hi), parity, _, _ = LAYOUT[(code_bytes, layer)]
@@ -189,5 +188,5 @@ def band_noise(image: np.ndarray, sigma: float, seed: int = 0, code_bytes: int =
     coef = np.where(pool, np.random.default_rng(seed).normal(0.0, float(sigma), pool.shape), 0.0)
     delta_c = np.zeros((N, N))
     delta_c[MARGIN:N - MARGIN, MARGIN:N - MARGIN] = sfft.idctn(coef, norm="ortho") * wm._region_window()
-    up = wm._resize_f(delta_c, image.shape[:2], Image.BICUBIC)
+    up = resize_f(delta_c, image.shape[:2], Image.BICUBIC)
     return np.clip(np.rint(image.astype(np.float64) + up[..., None]), 0, 255).astype(np.uint8)

@@ -28,6 +28,7 @@ import hashlib
 import math
 
 import numpy as np
+from PIL import Image
 from scipy import fft as sfft
 from scipy import ndimage
 
@@ -56,6 +57,18 @@ LAYOUT = {
 }
 LAYERS = ("public", "secret")
 _EXTENT_RANGE = (0.79, 1.005)  # searched visible fraction of the canonical frame per axis
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    """Luminance ``0.299 R + 0.587 G + 0.114 B`` (float32, H x W) of a uint8 H x W x 3 RGB image."""
+    x = image.astype(np.float32)
+    return 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
+
+
+def resize_f(a: np.ndarray, size: tuple[int, int], method=Image.BILINEAR) -> np.ndarray:
+    """Resize float image ``a`` to ``size = (height, width)`` with Pillow (mode 'F'); float64 out."""
+    im = Image.fromarray(np.ascontiguousarray(a, dtype=np.float32), "F")
+    return np.asarray(im.resize((size[1], size[0]), method), dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------------------

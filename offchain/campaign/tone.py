@@ -94,7 +94,7 @@ def fill_search(kd: Keyed, base: np.ndarray, comps: np.ndarray, gain: np.ndarray
 
     ``base``: projections (n_bits,) of the toned frame; ``comps``: projections (P, n_bits) of the fill's basis
     frames (toned domain: the saturated-area and crushed-area masks times low-order cosines and the distance into
-    the saturated area, `offchain.campaign.watermark._Suspect`); ``gain``: the per-bit gain of `tone_search`, whose
+    the saturated area, `offchain.campaign.detection._Suspect`); ``gain``: the per-bit gain of `tone_search`, whose
     shape (the low-pass) is kept while its level is searched over `FILL_GAINS` (the tone search's own level is
     biased by the clipping it cannot see), as is a flat gain.  For each gain the fill weights are fitted by
     iteratively reweighted least squares to the nearest lattice points (`_fit_fill`); the three best gains are

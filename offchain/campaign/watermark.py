@@ -3,7 +3,8 @@ optional secret layer.
 
 Public API: ``embed``, ``extract``, ``psnr``, ``CODE_BYTES``, ``CODE_SIZES``, ``WatermarkError``,
 ``WatermarkNotFound``.  The channel code is `offchain.campaign.ecc`, the canonical frame, key-derived patterns,
-coefficient layout and geometric registration are `offchain.campaign.registration`, the photometric model is
+coefficient layout and geometric registration are `offchain.campaign.registration`, the staged search of
+`extract` is `offchain.campaign.detection`, the photometric model is
 `offchain.campaign.tone`, the secret layer's threat model is `offchain.campaign.secret`; the attacks a pirated copy
 undergoes are simulated by `offchain.campaign.attacks` (tests and benchmarks only).
 
@@ -19,6 +20,10 @@ Design
   flip) x rotation (0, +-0.5, ..., +-2 degrees; the suspect is rotated back in its own square-pixel grid), then at
   full resolution; the pure-rescale geometry is tried first, upright and mirrored.  Only hypotheses whose sync peak stands out (>= 7 standard deviations; an absent template gives
   ~5-6.5) are registered at once, then the two best others: an unmarked image is rejected in seconds.
+* **Sync-free stage**: strong texture (a zebra's stripes, foliage) can drown the sync template (no peak above ~5
+  standard deviations even at the true geometry); the payload's own lattice fit (below) then searches rotations in
+  0.1-degree steps at the pure-rescale geometry and centred crops (`registration.centred_scan`), both mirrors, and
+  registers the best hits (about 1 s more for an unmarked image).  Asymmetric crops still need the sync template.
 * **Payload**: spread-transform dither modulation (STDM, a quantization-index modulation) of orthonormal 2-D DCT
   coefficients of the central ``200 x 200`` region of the canonical frame (a 28 px margin that a 10 % crop never
   removes, nor a 2-degree rotation's corners).  64-bit codes: 220 coefficients key-selected among those with radial
@@ -61,19 +66,15 @@ coefficient class at a cost comparable to the embedding (``benchmarks/watermark_
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from offchain.campaign.codes import CODE_BYTES
-from offchain.campaign.ecc import (CODE_SIZES, OSD_MAX_DIST, WatermarkError, WatermarkNotFound, decode_osd, decode_payload,
-                                   encode_payload)
-from offchain.campaign.registration import (MARGIN, N, REGION, Keyed, centred_scan, coarse_sync, fine_sync, keyed,
-                                            projector, refine, whitened)
-from offchain.campaign.tone import K_GRID, apply_tone, fill_search, tone_search
+from offchain.campaign.detection import search
+from offchain.campaign.ecc import CODE_SIZES, WatermarkError, WatermarkNotFound, encode_payload
+from offchain.campaign.registration import MARGIN, N, REGION, keyed, luma, resize_f
 
 __all__ = ["CODE_BYTES", "CODE_SIZES", "WatermarkError", "WatermarkNotFound", "embed", "extract", "psnr"]
 
@@ -100,19 +101,8 @@ def _check_key(key: bytes) -> bytes:
     return bytes(key)
 
 
-def _luma(image: np.ndarray) -> np.ndarray:
-    x = image.astype(np.float32)
-    return 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
-
-
-def _resize_f(a: np.ndarray, size: tuple[int, int], method=Image.BILINEAR) -> np.ndarray:
-    """Resize float image ``a`` to ``size = (height, width)`` with Pillow (mode 'F')."""
-    im = Image.fromarray(np.ascontiguousarray(a, dtype=np.float32), "F")
-    return np.asarray(im.resize((size[1], size[0]), method), dtype=np.float64)
-
-
 def _canonical(image: np.ndarray) -> np.ndarray:
-    return _resize_f(_luma(image), (N, N), Image.BILINEAR)
+    return resize_f(luma(image), (N, N), Image.BILINEAR)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -179,7 +169,7 @@ def embed(image: np.ndarray, code: bytes, key: bytes, strength: float | None = N
     targets: list = [None] * len(layers)
     marked = image
     for it in range(_EMBED_ITERS + 1):
-        up = _resize_f(delta_c, (H, W), Image.BICUBIC)
+        up = resize_f(delta_c, (H, W), Image.BICUBIC)
         marked = np.clip(np.rint(base + up[..., None]), 0, 255).astype(np.uint8)
         if it == _EMBED_ITERS:
             break
@@ -207,173 +197,8 @@ def _region_window() -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Extraction
+# Extraction (`offchain.campaign.detection`)
 # ---------------------------------------------------------------------------------------------
-def _soft_from_proj(kd: Keyed, proj: np.ndarray) -> np.ndarray:
-    return np.cos(2 * np.pi * (proj - kd.dither) / kd.delta)
-
-
-def _decode_soft(kd: Keyed, soft: np.ndarray, chase_bits: int = 4) -> bytes | None:
-    """Decode soft values (n_bits,) (cos of the lattice phase: > 0 for a coded 0 before the mask).
-
-    64-bit codes: Chase-II (the hard decision and all flips of the ``chase_bits`` least reliable bits) with the BCH
-    decoder.  128-bit codes: the BCH decoder on the hard decision, then ordered-statistics decoding
-    (`offchain.campaign.ecc.decode_osd`, ~50 errors instead of 32).  Returns the code or None.
-    """
-    hard = (soft < 0).astype(np.uint8) ^ kd.mask
-    if kd.code_bytes in OSD_MAX_DIST:
-        try:
-            return decode_payload(hard, kd.code_bytes)
-        except WatermarkNotFound:
-            pass
-        try:
-            return decode_osd(np.where(kd.mask > 0, -soft, soft), kd.code_bytes)
-        except WatermarkNotFound:
-            return None
-    weakest = np.argsort(np.abs(soft))[:chase_bits]
-    for r in range(chase_bits + 1):
-        for flips in itertools.combinations(weakest, r):
-            w = hard.copy()
-            if flips:
-                w[list(flips)] ^= 1
-            try:
-                return decode_payload(w, kd.code_bytes)
-            except WatermarkNotFound:
-                continue
-    return None
-
-
-_ANGLES = (0.0, -0.5, 0.5, -1.0, 1.0, -1.5, 1.5, -2.0, 2.0)  # coarse rotation hypotheses (degrees)
-_FINE_ANGLES = np.arange(-0.3, 0.301, 0.05)  # fine rotation offsets around a coarse hypothesis
-_N_HYPOTHESES = 6  # sync hypotheses (over flips, angles, positions) examined in full
-_SYNC_MIN = 7.0  # coarse sync peak (standard deviations) above which a hypothesis is registered at once
-_N_WEAK = 2  # weaker hypotheses registered when no strong one decoded
-# Decoding is attempted only where the lattice fit Q reaches this: an unmarked frame gives Q ~ 0 +- 0.05 (at most
-# ~0.2 over a whole tone search), a decodable one Q >~ 0.35 (at most ~20 bit errors).
-_Q_MIN = 0.25
-_Q_TONE = 0.3  # below this fit at the sync geometry, registration refines under plain gains instead of the tone
-_PLAIN_GAINS = (0.87, 0.93, 1.07, 1.15)
-_Q_FILL = 0.7  # below this fit, a clipped suspect gets the clipping-fill search (`offchain.campaign.tone`)
-# Sync-free stage (after the sync hypotheses failed): the lattice fit over rotations at the pure-rescale geometry
-# (a 0.1-degree grid: 0.05 degrees off, Q is still ~0.5 where the aligned frame gives ~0.7) and over centred crops
-# (visible fraction per axis, step 0.003 as in `refine`); an unmarked frame peaks at ~0.15 over these grids.
-_SCAN_ANGLES = tuple(round(a, 1) for a in np.arange(-2.0, 2.01, 0.1) if abs(a) > 0.05)
-_SCAN_EXTENTS = np.arange(0.79, 1.0001, 0.003)
-_SCAN_GAINS = (0.9, 0.95, 1.0, 1.05)
-_Q_SCAN = 0.3
-_N_SCAN = 2  # best sync-free candidates registered
-_SCAN_SIDE = 320  # the rotation scan rotates a copy whose shorter side is at most this (the canonical frame is 256)
-
-
-class _Suspect:
-    """The suspect's luminance and clipping basis (`offchain.campaign.tone.fill_search`), with their canonical frames
-    per (mirror, rotation), cached."""
-
-    def __init__(self, image: np.ndarray):
-        self.Y = _luma(image).astype(np.float64)
-        luma_w = np.array([0.299, 0.587, 0.114])
-        hi = (image >= 255) @ luma_w  # the luma share of the saturated channels of each pixel
-        lo = (image <= 0) @ luma_w
-        # the fill is modelled only where clipping is widespread (a few isolated saturated pixels cost nothing)
-        self.clipped = (hi > 0).mean() > 0.01 or (lo > 0).mean() > 0.01
-        if self.clipped:
-            d = ndimage.distance_transform_edt(hi > 0)
-            d = np.minimum(d / (0.05 * min(hi.shape)), 1.0)  # 0 at the border, 1 deeper than 5 % of the side
-            h, w = hi.shape
-            cy = np.cos(np.pi * (np.arange(h) + 0.5) / h)[:, None]
-            cx = np.cos(np.pi * (np.arange(w) + 0.5) / w)[None, :]
-            basis = [hi, hi * cx, hi * cy, hi * cx * cx, hi * cx * cy, hi * cy * cy, hi * d]
-            if (lo > 0).mean() > 0.001:
-                basis += [lo, lo * cx, lo * cy]
-            self.masks = np.stack(basis)
-        self._cache: dict = {}
-        side = min(self.Y.shape)
-        self._Ys = self.Y if side <= _SCAN_SIDE else _resize_f(
-            self.Y, tuple(max(N, round(n * _SCAN_SIDE / side)) for n in self.Y.shape))
-
-    def frame(self, flip: bool, angle: float) -> tuple[np.ndarray, np.ndarray | None]:
-        """(canonical frame N x N, clipping basis frames (P, N, N) or None), mirrored and/or rotated back by
-        ``angle`` degrees."""
-        key = (flip, round(float(angle), 4))
-        if key not in self._cache:
-            S = _frame(self.Y, flip, angle)
-            M = np.stack([_frame(m, flip, angle) for m in self.masks]) if self.clipped else None
-            self._cache[key] = (S, M)
-        return self._cache[key]
-
-    def scan_frame(self, flip: bool, angle: float) -> np.ndarray:
-        """A cheaper canonical frame for the sync-free rotation scan: rotated from a copy whose shorter side is
-        at most _SCAN_SIDE px (not cached)."""
-        return _frame(self._Ys, flip, angle)
-
-
-def _frame(Y: np.ndarray, flip: bool, angle: float) -> np.ndarray:
-    """Canonical frame of the suspect's luminance ``Y``, mirrored and/or rotated back by ``angle`` degrees."""
-    if flip:
-        Y = Y[:, ::-1]
-    if angle:
-        Y = ndimage.rotate(Y, angle, reshape=False, order=1, mode="nearest")
-    return _resize_f(Y, (N, N), Image.BILINEAR)
-
-
-def _try_geometry(kd: Keyed, S: np.ndarray, M: np.ndarray | None, geo: tuple, k0: float | None = None):
-    """Tone search (all exponents, or those near ``k0``), the clipping fill if the fit is poor, then decoding at one
-    geometry; returns (code or None, Q, k, per-bit gain, fill frame (N x N, toned domain) or 0.0)."""
-    project = projector(kd, *geo)
-    ks = K_GRID if k0 is None else k0 * np.exp(np.arange(-2, 3) * 0.0125)
-    q, k, g = tone_search(kd, project, S, ks)
-    proj = project(apply_tone(S, k, 1.0))
-    fill_frame = 0.0
-    if M is not None and _Q_MIN / 2 < q < _Q_FILL:
-        comps = project(M)
-        for kf in ((k, 1.0) if k != 1.0 else (k,)):  # the exponent found, biased by the clipping, and none
-            pk = proj if kf == k else project(apply_tone(S, kf, 1.0))
-            qf, fill, gf = fill_search(kd, pk, kf * comps, g)
-            if qf > q:
-                q, g, k = qf, gf, kf
-                fill_frame = kf * np.tensordot(fill, M, axes=1)
-                best_proj = pk + kf * (fill @ comps)
-        if not isinstance(fill_frame, float):
-            proj = best_proj
-    if q < _Q_MIN:
-        return None, q, k, g, fill_frame
-    for gg in (g, g * 0.997, g * 1.003):
-        code = _decode_soft(kd, _soft_from_proj(kd, proj / gg))
-        if code is not None:
-            return code, q, k, g, fill_frame
-    return None, q, k, g, fill_frame
-
-
-def _register(kd: Keyed, sus: _Suspect, flip: bool, angle: float, geo: tuple) -> bytes | None:
-    """Full registration from one sync hypothesis: tone, lattice refinement, fine rotation; decode."""
-    S, M = sus.frame(flip, angle)
-    code, q, k, g, fill = _try_geometry(kd, S, M, geo)
-    if code is not None:
-        return code
-    angles = [angle]
-    if q < 0.5:  # a residual rotation: pick the fine angle with the best lattice fit at this geometry
-        project = projector(kd, *geo)
-        best = max(((tone_search(kd, project, sus.frame(flip, angle + da)[0], [k])[0], angle + da)
-                    for da in _FINE_ANGLES))
-        if best[1] != angle:
-            angles.append(best[1])
-    # a poor fit means the tone found at the sync geometry is unreliable too: refine under a few plain gains
-    tone_ok = q >= _Q_TONE
-    gains = None if tone_ok else [1.0, *_PLAIN_GAINS, g]
-    for a in angles:
-        Sa, Ma = sus.frame(flip, a)
-        St = apply_tone(Sa, k if tone_ok else 1.0, 1.0) + (fill if tone_ok else 0.0)
-        for qf, ex, ox, ey, oy, proj in refine(kd, St, *geo, gain=g, gains=gains):
-            if qf < _Q_MIN:
-                continue
-            code = _decode_soft(kd, _soft_from_proj(kd, proj))
-            if code is None:
-                code = _try_geometry(kd, Sa, Ma, (ex, ox, ey, oy), k if tone_ok else None)[0]
-            if code is not None:
-                return code
-    return None
-
-
 def extract(image: np.ndarray, key: bytes, *, code_bytes: int = CODE_BYTES, secret: bool = False) -> bytes:
     """Blindly extract the ``code_bytes``-byte code embedded with ``key`` from a (possibly attacked) image.
 
@@ -405,63 +230,7 @@ def extract(image: np.ndarray, key: bytes, *, code_bytes: int = CODE_BYTES, secr
     if code_bytes not in CODE_SIZES:
         raise WatermarkError(f"code_bytes must be one of {CODE_SIZES}, got {code_bytes!r}")
     kd = keyed(key, int(code_bytes), "secret" if secret else "public")
-    sus = _Suspect(image)
-    # 1) the pure-rescale geometry first (cheap), upright then mirrored: tone search and decoding (a flip is exact
-    #    and costs the sync search nothing to skip; the sync peak is weakest where tone edits clipped the template)
-    for flip in (False, True):
-        code = _try_geometry(kd, *sus.frame(flip, 0.0), (1.0, 0.0, 1.0, 0.0))[0]
-        if code is not None:
-            return code
-    # 2) sync-template search over mirror x rotation hypotheses (half resolution), best first: upright
-    #    hypotheses (both mirrors) first, then the rotated ones; only hypotheses whose sync peak stands out are
-    #    registered (an absent template peaks at ~5-6.5 standard deviations, a present one at ~8-25), then, if
-    #    none decoded, the best few others
-    tried, weak = set(), []
-    for stage in ([0.0], _ANGLES[1:]):
-        hyps = []
-        for flip in (False, True):
-            for angle in stage:
-                W_full, W_half = whitened(sus.frame(flip, angle)[0])
-                for cand in coarse_sync(kd, W_half, 2):
-                    hyps.append((cand[0], flip, angle, W_full, cand))
-        hyps.sort(key=lambda h: -h[0])
-        for h in hyps[: _N_HYPOTHESES // (1 + (len(stage) == 1))]:
-            if h[0] < _SYNC_MIN:
-                weak.append(h)
-                continue
-            code = _register_hypothesis(kd, sus, h)
-            if code is not None:
-                return code
-    weak.sort(key=lambda h: -h[0])
-    for h in weak[:_N_WEAK]:
-        code = _register_hypothesis(kd, sus, h)
-        if code is not None:
-            return code
-    # 3) sync-free: texture (stripes, foliage) can drown the sync template; the payload's own lattice fit still
-    #    finds a rotation at the pure-rescale geometry, or a centred crop
-    for _, flip, angle, geo in _sync_free(kd, sus)[:_N_SCAN]:
-        code = _register(kd, sus, flip, angle, geo)
-        if code is not None:
-            return code
-    raise WatermarkNotFound("no watermark found for this key")
-
-
-def _sync_free(kd: Keyed, sus: _Suspect) -> list[tuple]:
-    """Hypotheses (Q, flip, angle, geometry) of the sync-free stage with Q >= _Q_SCAN, best first: every angle of
-    _SCAN_ANGLES at the pure-rescale geometry (tone searched at exponent 1), and the best centred crops upright."""
-    pure = (1.0, 0.0, 1.0, 0.0)
-    project = projector(kd, *pure)
-    out = []
-    for flip in (False, True):
-        for angle in _SCAN_ANGLES:
-            q = tone_search(kd, project, sus.scan_frame(flip, angle), [1.0])[0]
-            out.append((q, flip, angle, pure))
-        for q, geo in centred_scan(kd, sus.frame(flip, 0.0)[0], _SCAN_EXTENTS, _SCAN_GAINS):
-            out.append((q, flip, 0.0, geo))
-    return sorted((h for h in out if h[0] >= _Q_SCAN), key=lambda h: -h[0])
-
-
-def _register_hypothesis(kd: Keyed, sus: _Suspect, h: tuple) -> bytes | None:
-    _, flip, angle, W_full, cand = h
-    _, ex, ox, ey, oy = fine_sync(kd, W_full, cand[1], cand[3])
-    return _register(kd, sus, flip, angle, (ex, ox, ey, oy))
+    code = search(kd, image)
+    if code is None:
+        raise WatermarkNotFound("no watermark found for this key")
+    return code
