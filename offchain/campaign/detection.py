@@ -82,7 +82,15 @@ _SCAN_ANGLES = tuple(round(a, 1) for a in np.arange(-2.0, 2.01, 0.1) if abs(a) >
 _SCAN_EXTENTS = np.arange(0.79, 1.0001, 0.003)
 _SCAN_GAINS = (0.9, 0.95, 1.0, 1.05)
 _Q_SCAN = 0.3
-_N_SCAN = 2  # best sync-free candidates registered
+_N_SCAN = 3  # best stage-3 hypotheses registered
+# Stage 3 also ranks more upright sync candidates by the lattice fit: the coarse peak of a weak template (crop +
+# resize 0.5 + JPEG 50 on a textured photo: ~4-5 standard deviations, like the noise peaks of the other mirror x
+# rotation hypotheses) is often the 2nd-6th of its frame; the best lattice fit nearby under plain gains (`refine`
+# from one seed: the fit peaks within 0.001 of extent and 0.2 px, a coarser grid misses it) tells it (~0.3-0.5) from
+# a wrong one (~0.12-0.19).
+_N_UPRIGHT = {False: 6, True: 3}  # candidates per upright frame (unmirrored, mirrored)
+_GATE_GAINS = (0.85, 0.9, 0.95, 1.0)
+_Q_GATE = 0.25
 _SCAN_SIDE = 320  # the rotation scan rotates a copy whose shorter side is at most this (the canonical frame is 256)
 
 
@@ -230,9 +238,9 @@ def search(kd: Keyed, image: np.ndarray) -> bytes | None:
         code = _register_hypothesis(kd, sus, h)
         if code is not None:
             return code
-    # 3) sync-free: texture (stripes, foliage) can drown the sync template; the payload's own lattice fit still
-    #    finds a rotation at the pure-rescale geometry, or a centred crop
-    for _, flip, angle, geo in _sync_free(kd, sus)[:_N_SCAN]:
+    # 3) texture (stripes, foliage) can drown the sync template: the payload's own lattice fit ranks more upright
+    #    sync candidates, and finds a rotation at the pure-rescale geometry or a centred crop without the sync
+    for _, flip, angle, geo in sorted(_upright(kd, sus) + _sync_free(kd, sus), key=lambda h: -h[0])[:_N_SCAN]:
         code = _register(kd, sus, flip, angle, geo)
         if code is not None:
             return code
@@ -251,7 +259,22 @@ def _sync_free(kd: Keyed, sus: _Suspect) -> list[tuple]:
             out.append((q, flip, angle, pure))
         for q, geo in centred_scan(kd, sus.frame(flip, 0.0)[0], _SCAN_EXTENTS, _SCAN_GAINS):
             out.append((q, flip, 0.0, geo))
-    return sorted((h for h in out if h[0] >= _Q_SCAN), key=lambda h: -h[0])
+    return [h for h in out if h[0] >= _Q_SCAN]
+
+
+def _upright(kd: Keyed, sus: _Suspect) -> list[tuple]:
+    """Hypotheses (Q, flip, 0.0, geometry) from the _N_UPRIGHT best coarse sync peaks of each upright frame, refined
+    (`fine_sync`), whose best lattice fit nearby (`refine` from one seed under _GATE_GAINS) reaches _Q_GATE."""
+    out = []
+    for flip in (False, True):
+        S = sus.frame(flip, 0.0)[0]
+        W_full, W_half = whitened(S)
+        for cand in coarse_sync(kd, W_half, _N_UPRIGHT[flip]):
+            geo = fine_sync(kd, W_full, cand[1], cand[3])[1:]
+            best = refine(kd, S, *geo, n_seeds=1, n_out=1, gains=_GATE_GAINS)
+            if best and best[0][0] >= _Q_GATE:
+                out.append((best[0][0], flip, 0.0, geo))
+    return out
 
 
 

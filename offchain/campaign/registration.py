@@ -30,6 +30,7 @@ import math
 import numpy as np
 from PIL import Image
 from scipy import fft as sfft
+from scipy import sparse
 from scipy import ndimage
 
 from offchain.campaign.ecc import channel
@@ -179,22 +180,24 @@ def _fold_matrix(extent: float, n_in: int = N, period: int = TILE, unit: int = 1
     return M
 
 
-def _cubic_matrix(coords: np.ndarray, n: int) -> np.ndarray:
-    """(len(coords), n) Keys-cubic (a=-0.5) interpolation matrix, edge-clamped."""
+def _cubic_matrix(coords: np.ndarray, n: int) -> sparse.csr_matrix:
+    """(len(coords), n) Keys-cubic (a=-0.5) interpolation matrix, edge-clamped, sparse (4 taps per row; taps
+    clamped onto the same edge pixel add up)."""
     a = -0.5
     i0 = np.floor(coords).astype(np.int64)
     fr = coords - i0
-    M = np.zeros((coords.size, n))
-    rows = np.arange(coords.size)
-    for k in range(-1, 3):
+    rows = np.broadcast_to(np.arange(coords.size), (4, coords.size))
+    cols = np.empty((4, coords.size), np.int64)
+    ws = np.empty((4, coords.size))
+    for t, k in enumerate(range(-1, 3)):
         d = np.abs(fr - k)
-        w = np.where(
+        ws[t] = np.where(
             d <= 1,
             (a + 2) * d**3 - (a + 3) * d**2 + 1,
             np.where(d < 2, a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a, 0.0),
         )
-        np.add.at(M, (rows, np.clip(i0 + k, 0, n - 1)), w)
-    return M
+        cols[t] = np.clip(i0 + k, 0, n - 1)
+    return sparse.csr_matrix((ws.ravel(), (rows.ravel(), cols.ravel())), shape=(coords.size, n))
 
 
 def _whiten(S: np.ndarray, unit: int = 1) -> np.ndarray:
@@ -316,7 +319,7 @@ def _dct_matrix(K: int) -> np.ndarray:
 
 
 def _axis_matrix(e: float, o: float, K: int) -> np.ndarray:
-    return _dct_matrix(K) @ _cubic_matrix(_region_coords(e, o), N)
+    return np.asarray((_cubic_matrix(_region_coords(e, o), N).T @ _dct_matrix(K).T).T)
 
 
 def projections(kd: Keyed, S: np.ndarray, geo_y: list, geo_x: list) -> np.ndarray:
