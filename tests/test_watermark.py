@@ -271,6 +271,26 @@ def test_sync_free_stage_registers_where_texture_drowns_the_sync():
         assert wm.extract(suspect, KEY, code_bytes=16) == code
 
 
+FLATWORM = "n01924916_flatworm.JPEG"
+
+
+@pytest.mark.skipif(not (IMAGE_DIR / FLATWORM).is_file(), reason="bundle photo missing")
+def test_weak_sync_candidates_ranked_by_lattice_fit():
+    """Crop + resize 0.5 + JPEG 50 of a textured photo (the benchmark's photo 11, key, code and crop): the true
+    geometry's sync peak is only the 3rd of the upright frame (~4.1 standard deviations, below noise peaks of rotated
+    hypotheses), so stages 1-2 gave WatermarkNotFound; stage 3 ranks the upright candidates by their refined lattice
+    fit and finds it."""
+    key, code = b"benchmark-public-key", bytes.fromhex("aa711b90f10b7555b8ba67308880fcdd")
+    fr = (0.04560250945995612, 0.023185285210891984, 0.07415465779687981, 0.054894088466598615)
+    suspect = A.jpeg(A.resize(A.crop(wm.embed(_photo(FLATWORM), code, key), fr), 0.5), 50)
+    kd = wm.keyed(key, 16, "public")
+    sus = det._Suspect(suspect)
+    hyps = det._upright(kd, sus)
+    assert hyps and all(h[0] >= det._Q_GATE for h in hyps)
+    assert any(det._register(kd, sus, flip, angle, geo) == code for _, flip, angle, geo in hyps)
+    assert wm.extract(suspect, key, code_bytes=16) == code
+
+
 def _sync_hypotheses(kd, image):
     """The coarse sync peaks (standard deviations) of every mirror x rotation hypothesis, as `extract` scores them."""
     sus = det._Suspect(image)
