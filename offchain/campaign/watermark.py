@@ -20,10 +20,11 @@ Design
   flip) x rotation (0, +-0.5, ..., +-2 degrees; the suspect is rotated back in its own square-pixel grid), then at
   full resolution; the pure-rescale geometry is tried first, upright and mirrored.  Only hypotheses whose sync peak stands out (>= 7 standard deviations; an absent template gives
   ~5-6.5) are registered at once, then the two best others: an unmarked image is rejected in seconds.
-* **Sync-free stage**: strong texture (a zebra's stripes, foliage) can drown the sync template (no peak above ~5
-  standard deviations even at the true geometry); the payload's own lattice fit (below) then searches rotations in
-  0.1-degree steps at the pure-rescale geometry and centred crops (`registration.centred_scan`), both mirrors, and
-  registers the best hits (about 1 s more for an unmarked image).  Asymmetric crops still need the sync template.
+* **When texture drowns the sync template** (a zebra's stripes, foliage: no peak above ~5 standard deviations,
+  or the true one only the 2nd-6th of its frame), the payload's own lattice fit (below) ranks the six best sync
+  candidates of each upright frame, and, without the sync, searches rotations in 0.1-degree steps at the
+  pure-rescale geometry and centred crops (`registration.centred_scan`), both mirrors; the best hits are registered
+  (`offchain.campaign.detection`, stage 3: about 3 s more for an unmarked image).
 * **Payload**: spread-transform dither modulation (STDM, a quantization-index modulation) of orthonormal 2-D DCT
   coefficients of the central ``200 x 200`` region of the canonical frame (a 28 px margin that a 10 % crop never
   removes, nor a 2-degree rotation's corners).  64-bit codes: 220 coefficients key-selected among those with radial
