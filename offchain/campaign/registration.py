@@ -15,7 +15,7 @@
   maximizes the lattice fit ``Q = mean cos(4 pi (p - dither) / delta)`` (~1 when aligned, ~0 otherwise),
   computed cheaply through the separability of resampling and DCT (`projections`, `projector`).
 * **Sync-free fallback** (`centred_scan`): when texture drowns the sync template, the lattice fit alone over
-  centred crops (and, in `offchain.campaign.watermark`, over rotations at the pure-rescale geometry).
+  centred crops (and, in `offchain.campaign.detection`, over rotations at the pure-rescale geometry).
 
 A geometry is (ex, ox, ey, oy): the visible fraction of the canonical frame per axis and the canonical position
 (px) of the suspect's left/top edge.
