@@ -67,6 +67,13 @@ def pytest_configure(config):
     os.environ.setdefault(SESSION_MARK, uuid.uuid4().hex)  # xdist workers inherit the controller's
 
 
+def pytest_report_header(config):
+    """Say whether the data bundle (../shared/data) is there: without it every test on its models and photos skips."""
+    if DATA.is_dir():
+        return f"data bundle: {DATA}"
+    return f"data bundle: MISSING at {DATA} (its model and photo tests will be skipped)"
+
+
 def session_anvils(mark: str | None = None) -> list[int]:
     """Pids of live (non-zombie) anvil processes started by the test session ``mark`` (default: this one)."""
     import os
